@@ -1,0 +1,3 @@
+"""Page routes of the campaigns app."""
+
+urlpatterns: list = []

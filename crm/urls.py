@@ -1,0 +1,3 @@
+"""Page routes of the crm app."""
+
+urlpatterns: list = []

@@ -1,0 +1,19 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from frontend import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("profile/", views.profile, name="profile"),
+    path("profile/tokens/<int:token_id>/revoke", views.revoke_token, name="token-revoke"),
+    path("orgs/<slug:slug>/switch", views.switch_org, name="org-switch"),
+    path("settings/organization/", views.settings_organization, name="settings-organization"),
+    path("settings/members/", views.settings_members, name="settings-members"),
+    path("settings/members/<int:membership_id>", views.member_action, name="settings-member-action"),
+    path("settings/teams/", views.settings_teams, name="settings-teams"),
+    path("settings/teams/<int:team_id>", views.settings_team_edit, name="settings-team-edit"),
+    path("settings/audit/", views.settings_audit, name="settings-audit"),
+]

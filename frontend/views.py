@@ -1,0 +1,191 @@
+"""Pages: home, profile (API tokens, organization switch), organization settings (admins)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from frontend.forms import AddMemberForm, ApiTokenForm, OrganizationForm, TeamForm
+from tenancy import access, services
+from tenancy.decorators import admin_required, member_required
+from tenancy.filters import filter_audit
+from tenancy.middleware import SESSION_ORG_KEY
+from tenancy.models import ApiToken, AuditLog, Membership, Role
+
+AUDIT_PAGE_SIZE = 50
+
+
+@member_required
+def home(request):
+    return render(request, "frontend/home.html")
+
+
+@member_required
+def profile(request):
+    new_key = None
+    form = ApiTokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        token, new_key = services.do_create_api_token(request.user, request.org, form.cleaned_data["name"])
+        messages.success(
+            request, f"Token “{token.name}” created. Copy the key now: it will not be shown again."
+        )
+        form = ApiTokenForm()
+    tokens = ApiToken.objects.filter(user=request.user, organization=request.org)
+    return render(request, "frontend/profile.html", {"form": form, "tokens": tokens, "new_key": new_key})
+
+
+@require_POST
+@member_required
+def revoke_token(request, token_id: int):
+    token = access.access_own_token(request.org, request.user, token_id)
+    services.do_revoke_api_token(token, request.user)
+    messages.success(request, f"Token “{token.name}” revoked.")
+    return redirect("profile")
+
+
+@require_POST
+@member_required
+def switch_org(request, slug: str):
+    membership = (
+        Membership.objects.select_related("organization")
+        .filter(user=request.user, organization__slug=slug, is_active=True)
+        .first()
+    )
+    if membership is None:
+        raise Http404("Not found.")
+    request.session[SESSION_ORG_KEY] = membership.organization_id
+    messages.success(request, f"Switched to {membership.organization.name}.")
+    return redirect("home")
+
+
+@admin_required
+def settings_organization(request):
+    org = request.org
+    form = OrganizationForm(request.POST or None, initial={"name": org.name, "time_zone": org.time_zone})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.do_update_organization(org, request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, "Organization settings saved.")
+            return redirect("settings-organization")
+    return render(request, "frontend/settings_organization.html", {"form": form})
+
+
+@admin_required
+def settings_members(request):
+    form = AddMemberForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            membership = services.do_add_member(request.org, request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"{membership.user.email} added as {membership.get_role_display()}.")
+            return redirect("settings-members")
+    members = (
+        Membership.objects.filter(organization=request.org).select_related("user").prefetch_related("teams")
+    )
+    seats_used = sum(1 for m in members if m.is_active)
+    return render(
+        request,
+        "frontend/settings_members.html",
+        {"form": form, "members": members, "seats_used": seats_used, "roles": Role.choices},
+    )
+
+
+@require_POST
+@admin_required
+def member_action(request, membership_id: int):
+    membership = access.access_membership(request.org, membership_id)
+    op = request.POST.get("op")
+    try:
+        if op == "role":
+            services.do_change_role(membership, request.user, request.POST.get("role", ""))
+            messages.success(request, f"{membership.user.email} is now {membership.get_role_display()}.")
+        elif op in ("activate", "deactivate"):
+            services.do_set_member_active(membership, request.user, op == "activate")
+            messages.success(request, f"{membership.user.email} {op}d.")
+        elif op == "remove":
+            services.do_remove_member(membership, request.user)
+            messages.success(request, f"{membership.user.email} removed.")
+        else:
+            messages.error(request, "Unknown action.")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect("settings-members")
+
+
+@admin_required
+def settings_teams(request):
+    form = TeamForm(request.POST or None, org=request.org)
+    if request.method == "POST" and form.is_valid():
+        try:
+            team = services.do_create_team(
+                request.org,
+                request.user,
+                form.cleaned_data["name"],
+                [m.pk for m in form.cleaned_data["members"]],
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Team “{team.name}” created.")
+            return redirect("settings-teams")
+    teams = request.org.teams.prefetch_related("members__user")
+    return render(request, "frontend/settings_teams.html", {"form": form, "teams": teams})
+
+
+@admin_required
+def settings_team_edit(request, team_id: int):
+    team = access.access_team(request.org, team_id)
+    initial = {"name": team.name, "members": list(team.members.all())}
+    form = TeamForm(request.POST or None, org=request.org, initial=initial)
+    if request.method == "POST":
+        if request.POST.get("op") == "delete":
+            services.do_delete_team(team, request.user)
+            messages.success(request, f"Team “{team.name}” deleted.")
+            return redirect("settings-teams")
+        if form.is_valid():
+            try:
+                services.do_update_team(
+                    team,
+                    request.user,
+                    name=form.cleaned_data["name"],
+                    member_ids=[m.pk for m in form.cleaned_data["members"]],
+                )
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                messages.success(request, "Team saved.")
+                return redirect("settings-teams")
+    return render(request, "frontend/settings_team_edit.html", {"form": form, "team": team})
+
+
+@admin_required
+def settings_audit(request):
+    qs = filter_audit(AuditLog.objects.filter(organization=request.org).select_related("actor"), request.GET)
+    before = request.GET.get("before")
+    if before and before.isdigit():
+        qs = qs.filter(id__lt=int(before))
+    entries = list(qs.order_by("-id")[: AUDIT_PAGE_SIZE + 1])
+    has_more = len(entries) > AUDIT_PAGE_SIZE
+    entries = entries[:AUDIT_PAGE_SIZE]
+    members = Membership.objects.filter(organization=request.org).select_related("user")
+    params = request.GET.copy()
+    params.pop("before", None)
+    return render(
+        request,
+        "frontend/settings_audit.html",
+        {
+            "entries": entries,
+            "next_before": entries[-1].id if has_more and entries else None,
+            "members": members,
+            "filters": request.GET,
+            "query": params.urlencode(),
+        },
+    )

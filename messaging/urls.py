@@ -1,0 +1,3 @@
+"""Page routes of the messaging app."""
+
+urlpatterns: list = []

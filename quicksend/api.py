@@ -1,0 +1,39 @@
+"""API-wide helpers: the exception handler and the serializer base that refuses unknown fields."""
+
+from __future__ import annotations
+
+from django.http import Http404
+from rest_framework import exceptions, serializers
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+def exception_handler(exc, context):
+    # The same 404 body for "missing" and "not yours" (GUIDE §3).
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound("Not found.")
+    return drf_exception_handler(exc, context)
+
+
+class StrictSerializerMixin:
+    """Reject payload keys the serializer does not know, naming them (a typo must not be silently dropped)."""
+
+    def to_internal_value(self, data):
+        if hasattr(data, "keys"):
+            known = set(self.fields)
+            unknown = sorted(set(data.keys()) - known)
+            if unknown:
+                raise serializers.ValidationError(
+                    {
+                        name: ["Unknown field. Allowed fields: " + ", ".join(sorted(known)) + "."]
+                        for name in unknown
+                    }
+                )
+        return super().to_internal_value(data)
+
+
+class StrictModelSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+    pass
+
+
+class StrictSerializer(StrictSerializerMixin, serializers.Serializer):
+    pass

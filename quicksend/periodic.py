@@ -1,0 +1,87 @@
+"""The one registry of periodic jobs.
+
+Production runs them through Celery beat (``beat_schedule()``); the embedded mode runs them in a daemon
+thread of the web process (``EmbeddedScheduler``), so ``make run`` needs no extra process.
+Apps add their jobs with ``register(...)`` in their ``AppConfig.ready``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from django.utils.module_loading import import_string
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str
+    task: str  # dotted path of a Celery task
+    every_seconds: float
+
+
+_JOBS: dict[str, PeriodicJob] = {}
+
+
+def register(name: str, task: str, every_seconds: float) -> None:
+    _JOBS[name] = PeriodicJob(name, task, every_seconds)
+
+
+def jobs() -> list[PeriodicJob]:
+    return list(_JOBS.values())
+
+
+def beat_schedule() -> dict:
+    return {job.name: {"task": job.task, "schedule": job.every_seconds} for job in _JOBS.values()}
+
+
+class EmbeddedScheduler(threading.Thread):
+    """Ticks every registered job in-process (embedded mode only)."""
+
+    def __init__(self, tick: float = 1.0):
+        super().__init__(name="quicksend-scheduler", daemon=True)
+        self.tick = tick
+        self._stop_event = threading.Event()
+        self._next_run: dict[str, float] = {}
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    def run_due(self, now: float | None = None) -> list[str]:
+        now = time.monotonic() if now is None else now
+        ran = []
+        for job in jobs():
+            if self._next_run.get(job.name, 0) <= now:
+                self._next_run[job.name] = now + job.every_seconds
+                try:
+                    import_string(job.task).apply()
+                    ran.append(job.name)
+                except Exception:
+                    logger.exception("periodic job %s failed", job.name)
+                finally:
+                    from django.db import close_old_connections
+
+                    close_old_connections()
+        return ran
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            self.run_due()
+            self._stop_event.wait(self.tick)
+
+
+_scheduler: EmbeddedScheduler | None = None
+_lock = threading.Lock()
+
+
+def start_embedded_scheduler() -> EmbeddedScheduler:
+    global _scheduler
+    with _lock:
+        if _scheduler is None or not _scheduler.is_alive():
+            _scheduler = EmbeddedScheduler()
+            _scheduler.start()
+        return _scheduler

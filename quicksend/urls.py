@@ -1,0 +1,29 @@
+"""Root URLs. Each app owns ``urls.py`` (pages) and ``api_urls.py`` (REST under /api/v1/)."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from quicksend import views
+
+api_v1 = [
+    path("", include("tenancy.api_urls")),
+    path("", include("crm.api_urls")),
+    path("", include("messaging.api_urls")),
+    path("", include("templates_app.api_urls")),
+    path("", include("campaigns.api_urls")),
+]
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("livez", views.livez, name="livez"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
+    path("", include("messaging.urls")),
+    path("", include("crm.urls")),
+    path("", include("templates_app.urls")),
+    path("", include("campaigns.urls")),
+    path("", include("frontend.urls")),
+]

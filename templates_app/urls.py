@@ -1,0 +1,3 @@
+"""Page routes of the templates_app app."""
+
+urlpatterns: list = []

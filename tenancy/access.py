@@ -1,0 +1,33 @@
+"""Access helpers: look objects up inside the caller's organization; "missing" and "not yours" are the same
+404 (GUIDE §3)."""
+
+from __future__ import annotations
+
+from django.db.models import Model, QuerySet
+from django.http import Http404
+
+from tenancy.models import ApiToken, AuditLog, Membership, Organization, Team
+
+
+def get_in_org(queryset: QuerySet, org: Organization, pk, *, org_field: str = "organization") -> Model:
+    """The generic helper every ``access_*`` uses."""
+    try:
+        return queryset.get(**{org_field: org, "pk": pk})
+    except (queryset.model.DoesNotExist, ValueError, TypeError):
+        raise Http404("Not found.")
+
+
+def access_membership(org: Organization, pk) -> Membership:
+    return get_in_org(Membership.objects.select_related("user"), org, pk)
+
+
+def access_team(org: Organization, pk) -> Team:
+    return get_in_org(Team.objects.all(), org, pk)
+
+
+def access_audit_entry(org: Organization, pk) -> AuditLog:
+    return get_in_org(AuditLog.objects.select_related("actor"), org, pk)
+
+
+def access_own_token(org: Organization, user, pk) -> ApiToken:
+    return get_in_org(ApiToken.objects.filter(user=user), org, pk)

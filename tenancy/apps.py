@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class TenancyConfig(AppConfig):
+    name = "tenancy"
+    verbose_name = "Organizations and access"
+
+    def ready(self) -> None:
+        from quicksend import periodic
+
+        periodic.register("heartbeat", "quicksend.heartbeat", 15)

@@ -1,0 +1,44 @@
+"""The one way to write the audit log. Never pass secrets in ``changes``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+from tenancy.models import AuditLog, Organization
+
+SECRET_FIELD_HINTS = ("token", "secret", "password", "key_hash")
+
+
+def _scrub(changes: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: ("[redacted]" if any(h in k.lower() for h in SECRET_FIELD_HINTS) else v)
+        for k, v in changes.items()
+    }
+
+
+def record(
+    org: Organization | None,
+    actor,
+    action: str,
+    obj: models.Model | None = None,
+    changes: dict[str, Any] | None = None,
+    *,
+    object_type: str = "",
+    object_id: str = "",
+    object_repr: str = "",
+) -> AuditLog:
+    if obj is not None:
+        object_type = object_type or obj._meta.label_lower
+        object_id = object_id or str(obj.pk)
+        object_repr = object_repr or str(obj)[:200]
+    return AuditLog.objects.create(
+        organization=org,
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        object_repr=object_repr[:200],
+        changes=_scrub(changes or {}),
+    )

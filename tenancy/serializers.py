@@ -1,0 +1,84 @@
+from django.contrib.auth import get_user_model
+from rest_framework import serializers
+
+from quicksend.api import StrictModelSerializer, StrictSerializer
+from tenancy.models import ApiToken, AuditLog, Membership, Organization, Role, Team
+
+User = get_user_model()
+
+
+class UserSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "username", "email", "first_name", "last_name"]
+
+
+class OrganizationSerializer(StrictModelSerializer):
+    seats_used = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Organization
+        fields = ["id", "name", "slug", "time_zone", "seat_limit", "seats_used"]
+        read_only_fields = ["id", "slug", "seat_limit", "seats_used"]
+
+
+class MembershipSerializer(StrictModelSerializer):
+    user = UserSerializer(read_only=True)
+    team_ids = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Membership
+        fields = ["id", "user", "role", "is_active", "team_ids", "created_at"]
+        read_only_fields = ["id", "user", "team_ids", "created_at"]
+
+    def get_team_ids(self, obj) -> list[int]:
+        return sorted(t.pk for t in obj.teams.all())
+
+
+class MemberCreateSerializer(StrictSerializer):
+    email = serializers.EmailField()
+    role = serializers.ChoiceField(choices=Role.choices, default=Role.AGENT)
+    first_name = serializers.CharField(required=False, allow_blank=True, default="")
+    last_name = serializers.CharField(required=False, allow_blank=True, default="")
+    password = serializers.CharField(required=False, write_only=True, style={"input_type": "password"})
+
+
+class TeamSerializer(StrictModelSerializer):
+    member_ids = serializers.ListField(child=serializers.IntegerField(), required=False, write_only=True)
+    members = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Team
+        fields = ["id", "name", "members", "member_ids", "created_at"]
+        read_only_fields = ["id", "members", "created_at"]
+
+    def get_members(self, obj) -> list[int]:
+        return sorted(m.pk for m in obj.members.all())
+
+
+class ApiTokenSerializer(StrictModelSerializer):
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+        read_only_fields = ["id", "prefix", "created_at", "last_used_at", "revoked_at"]
+
+
+class ApiTokenCreatedSerializer(ApiTokenSerializer):
+    key = serializers.CharField(read_only=True, help_text="Shown once. Store it now; it cannot be retrieved.")
+
+    class Meta(ApiTokenSerializer.Meta):
+        fields = ApiTokenSerializer.Meta.fields + ["key"]
+
+
+class AuditLogSerializer(serializers.ModelSerializer):
+    actor = UserSerializer(read_only=True)
+
+    class Meta:
+        model = AuditLog
+        fields = ["id", "created_at", "actor", "action", "object_type", "object_id", "object_repr", "changes"]
+
+
+class MeSerializer(serializers.Serializer):
+    user = UserSerializer()
+    organization = OrganizationSerializer()
+    role = serializers.CharField()

@@ -1,0 +1,88 @@
+"""Shared fixtures. The cast (healthchecks' habit): Acme's admin Alice and agent Aaron; Globex's admin Bob."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from tenancy.models import Role
+from tenancy.services import do_create_api_token
+from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+
+pytest_plugins = ["tests.plugins.servers", "tests.plugins.browser"]
+
+
+@pytest.fixture
+def org_a(db):
+    return OrganizationFactory(name="Acme", slug="acme")
+
+
+@pytest.fixture
+def org_b(db):
+    return OrganizationFactory(name="Globex", slug="globex")
+
+
+@pytest.fixture
+def alice(org_a):
+    return MembershipFactory(
+        organization=org_a, role=Role.ADMIN, user__username="alice", user__email="alice@acme.test"
+    ).user
+
+
+@pytest.fixture
+def aaron(org_a):
+    return MembershipFactory(
+        organization=org_a, role=Role.AGENT, user__username="aaron", user__email="aaron@acme.test"
+    ).user
+
+
+@pytest.fixture
+def bob(org_b):
+    return MembershipFactory(
+        organization=org_b, role=Role.ADMIN, user__username="bob", user__email="bob@globex.test"
+    ).user
+
+
+def _client_for(user):
+    client = APIClient()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def client_for():
+    """``client_for(user)``: a logged-in session client (pages and API)."""
+    return _client_for
+
+
+@pytest.fixture
+def token_client_for():
+    """``token_client_for(user, org)``: an API client authenticated with a fresh API token."""
+
+    def make(user, org):
+        _token, key = do_create_api_token(user, org, "test")
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def alice_client(alice):
+    return _client_for(alice)
+
+
+@pytest.fixture
+def aaron_client(aaron):
+    return _client_for(aaron)
+
+
+@pytest.fixture
+def bob_client(bob):
+    return _client_for(bob)
+
+
+@pytest.fixture
+def user_factory(db):
+    return UserFactory

@@ -1,0 +1,156 @@
+"""Real processes for end-to-end tests: the production ASGI server (uvicorn) and a Celery worker.
+
+Both run against the test database, so tests that use them need committed data (``transactional_db``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import requests
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(
+    predicate: Callable[[], bool], timeout: float = 20.0, interval: float = 0.05, message: str = ""
+):
+    """Wait on a condition with a deadline (never a bare sleep in tests)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(message or f"condition not met within {timeout} s")
+
+
+def server_env(extra: dict | None = None) -> dict[str, str]:
+    """Environment for a child process that must see the test database."""
+    env = dict(os.environ)
+    db = connection.settings_dict
+    if settings.EMBEDDED:
+        env["QUICKSEND_SQLITE_PATH"] = str(db["NAME"])
+    else:
+        user = db.get("USER") or "postgres"
+        host = db.get("HOST") or "127.0.0.1"
+        port = db.get("PORT") or 5432
+        password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+        env["DATABASE_URL"] = f"postgres://{user}{password}@{host}:{port}/{db['NAME']}"
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return env
+
+
+class ServerProcess:
+    def __init__(self, proc: subprocess.Popen, base_url: str, log_path: Path):
+        self.proc = proc
+        self.base_url = base_url
+        self.log_path = log_path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def start_asgi_server(tmp_path: Path, extra_env: dict | None = None, workers: int = 1) -> ServerProcess:
+    port = free_port()
+    log_path = tmp_path / f"uvicorn-{port}.log"
+    env = server_env({"PORT": str(port), **(extra_env or {})})
+    if not settings.EMBEDDED:
+        env["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
+        env["ALLOWED_HOSTS"] = "127.0.0.1,localhost"
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "quicksend.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--lifespan",
+        "off",
+        "--workers",
+        str(workers),
+    ]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = ServerProcess(proc, f"http://127.0.0.1:{port}", log_path)
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"uvicorn exited early:\n{server.log()}")
+        try:
+            return requests.get(server.base_url + "/livez", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    wait_until(up, timeout=30, message="uvicorn did not start")
+    return server
+
+
+@pytest.fixture
+def asgi_server(transactional_db, tmp_path):
+    """The app served by the production ASGI server (uvicorn) on a free port, against the test database."""
+    server = start_asgi_server(tmp_path)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, tmp_path):
+    """A real Celery worker process on this test worker's own queue (production mode only)."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        pytest.skip("embedded mode runs tasks eagerly; a worker process needs REDIS_URL")
+    log_path = tmp_path / "celery.log"
+    cmd = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "quicksend",
+        "worker",
+        "--pool",
+        "solo",
+        "--loglevel",
+        "INFO",
+        "-Q",
+        settings.CELERY_TASK_DEFAULT_QUEUE,
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=server_env(), stdout=log, stderr=subprocess.STDOUT)
+    server = ServerProcess(proc, "", log_path)
+    wait_until(
+        lambda: b"ready." in log_path.read_bytes() or proc.poll() is not None,
+        timeout=30,
+        message="celery worker did not start",
+    )
+    if proc.poll() is not None:
+        raise AssertionError(f"celery worker exited early:\n{server.log()}")
+    yield server
+    server.stop()
