@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "tenancy",
     "crm",
     "messaging",
+    "messaging.sandbox",
     "templates_app",
     "campaigns",
     "frontend",
@@ -254,3 +255,9 @@ LOGGING = {
 # --- QuickSend ------------------------------------------------------------------------------------------
 QUICKSEND_HEARTBEAT_MAX_AGE = env.int("QUICKSEND_HEARTBEAT_MAX_AGE", default=120)
 QUICKSEND_SANDBOX = EMBEDDED or env.bool("QUICKSEND_SANDBOX", default=False)
+# Where the twilio library sends REST calls: None means the real Twilio. The embedded mode talks to the
+# sandbox mounted in the same server.
+TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="") or (
+    f"{PUBLIC_BASE_URL}/sandbox" if EMBEDDED else None
+)
+TWILIO_HTTP_TIMEOUT = env.float("TWILIO_HTTP_TIMEOUT", default=10.0)

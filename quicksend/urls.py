@@ -1,5 +1,6 @@
 """Root URLs. Each app owns ``urls.py`` (pages) and ``api_urls.py`` (REST under /api/v1/)."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
@@ -21,6 +22,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
+    *([path("sandbox/", include("messaging.sandbox.urls"))] if settings.QUICKSEND_SANDBOX else []),
     path("", include("messaging.urls")),
     path("", include("crm.urls")),
     path("", include("templates_app.urls")),
