@@ -12,15 +12,13 @@ import threading
 import time
 from dataclasses import dataclass
 
-from django.utils.module_loading import import_string
-
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class PeriodicJob:
     name: str
-    task: str  # dotted path of a Celery task
+    task: str  # the Celery task's name (for @shared_task without name=, its dotted path)
     every_seconds: float
 
 
@@ -58,7 +56,10 @@ class EmbeddedScheduler(threading.Thread):
             if self._next_run.get(job.name, 0) <= now:
                 self._next_run[job.name] = now + job.every_seconds
                 try:
-                    import_string(job.task).apply()
+                    from quicksend.celery import app
+
+                    app.loader.import_default_modules()
+                    app.tasks[job.task].apply()
                     ran.append(job.name)
                 except Exception:
                     logger.exception("periodic job %s failed", job.name)

@@ -149,6 +149,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
+# Task modules outside the apps' tasks.py that autodiscovery would not find.
+CELERY_IMPORTS = ["quicksend.health"]
 
 # --- Auth -----------------------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [

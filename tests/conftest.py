@@ -12,6 +12,14 @@ from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 pytest_plugins = ["tests.plugins.servers", "tests.plugins.browser"]
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(request, settings):
+    # PBKDF2's cost is the point in production and pure waste in tests. Browser tests log in through a
+    # separate server process with the production hashers, so they keep them.
+    if request.node.get_closest_marker("browser") is None:
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def org_a(db):
     return OrganizationFactory(name="Acme", slug="acme")
