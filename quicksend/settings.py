@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "templates_app",
     "campaigns",
     "frontend",
+    "quicksend",  # project-level commands (healthcheck)
 ]
 
 MIDDLEWARE = [
