@@ -252,6 +252,8 @@ LOGGING = {
     "loggers": {
         "django.request": {"level": "ERROR"},
         "axes": {"level": "WARNING"},
+        # One line per task run is noise (the heartbeat runs every 15 s); failures still log as errors.
+        "celery.app.trace": {"level": "WARNING"},
     },
 }
 

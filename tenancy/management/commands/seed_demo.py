@@ -4,6 +4,8 @@ Other apps extend the demo by connecting to ``seed_demo_extend`` (tenancy.signal
 twice changes nothing.
 """
 
+import os
+
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -73,7 +75,10 @@ class Command(BaseCommand):
             seed_demo_extend.send(
                 sender=self.__class__, organization=org, members=members, stdout=self.stdout
             )
-        self.stdout.write(self.style.SUCCESS("Demo data ready. Log in at http://127.0.0.1:8000/login/ with:"))
+        port = os.environ.get("PORT", "8000")
+        self.stdout.write(
+            self.style.SUCCESS(f"Demo data ready. Log in at http://127.0.0.1:{port}/login/ with:")
+        )
         for spec in ORGS:
             for email, _f, _l, role in spec["users"]:
                 self.stdout.write(f"  {spec['name']:<12} {role:<6} {email} / {DEMO_PASSWORD}")
