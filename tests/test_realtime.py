@@ -1,0 +1,167 @@
+"""The WebSocket endpoint: session-authenticated, per-user groups, default-deny subscriptions, and events
+sent only after the transaction commits."""
+
+import asyncio
+import json
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.routing import URLRouter
+from channels.sessions import SessionMiddlewareStack
+from channels.testing.websocket import WebsocketCommunicator
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
+from django.db import transaction
+from django.urls import path
+
+from quicksend import consumers, realtime
+from tests.plugins.servers import wait_until
+
+
+def _session_cookie_for(user) -> str:
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.save()
+    return session.session_key
+
+
+def _app():
+    from channels.auth import AuthMiddlewareStack
+
+    return SessionMiddlewareStack(
+        AuthMiddlewareStack(URLRouter([path("ws/", consumers.EventsConsumer.as_asgi())]))
+    )
+
+
+async def _connect(user=None):
+    headers = []
+    if user is not None:
+        key = await database_sync_to_async(_session_cookie_for)(user)
+        headers.append((b"cookie", f"sessionid={key}".encode()))
+    communicator = WebsocketCommunicator(_app(), "/ws/", headers=headers)
+    connected, code = await communicator.connect()
+    return communicator, connected, code
+
+
+@pytest.mark.django_db(transaction=True)
+def test_anonymous_socket_is_refused():
+    async def run():
+        communicator, connected, code = await _connect()
+        assert not connected
+        assert code == 4401
+
+    asyncio.run(run())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_user_receives_events_addressed_to_them_only(alice, aaron):
+    async def run():
+        alice_ws, ok1, _ = await _connect(alice)
+        aaron_ws, ok2, _ = await _connect(aaron)
+        assert ok1 and ok2
+        assert (await alice_ws.receive_json_from())["type"] == "hello"
+        assert (await aaron_ws.receive_json_from())["type"] == "hello"
+        await database_sync_to_async(_publish_in_transaction)(alice.pk)
+        event = await alice_ws.receive_json_from(timeout=5)
+        assert event == {"type": "notification.created", "text": "hi"}
+        assert await aaron_ws.receive_nothing(timeout=0.3)
+        await alice_ws.disconnect()
+        await aaron_ws.disconnect()
+
+    asyncio.run(run())
+
+
+def _publish_in_transaction(user_id):
+    with transaction.atomic():
+        realtime.publish("notification.created", {"text": "hi"}, user_ids=[user_id])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_event_is_not_sent_when_the_transaction_rolls_back(alice):
+    def publish_then_fail():
+        try:
+            with transaction.atomic():
+                realtime.publish("notification.created", {"text": "never"}, user_ids=[alice.pk])
+                raise RuntimeError("boom")
+        except RuntimeError:
+            pass
+
+    async def run():
+        ws, ok, _ = await _connect(alice)
+        assert ok
+        await ws.receive_json_from()
+        await database_sync_to_async(publish_then_fail)()
+        assert await ws.receive_nothing(timeout=0.3)
+        await ws.disconnect()
+
+    asyncio.run(run())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_subscriptions_are_denied_unless_a_check_allows_them(alice, monkeypatch):
+    monkeypatch.setitem(consumers.SUBSCRIPTION_CHECKS, "conv", lambda user, org_id, object_id: object_id == 7)
+
+    async def run():
+        ws, ok, _ = await _connect(alice)
+        assert ok
+        await ws.receive_json_from()
+        await ws.send_json_to({"action": "subscribe", "kind": "unknown", "id": 1})
+        assert (await ws.receive_json_from())["type"] == "subscribe.denied"
+        await ws.send_json_to({"action": "subscribe", "kind": "conv", "id": 8})
+        assert (await ws.receive_json_from())["type"] == "subscribe.denied"
+        await ws.send_json_to({"action": "subscribe", "kind": "conv", "id": 7})
+        assert (await ws.receive_json_from())["type"] == "subscribed"
+        await database_sync_to_async(
+            lambda: realtime.publish("message.created", {"id": 1}, conversation_ids=[7])
+        )()
+        assert (await ws.receive_json_from(timeout=5))["type"] == "message.created"
+        await ws.disconnect()
+
+    asyncio.run(run())
+
+
+@pytest.mark.production
+@pytest.mark.django_db(transaction=True)
+def test_events_reach_a_browser_socket_through_the_real_server(alice, tmp_path):
+    """End to end: uvicorn, session cookie, Redis channel layer between the test and the server process."""
+    import websockets.sync.client as ws_client
+
+    from tests.plugins.servers import start_asgi_server
+
+    if not _channel_layer_is_shared():
+        pytest.skip("the in-memory channel layer does not cross processes (embedded mode)")
+    asgi_server = start_asgi_server(tmp_path)
+    key = _session_cookie_for(alice)
+    url = asgi_server.base_url.replace("http://", "ws://") + "/ws/"
+    with ws_client.connect(
+        url, additional_headers={"Cookie": f"sessionid={key}"}, origin=asgi_server.base_url
+    ) as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "hello"
+        received = []
+
+        def got_event():
+            realtime_publish_now(alice.pk)
+            try:
+                received.append(json.loads(ws.recv(timeout=0.5)))
+            except TimeoutError:
+                return False
+            return True
+
+        try:
+            wait_until(got_event, timeout=15)
+        finally:
+            asgi_server.stop()
+        assert received[-1]["type"] == "notification.created"
+
+
+def _channel_layer_is_shared() -> bool:
+    from django.conf import settings
+
+    return "Redis" in settings.CHANNEL_LAYERS["default"]["BACKEND"]
+
+
+def realtime_publish_now(user_id):
+    with transaction.atomic():
+        realtime.publish("notification.created", {"text": "cross-process"}, user_ids=[user_id])
