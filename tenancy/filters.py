@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -18,7 +18,7 @@ def _moment(raw: str, *, end_of_day: bool) -> datetime | None:
             return None
         value = datetime.combine(day + timedelta(days=1) if end_of_day else day, time.min)
     if timezone.is_naive(value):
-        value = timezone.make_aware(value, timezone.UTC)
+        value = timezone.make_aware(value, UTC)
     return value
 
 
