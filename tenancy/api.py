@@ -47,19 +47,11 @@ class MeView(APIView):
     partial_update=extend_schema(summary="Change a member's role or activate/deactivate (admin)"),
     destroy=extend_schema(summary="Remove a member (admin)"),
 )
-class MemberViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    viewsets.GenericViewSet,
-):
+class MemberViewSet(viewsets.ModelViewSet):
     serializer_class = MembershipSerializer
     permission_classes = [IsOrgAdminOrReadOnly]
     http_method_names = ["get", "post", "patch", "delete"]
     queryset = Membership.objects.none()
-    ordering = "id"
 
     def get_queryset(self):
         return (
@@ -110,14 +102,7 @@ class MemberViewSet(
     partial_update=extend_schema(summary="Rename a team or set its members (admin)"),
     destroy=extend_schema(summary="Delete a team (admin)"),
 )
-class TeamViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    viewsets.GenericViewSet,
-):
+class TeamViewSet(viewsets.ModelViewSet):
     serializer_class = TeamSerializer
     permission_classes = [IsOrgAdminOrReadOnly]
     http_method_names = ["get", "post", "patch", "delete"]
