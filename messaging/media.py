@@ -471,7 +471,12 @@ def content_type_for(data: bytes, *, filename: str, declared_type: str | None = 
                 [f"{name} is labelled as {_describe(declared)} but its content is {_describe(sniffed)}."]
             )
     # The same container holds sound or pictures: an audio label on a video container keeps audio/….
-    if declared is not None and declared.startswith("audio/") and _same_format(declared, sniffed):
+    if (
+        declared
+        and declared.startswith("audio/")
+        and sniffed.startswith("video/")
+        and _same_format(declared, sniffed)
+    ):
         return declared
     return sniffed
 
