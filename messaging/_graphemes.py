@@ -98,6 +98,8 @@ def _last_index(seq: list[int], value: int) -> int:
 
 
 def _should_break(start: int, mid: list[int], end: int) -> int:
+    if not mid and start == OTHER and end == OTHER:
+        return _BREAK_START  # what every rule below comes to for two ordinary characters (the common case)
     every = [start, *mid, end]
     previous = every[-2]
     nxt = end
