@@ -458,6 +458,9 @@ def content_type_for(data: bytes, *, filename: str, declared_type: str | None = 
             )  # fmt: skip
         raise MediaError([f"{name} is labelled as {_describe(declared)} but its content is plain text."])
 
+    if declared == "text/plain" and sniffed in ("text/vcard", "text/calendar", "text/rtf", "text/richtext"):
+        declared = None  # "text/plain" is what some phones call any text file: the content decides
+
     if sniffed == "application/x-executable":
         raise MediaError([f"{name} is a program, not a picture or document; it cannot be sent."])
 

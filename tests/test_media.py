@@ -277,6 +277,11 @@ def test_mislabeled_and_unaccepted_files_are_refused_naming_the_file(name, decla
     assert message in str(excinfo.value)
 
 
+def test_a_contact_card_labelled_plain_text_is_still_a_contact_card():
+    card = b"BEGIN:VCARD\r\nFN:Jane\r\nEND:VCARD\r\n"
+    assert content_type_for(card, filename="jane.vcf", declared_type="text/plain") == "text/vcard"
+
+
 def test_a_text_file_starting_like_a_program_header_is_still_text():
     assert (
         content_type_for(b"MZ,Mazda dealers\n1,2\n", filename="cars.csv", declared_type="text/csv")
