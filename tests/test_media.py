@@ -8,6 +8,8 @@ import zipfile
 import zlib
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from messaging.media import (
     ACCEPTED,
@@ -335,3 +337,15 @@ def test_every_problem_is_reported_at_once():
         "bad.png is labelled as a PNG image but its content is a PDF document.",
         "empty.gif is empty.",
     ]
+
+
+@given(
+    st.binary(max_size=2048), st.sampled_from([None, "image/png", "application/pdf", "text/csv", "video/mp4"])
+)
+def test_any_bytes_either_get_an_accepted_type_or_a_plain_refusal(data, declared):
+    try:
+        content_type = content_type_for(data, filename="upload", declared_type=declared)
+    except MediaError as exc:
+        assert exc.messages and all(m.startswith("upload ") for m in exc.messages)
+    else:
+        assert content_type in ACCEPTED

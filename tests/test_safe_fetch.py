@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from messaging import safe_fetch
 from messaging.safe_fetch import FetchError, fetch, forbidden_reason
@@ -381,3 +383,26 @@ def test_https_refuses_an_untrusted_certificate(tls_server, monkeypatch):
     monkeypatch.setattr(safe_fetch, "TLS_VERIFY", True)
     with pytest.raises(FetchError, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
         fetch(f"https://localhost:{tls_server.port}/file", max_bytes=1000, timeout=5, allow_private=True)
+
+
+_private_v4 = st.one_of(
+    *(
+        st.ip_addresses(v=4, network=net)
+        for net in (
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "127.0.0.0/8",
+            "169.254.0.0/16",
+            "100.64.0.0/10",
+        )
+    )
+)
+
+
+@given(_private_v4)
+def test_every_private_ipv4_is_refused_in_every_ipv6_wrapping(ip):
+    assert forbidden_reason(ip)
+    assert forbidden_reason(ipaddress.IPv6Address(f"::ffff:{ip}"))  # IPv4-mapped
+    assert forbidden_reason(ipaddress.IPv6Address(int(ipaddress.IPv6Address("64:ff9b::")) | int(ip)))  # NAT64
+    assert forbidden_reason(ipaddress.IPv6Address((0x2002 << 112) | (int(ip) << 80)))  # 6to4
