@@ -105,7 +105,8 @@ _DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
 
-# Types that are the same format under several names; the first is the one we send.
+# One format under several names: each group starts with the type sniff() returns, then the labels that
+# mean the same format (so a label in the group matches that sniffed type).
 _ALIASES: tuple[tuple[str, ...], ...] = (
     ("image/jpeg", "image/jpg"),
     ("video/mp4", "video/mpeg4", "audio/mp4"),
