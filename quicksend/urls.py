@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("tenancy.api_urls")),
     path("", include("crm.api_urls")),
     path("", include("messaging.api_urls")),
+    path("", include("messaging.api_urls_preview")),
     path("", include("templates_app.api_urls")),
     path("", include("campaigns.api_urls")),
 ]
