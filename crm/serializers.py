@@ -105,7 +105,7 @@ EXAMPLE_PAYLOADS = {
     RecordType.CONTACT: {
         "first_name": "Justin",
         "last_name": "Reed",
-        "mobile_phone": "+44 7700 900123",
+        "mobile_phone": "+44 7911 123456",
         "allow_sms": True,
         "external_id": "hubspot-1842",
     },
