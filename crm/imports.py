@@ -108,7 +108,13 @@ def _decode_sample(sample: bytes) -> tuple[str, str]:
     try:
         return "utf-8", codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
     except UnicodeDecodeError:
-        return "latin-1", sample.decode("latin-1")
+        pass
+    # Some bytes are not UTF-8. If other non-ASCII text is valid UTF-8, the file is UTF-8 with a few bad
+    # rows (rejected one by one); otherwise it is Latin-1 (Excel's "CSV" on Windows).
+    text = sample.decode("utf-8", errors="surrogateescape")
+    if any(ord(ch) > 0x7F and not 0xDC80 <= ord(ch) <= 0xDCFF for ch in text):
+        return "utf-8", text
+    return "latin-1", sample.decode("latin-1")
 
 
 def _pick_delimiter(header_line: str) -> str | None:
@@ -311,7 +317,7 @@ def _open_rows(job: ImportJob, encoding: str) -> Iterator[tuple[int, list[str]]]
                 message = f"a field is longer than {csv.field_size_limit():,} characters"
             elif "NUL" in message:
                 message = "it contains NUL bytes (a binary file?)"
-            raise ImportFileError(f"Line {reader.line_num + 1}: {message}. Nothing was imported.")
+            raise ImportFileError(f"Line {reader.line_num}: {message}. Nothing was imported.")
 
 
 def _has_bad_bytes(row: list[str]) -> bool:
@@ -335,6 +341,10 @@ def validate_file(job: ImportJob) -> tuple[str, int]:
                 "quoting (a ragged file). Nothing was imported."
             )
         rows += 1
+        if "\x00" in "".join(row):
+            raise ImportFileError(
+                f"Line {line} contains NUL bytes: this looks like a binary file, not CSV. Nothing was imported."
+            )
         if job.encoding == "utf-8":
             if _has_bad_bytes(row):
                 bad_utf8 += 1

@@ -209,7 +209,7 @@ def test_list_query_count_does_not_grow_with_rows(
     account = services.do_create_record(org_a, alice, RecordType.ACCOUNT, {"name": "A"})
 
     def add(n):
-        for i in range(n):
+        for _ in range(n):
             data = dict(PAYLOADS[plural])
             data.pop("mobile_phone", None)
             data.pop("main_phone", None)
