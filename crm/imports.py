@@ -343,7 +343,8 @@ def validate_file(job: ImportJob) -> tuple[str, int]:
         rows += 1
         if "\x00" in "".join(row):
             raise ImportFileError(
-                f"Line {line} contains NUL bytes: this looks like a binary file, not CSV. Nothing was imported."
+                f"Line {line} contains NUL bytes: this looks like a binary file, not CSV. "
+                "Nothing was imported."
             )
         if job.encoding == "utf-8":
             if _has_bad_bytes(row):

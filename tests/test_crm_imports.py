@@ -93,13 +93,13 @@ def test_a_row_with_bad_bytes_in_a_utf8_file_is_rejected_with_its_line(org_a, al
 @pytest.mark.django_db
 def test_half_bad_file_imports_good_rows_and_reports_each_bad_one(org_a, alice):
     data = (
-        "first_name,last_name,mobile,email\n"
-        "Ann,Lee,4155550101,ann@example.com\n"
-        ",,4155550102,\n"
-        "Bob,Ray,555-12,\n"
-        "Cy,Dee,4155550104,not-an-email\n"
-        "Di,Eve,+44 7911 123456,\n"
-    ).encode()
+        b"first_name,last_name,mobile,email\n"
+        b"Ann,Lee,4155550101,ann@example.com\n"
+        b",,4155550102,\n"
+        b"Bob,Ray,555-12,\n"
+        b"Cy,Dee,4155550104,not-an-email\n"
+        b"Di,Eve,+44 7911 123456,\n"
+    )
     job = run(org_a, alice, data)
     assert (job.status, job.imported, job.rejected) == ("done", 2, 3)
     reasons = {r.line: r.reason for r in job.rejections.all()}
@@ -202,7 +202,10 @@ def test_duplicates_by_external_id_update_and_keep_unmapped_fields(org_a, alice)
 @pytest.mark.django_db
 def test_external_id_taken_by_another_record_is_rejected_not_crashing(org_a, alice):
     services.do_create_record(org_a, alice, RecordType.LEAD, {"first_name": "Ann", "external_id": "x1"})
-    data = b"first_name,last_name,external_id,mobile\nBo,Ray,x1,4155550101\nCy,Dee,x2,4155550102\nDi,Eve,x2,4155550103\n"
+    data = (
+        b"first_name,last_name,external_id,mobile\n"
+        b"Bo,Ray,x1,4155550101\nCy,Dee,x2,4155550102\nDi,Eve,x2,4155550103\n"
+    )
     job = run(org_a, alice, data, match_key="phone")
     assert (job.imported, job.rejected) == (1, 2)
     assert {r.line for r in job.rejections.all()} == {2, 4}
