@@ -63,6 +63,11 @@ class CrmRecord(models.Model):
         super().save(*args, **kwargs)
         RecordPhone.sync([self])
 
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse(f"crm-{self.record_type}-detail", args=[self.pk])
+
     def delete(self, *args, **kwargs):
         RecordPhone.objects.filter(
             organization_id=self.organization_id, record_type=self.record_type, record_id=self.pk
@@ -78,8 +83,14 @@ class CrmRecord(models.Model):
         return RecordType(self.record_type).label
 
     @property
-    def display_name(self) -> str:
-        return str(self)
+    def sms_display(self) -> str:
+        """The first filled phone, formatted for people (lists)."""
+        from crm.phones import format_for_display
+
+        for name in self.phone_fields:
+            if getattr(self, f"{name}_e164"):
+                return format_for_display(getattr(self, f"{name}_e164"))
+        return ""
 
     def phone_numbers(self) -> dict[str, str]:
         """field name → E.164 for every filled phone field."""
