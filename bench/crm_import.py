@@ -38,7 +38,9 @@ def generate(path: Path, rows: int, bad_every: int) -> tuple[int, int]:
     bad = 0
     with open(path, "w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["First Name", "Last Name", "Mobile", "Email", "Company", "External ID", "Lead Source"])
+        writer.writerow(
+            ["First Name", "Last Name", "Mobile", "Email", "Company", "External ID", "Lead Source"]
+        )
         for i in range(rows):
             phone = f"(415) {200 + i // 10000:03d}-{i % 10000:04d}"
             fn, ln = rng.choice(first), rng.choice(last)
@@ -48,7 +50,9 @@ def generate(path: Path, rows: int, bad_every: int) -> tuple[int, int]:
                     phone = "555-12"
                 else:
                     fn = ln = ""
-            writer.writerow([fn, ln, phone, f"user{i}@example.com", f"Company {i % 500}", f"ext-{i}", "bench"])
+            writer.writerow(
+                [fn, ln, phone, f"user{i}@example.com", f"Company {i % 500}", f"ext-{i}", "bench"]
+            )
     return rows, bad
 
 
@@ -84,7 +88,9 @@ def main() -> None:
         t0 = time.perf_counter()
         rows, bad = generate(path, args.rows, args.bad_every)
         size = path.stat().st_size
-        print(f"generated {rows:,} rows ({bad:,} bad), {size / 1_048_576:.1f} MB in {time.perf_counter() - t0:.1f} s")
+        print(
+            f"generated {rows:,} rows ({bad:,} bad), {size / 1_048_576:.1f} MB in {time.perf_counter() - t0:.1f} s"
+        )
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         if args.tracemalloc:
             tracemalloc.start()
@@ -99,11 +105,15 @@ def main() -> None:
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     job = ImportJob.objects.get(pk=job.pk)
     print(f"database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}")
-    print(f"status {job.status}: {job.imported:,} imported, {job.updated:,} updated, {job.skipped:,} skipped, "
-          f"{job.rejected:,} rejected {('(' + job.error + ')') if job.error else ''}")
+    print(
+        f"status {job.status}: {job.imported:,} imported, {job.updated:,} updated, {job.skipped:,} skipped, "
+        f"{job.rejected:,} rejected {('(' + job.error + ')') if job.error else ''}"
+    )
     print(f"duration: {duration:.1f} s ({rows / duration:,.0f} rows/s)")
-    print(f"peak RSS: {rss_before / 1024:.0f} MB before the import, {rss_after / 1024:.0f} MB after "
-          f"(+{(rss_after - rss_before) / 1024:.0f} MB)")
+    print(
+        f"peak RSS: {rss_before / 1024:.0f} MB before the import, {rss_after / 1024:.0f} MB after "
+        f"(+{(rss_after - rss_before) / 1024:.0f} MB)"
+    )
     if traced_peak is not None:
         print(f"tracemalloc peak during the import: {traced_peak / 1_048_576:.1f} MB")
     assert Lead.objects.filter(organization=org).count() == job.imported
