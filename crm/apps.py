@@ -10,3 +10,7 @@ class CrmConfig(AppConfig):
         from tenancy.signals import seed_demo_extend
 
         seed_demo_extend.connect(seed_crm_demo, dispatch_uid="crm.seed_demo")
+
+        from quicksend import periodic
+
+        periodic.register("crm.purge_abandoned_imports", "crm.tasks.purge_abandoned_imports", 3600)

@@ -19,6 +19,7 @@ import io
 import re
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -623,6 +624,36 @@ def run_import(job_id: int) -> ImportJob | None:
     if not claimed:
         return None
     job = ImportJob.objects.select_related("organization", "created_by").get(pk=job_id)
+    try:
+        return _run_claimed(job)
+    finally:
+        # The upload holds personal data and is not needed once the job has finished: the report is built
+        # from the rejected rows.
+        delete_upload(job)
+
+
+def delete_upload(job: ImportJob) -> None:
+    if job.file.name:
+        default_storage.delete(job.file.name)
+        ImportJob.objects.filter(pk=job.pk).update(file="")
+
+
+def purge_abandoned_uploads(older_than_hours: int = 24) -> int:
+    """Uploaded-but-never-started jobs: delete their files and mark them failed. Returns how many."""
+    cutoff = timezone.now() - timedelta(hours=older_than_hours)
+    count = 0
+    for job in ImportJob.objects.filter(status=ImportJob.Status.UPLOADED, created_at__lt=cutoff):
+        delete_upload(job)
+        ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.UPLOADED).update(
+            status=ImportJob.Status.FAILED,
+            error=f"Never started; the upload was deleted after {older_than_hours} hours.",
+            finished_at=timezone.now(),
+        )
+        count += 1
+    return count
+
+
+def _run_claimed(job: ImportJob) -> ImportJob:
     try:
         encoding, total = validate_file(job)
         ImportJob.objects.filter(pk=job.pk).update(encoding=encoding, total_rows=total)

@@ -351,3 +351,34 @@ def test_import_runs_in_a_real_worker(celery_worker_process, org_a, alice, alice
     job = ImportJob.objects.get(pk=job_id)
     assert (job.status, job.imported) == ("done", 1500)
     assert RecordPhone.objects.filter(organization=org_a).count() == 1500
+
+
+@pytest.mark.django_db
+def test_upload_is_deleted_once_the_job_finishes(org_a, alice):
+    from django.core.files.storage import default_storage
+
+    job, _ = imports.do_create_import_job(org_a, alice, RecordType.LEAD, upload("f.csv", GOOD.encode()))
+    name = job.file.name
+    assert default_storage.exists(name)
+    imports.do_start_import(job, alice)
+    run_import(job.pk)
+    assert not default_storage.exists(name)
+    assert ImportJob.objects.get(pk=job.pk).file.name == ""
+
+
+@pytest.mark.django_db
+def test_abandoned_uploads_are_purged(org_a, alice):
+    from datetime import timedelta
+
+    from django.core.files.storage import default_storage
+    from django.utils import timezone
+
+    from crm.tasks import purge_abandoned_imports
+
+    old, _ = imports.do_create_import_job(org_a, alice, RecordType.LEAD, upload("f.csv", GOOD.encode()))
+    fresh, _ = imports.do_create_import_job(org_a, alice, RecordType.LEAD, upload("g.csv", GOOD.encode()))
+    ImportJob.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(hours=25))
+    assert purge_abandoned_imports() == {"purged": 1}
+    assert not default_storage.exists(old.file.name) and default_storage.exists(fresh.file.name)
+    assert ImportJob.objects.get(pk=old.pk).status == "failed"
+    assert ImportJob.objects.get(pk=fresh.pk).status == "uploaded"
