@@ -382,3 +382,25 @@ def test_abandoned_uploads_are_purged(org_a, alice):
     assert not default_storage.exists(old.file.name) and default_storage.exists(fresh.file.name)
     assert ImportJob.objects.get(pk=old.pk).status == "failed"
     assert ImportJob.objects.get(pk=fresh.pk).status == "uploaded"
+
+
+@pytest.mark.django_db
+def test_api_refuses_oversize_upload_without_reading_the_body(alice_client, settings):
+    from django.test.client import FakePayload
+
+    settings.CRM_IMPORT_MAX_BYTES = 1000
+
+    class Untouchable(FakePayload):
+        def read(self, *args, **kwargs):
+            raise AssertionError("the body was read")
+
+    body = b"x" * 5000
+    response = alice_client.request(
+        REQUEST_METHOD="POST",
+        CONTENT_TYPE="multipart/form-data; boundary=BoUnDaRy",
+        CONTENT_LENGTH=str(len(body)),
+        PATH_INFO="/api/v1/imports",
+        **{"wsgi.input": Untouchable(body)},
+    )
+    assert response.status_code == 413
+    assert not ImportJob.objects.exists()

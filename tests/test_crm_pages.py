@@ -225,3 +225,41 @@ def test_record_type_settings_page(alice_client, aaron_client, org_a):
         },
     )
     assert bad.status_code == 200 and "not a known" in bad.content.decode()
+
+
+@pytest.mark.django_db
+def test_import_upload_still_needs_the_csrf_token(alice, client_for):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    data = {"record_type": "lead", "file": SimpleUploadedFile("a.csv", b"first_name,last_name\nA,B\n")}
+    assert client.post("/crm/imports/", data).status_code == 403
+    client.get("/crm/imports/")
+    token = client.cookies["csrftoken"].value
+    data["file"].seek(0)
+    assert client.post("/crm/imports/", {**data, "csrfmiddlewaretoken": token}).status_code == 302
+    assert ImportJob.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_import_page_refuses_oversize_upload_before_reading_the_body(alice_client, settings):
+    from django.test.client import FakePayload
+
+    settings.CRM_IMPORT_MAX_BYTES = 1000
+
+    class Untouchable(FakePayload):
+        def read(self, *args, **kwargs):
+            raise AssertionError("the body was read")
+
+    body = b"x" * 5000
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "CONTENT_TYPE": "multipart/form-data; boundary=BoUnDaRy",
+        "CONTENT_LENGTH": str(len(body)),
+        "PATH_INFO": "/crm/imports/",
+        "wsgi.input": Untouchable(body),
+    }
+    response = alice_client.request(**environ)
+    assert response.status_code == 302
+    assert not ImportJob.objects.exists()
