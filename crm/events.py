@@ -12,7 +12,8 @@ transaction commits** (never for a rolled-back change), in the same process. Sub
             my_task.delay(event.record_id)   # keep receivers fast: hand heavy work to a task
 
 Kinds: ``created``, ``updated`` (any field; ``changes`` lists them), ``status_changed``, ``owner_changed``,
-``deleted``, ``bulk_imported`` (one event per import batch with ``record_ids``, instead of one per row).
+``deleted``, and for CSV imports ``bulk_imported`` / ``bulk_updated`` (one event per import batch with
+``record_ids`` and, for updates, the names of the fields written in ``changes``, instead of one per row).
 An update that changes the status and other fields emits ``updated`` and ``status_changed``.
 A receiver that raises is logged and does not stop the others (``send_robust``).
 """
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 # kwargs: event (RecordEvent)
 record_changed = Signal()
 
-KINDS = ("created", "updated", "status_changed", "owner_changed", "deleted", "bulk_imported")
+KINDS = ("created", "updated", "status_changed", "owner_changed", "deleted", "bulk_imported", "bulk_updated")
 
 
 @dataclass(frozen=True)

@@ -581,6 +581,17 @@ class ImportRunner:
                 changed_fields |= set(fields)
             model.objects.bulk_update(records, sorted(changed_fields), batch_size=BATCH_SIZE)
             RecordPhone.sync(records, replace=True)
+            emit(
+                RecordEvent(
+                    "bulk_updated",
+                    job.organization_id,
+                    model.record_type,
+                    None,
+                    job.created_by_id,
+                    changes={"fields": [sorted(changed_fields - {"updated_at"})]},
+                    record_ids=tuple(r.pk for r in records),
+                )
+            )
         if rejections:
             ImportRejection.objects.bulk_create(rejections, batch_size=BATCH_SIZE)
         self.counts["processed_rows"] += len(batch)

@@ -404,3 +404,30 @@ def test_api_refuses_oversize_upload_without_reading_the_body(alice_client, sett
     )
     assert response.status_code == 413
     assert not ImportJob.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_import_emits_one_event_per_batch_for_created_and_updated_records(org_a, alice):
+    from django.dispatch import receiver
+
+    from crm.events import record_changed
+
+    seen = []
+
+    @receiver(record_changed, weak=False)
+    def collect(sender, event, **kwargs):
+        seen.append(event)
+
+    try:
+        services.do_create_record(
+            org_a, alice, RecordType.LEAD, {"first_name": "Old", "mobile_phone": "4155550101"}
+        )
+        seen.clear()
+        job = run(org_a, alice, (GOOD + "New,Person,4155550102,,\n").encode(), duplicate_policy="update")
+    finally:
+        record_changed.disconnect(collect)
+    kinds = {e.kind: e for e in seen}
+    assert set(kinds) == {"bulk_imported", "bulk_updated"}
+    assert len(kinds["bulk_imported"].record_ids) == 1 and len(kinds["bulk_updated"].record_ids) == 1
+    assert "first_name" in kinds["bulk_updated"].changes["fields"][0]
+    assert (job.imported, job.updated) == (1, 1)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import phonenumbers
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.dispatch import receiver
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from crm import services
 from crm.events import RecordEvent, record_changed
@@ -210,3 +213,36 @@ def test_account_main_phone_label_in_errors(org_a, alice):
         "'1' is not a valid phone number for Account main phone."
     ]
     assert not Account.objects.exists()
+
+
+_formats = st.sampled_from(
+    [
+        phonenumbers.PhoneNumberFormat.E164,
+        phonenumbers.PhoneNumberFormat.INTERNATIONAL,
+        phonenumbers.PhoneNumberFormat.NATIONAL,
+        phonenumbers.PhoneNumberFormat.RFC3966,
+    ]
+)
+
+
+@pytest.mark.django_db
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    region=st.sampled_from(["US", "GB", "DE", "FR", "AU", "BR", "IN", "MX"]),
+    fmt=_formats,
+    field=st.sampled_from(["mobile_phone", "business_phone", "home_phone"]),
+)
+def test_any_format_saved_on_a_record_is_found_by_any_other_format(org_a, region, fmt, field):
+    example = phonenumbers.example_number(region)
+    e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+    calling_code = str(example.country_code)
+    typed = phonenumbers.format_number(example, fmt).removeprefix("tel:")
+    contact = Contact(organization=org_a, first_name="H", **{field: typed})
+    contact.save(default_country=calling_code)
+    assert getattr(contact, field) == typed  # the raw input is kept
+    assert getattr(contact, f"{field}_e164") == e164
+    found = services.find_records_by_phone(
+        org_a, phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    )
+    assert contact in found
+    contact.delete()
