@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from crm.events import RecordEvent, emit
 from crm.models import CrmRecord, RecordPhone, RecordType, RecordTypeConfig, model_for
@@ -51,10 +51,32 @@ def _check_related(org: Organization, data: dict) -> None:
             raise ValidationError({name: "Not found."})
 
 
+def _external_id_taken(record: CrmRecord) -> ValidationError:
+    label = record.type_label.lower()
+    return ValidationError(
+        {"external_id": f"Another {label} already has the external id '{record.external_id}'."}
+    )
+
+
 def _validate_and_save(record: CrmRecord, country: str) -> None:
     record.normalize_phones(country)
-    record.full_clean(exclude=[f"{f}_e164" for f in record.phone_fields])
-    record.save(default_country=country)
+    if (
+        record.external_id
+        and type(record)
+        .objects.filter(organization_id=record.organization_id, external_id=record.external_id)
+        .exclude(pk=record.pk)
+        .exists()
+    ):
+        raise _external_id_taken(record)
+    record.full_clean(exclude=[f"{f}_e164" for f in record.phone_fields], validate_constraints=False)
+    try:
+        with transaction.atomic():
+            record.save(default_country=country)
+    except IntegrityError:
+        # A concurrent request took the external id between the check and the insert.
+        if record.external_id:
+            raise _external_id_taken(record)
+        raise
 
 
 @transaction.atomic
@@ -126,7 +148,14 @@ def do_upsert_record_by_external_id(
     data = {k: v for k, v in data.items() if k != "external_id"}
     existing = model.objects.select_for_update().filter(organization=org, external_id=external_id).first()
     if existing is None:
-        return do_create_record(org, actor, record_type, {**data, "external_id": external_id}), True
+        try:
+            with transaction.atomic():
+                return do_create_record(org, actor, record_type, {**data, "external_id": external_id}), True
+        except ValidationError as exc:
+            # Two upserts of a new id at once: the loser updates what the winner created.
+            if "external_id" not in getattr(exc, "error_dict", {}):
+                raise
+            existing = model.objects.select_for_update().get(organization=org, external_id=external_id)
     return do_update_record(existing, actor, data), False
 
 

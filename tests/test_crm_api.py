@@ -315,3 +315,11 @@ def test_account_related_records(alice_client, org_a, alice):
     contact = alice_client.post("/api/v1/contacts", {"first_name": "C", "account": account.pk}, format="json")
     assert contact.status_code == 201
     assert Account.objects.get(pk=account.pk).contacts.count() == 1
+
+
+@pytest.mark.django_db
+def test_duplicate_external_id_is_a_field_error(alice_client):
+    alice_client.post("/api/v1/leads", {"first_name": "A", "external_id": "x1"}, format="json")
+    response = alice_client.post("/api/v1/leads", {"first_name": "B", "external_id": "x1"}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"external_id": ["Another lead already has the external id 'x1'."]}
