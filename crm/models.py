@@ -74,6 +74,10 @@ class CrmRecord(models.Model):
         ).delete()
         return super().delete(*args, **kwargs)
 
+    def clean(self) -> None:
+        # Model forms (the Django admin) get phone errors as field errors instead of a failing save().
+        self.normalize_phones()
+
     @classmethod
     def default_status(cls) -> str:
         return cls.STATUS_CHOICES[0][0] if cls.STATUS_CHOICES else ""
@@ -164,6 +168,7 @@ class PersonRecord(CrmRecord):
         return f"{self.first_name} {self.last_name}".strip() or self.email or f"#{self.pk}"
 
     def clean(self) -> None:
+        super().clean()
         if not (self.first_name.strip() or self.last_name.strip()):
             raise ValidationError({"last_name": f"A {self.type_label.lower()} needs a first or last name."})
 

@@ -58,3 +58,14 @@ def test_superuser_sees_every_organization(leads, client_for, user_factory):
     root = user_factory(username="root", is_staff=True, is_superuser=True)
     page = client_for(root).get("/admin/crm/lead/").content.decode()
     assert "AcmeLead" in page and "GlobexLead" in page
+
+
+@pytest.mark.django_db
+def test_admin_shows_a_bad_phone_as_a_field_error(support, leads):
+    acme, _ = leads
+    response = support.post(
+        f"/admin/crm/lead/{acme.pk}/change/",
+        {"first_name": "AcmeLead", "mobile_phone": "555-12", "status": "new", "custom_fields": "{}"},
+    )
+    assert response.status_code == 200
+    assert "is not a valid phone number for Lead mobile" in response.content.decode()
