@@ -266,3 +266,5 @@ TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="") or (
     f"{PUBLIC_BASE_URL}/sandbox" if EMBEDDED else None
 )
 TWILIO_HTTP_TIMEOUT = env.float("TWILIO_HTTP_TIMEOUT", default=10.0)
+# CSV imports of CRM records: larger uploads are refused before they are read (docs/crm.md).
+CRM_IMPORT_MAX_BYTES = env.int("CRM_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)

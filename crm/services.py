@@ -1,0 +1,259 @@
+"""Business actions on CRM records and record-type settings. Each writes its audit row and emits its
+domain event (crm/events.py) after commit. Import actions live in crm/imports.py."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from crm.events import RecordEvent, emit
+from crm.models import CrmRecord, RecordPhone, RecordType, RecordTypeConfig, model_for
+from crm.phones import try_normalize_phone
+from tenancy import audit
+from tenancy.models import Membership, Organization, Team
+
+User = get_user_model()
+
+# Fields a caller may never set through a service (tenant, bookkeeping, derived phones).
+PROTECTED_FIELDS = {"id", "organization", "organization_id", "created_at", "updated_at"}
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str, list, dict)):
+        return value
+    if isinstance(value, Decimal):
+        return str(value)
+    if hasattr(value, "pk"):
+        return value.pk
+    return str(value)
+
+
+def _check_owner_and_team(org: Organization, owner, team) -> None:
+    if (
+        owner is not None
+        and not Membership.objects.filter(organization=org, user=owner, is_active=True).exists()
+    ):
+        raise ValidationError({"owner": "The owner must be an active member of this organization."})
+    if team is not None and team.organization_id != org.pk:
+        raise ValidationError({"team": "The team must belong to this organization."})
+
+
+def _check_related(org: Organization, data: dict) -> None:
+    # A payload can never link another organization's record (serializers scope too; this is the backstop).
+    for name in ("account", "contact"):
+        related = data.get(name)
+        if related is not None and related.organization_id != org.pk:
+            raise ValidationError({name: "Not found."})
+
+
+def _external_id_taken(record: CrmRecord) -> ValidationError:
+    label = record.type_label.lower()
+    return ValidationError(
+        {"external_id": f"Another {label} already has the external id '{record.external_id}'."}
+    )
+
+
+def _validate_and_save(record: CrmRecord, country: str) -> None:
+    record.normalize_phones(country)
+    if (
+        record.external_id
+        and type(record)
+        .objects.filter(organization_id=record.organization_id, external_id=record.external_id)
+        .exclude(pk=record.pk)
+        .exists()
+    ):
+        raise _external_id_taken(record)
+    record.full_clean(exclude=[f"{f}_e164" for f in record.phone_fields], validate_constraints=False)
+    try:
+        with transaction.atomic():
+            record.save(default_country=country)
+    except IntegrityError:
+        # A concurrent request took the external id between the check and the insert.
+        if record.external_id:
+            raise _external_id_taken(record)
+        raise
+
+
+@transaction.atomic
+def do_create_record(org: Organization, actor, record_type: str, data: dict[str, Any]) -> CrmRecord:
+    """Create a record of ``record_type``; phones are normalized with the type's default country."""
+    model = model_for(record_type)
+    data = {k: v for k, v in data.items() if k not in PROTECTED_FIELDS}
+    _check_owner_and_team(org, data.get("owner"), data.get("team"))
+    _check_related(org, data)
+    record = model(organization=org, **data)
+    if record.owner_id is None and getattr(actor, "is_authenticated", False):
+        record.owner = actor
+    config = RecordTypeConfig.for_type(org.pk, record_type)
+    _validate_and_save(record, config.default_country)
+    audit.record(org, actor, f"{record_type}.created", record)
+    emit(RecordEvent("created", org.pk, record_type, record.pk, getattr(actor, "pk", None), changes={}))
+    return record
+
+
+@transaction.atomic
+def do_update_record(record: CrmRecord, actor, data: dict[str, Any]) -> CrmRecord:
+    """Change fields of ``record``; emits ``updated`` and, when they change, ``status_changed`` and
+    ``owner_changed``."""
+    org = record.organization
+    data = {k: v for k, v in data.items() if k not in PROTECTED_FIELDS}
+    _check_owner_and_team(org, data.get("owner"), data.get("team"))
+    _check_related(org, data)
+    changes: dict[str, list[Any]] = {}
+    for name, value in data.items():
+        old = getattr(record, name)
+        if old != value:
+            changes[name] = [_jsonable(old), _jsonable(value)]
+            setattr(record, name, value)
+    if not changes:
+        return record
+    config = RecordTypeConfig.for_type(org.pk, record.record_type)
+    _validate_and_save(record, config.default_country)
+    audit.record(org, actor, f"{record.record_type}.updated", record, changes)
+    actor_id = getattr(actor, "pk", None)
+    emit(RecordEvent("updated", org.pk, record.record_type, record.pk, actor_id, changes))
+    if "status" in changes:
+        emit(
+            RecordEvent(
+                "status_changed",
+                org.pk,
+                record.record_type,
+                record.pk,
+                actor_id,
+                {"status": changes["status"]},
+            )
+        )
+    if "owner" in changes:
+        emit(
+            RecordEvent(
+                "owner_changed", org.pk, record.record_type, record.pk, actor_id, {"owner": changes["owner"]}
+            )
+        )
+    return record
+
+
+@transaction.atomic
+def do_upsert_record_by_external_id(
+    org: Organization, actor, record_type: str, external_id: str, data: dict[str, Any]
+) -> tuple[CrmRecord, bool]:
+    """Create or update the record whose ``external_id`` is given; returns (record, created)."""
+    model = model_for(record_type)
+    if not external_id.strip():
+        raise ValidationError({"external_id": "The external id is empty."})
+    data = {k: v for k, v in data.items() if k != "external_id"}
+    existing = model.objects.select_for_update().filter(organization=org, external_id=external_id).first()
+    if existing is None:
+        try:
+            with transaction.atomic():
+                return do_create_record(org, actor, record_type, {**data, "external_id": external_id}), True
+        except ValidationError as exc:
+            # Two upserts of a new id at once: the loser updates what the winner created.
+            if "external_id" not in getattr(exc, "error_dict", {}):
+                raise
+            existing = model.objects.select_for_update().get(organization=org, external_id=external_id)
+    return do_update_record(existing, actor, data), False
+
+
+@transaction.atomic
+def do_delete_record(record: CrmRecord, actor) -> None:
+    org, record_type, pk = record.organization, record.record_type, record.pk
+    audit.record(org, actor, f"{record_type}.deleted", record)
+    record.delete()
+    emit(RecordEvent("deleted", org.pk, record_type, pk, getattr(actor, "pk", None)))
+
+
+@transaction.atomic
+def do_reassign_records(
+    records: Iterable[CrmRecord], actor, owner, *, team: Team | None = None, set_team: bool = False
+) -> int:
+    """Give ``records`` (one organization) a new owner (and optionally team). Returns how many changed.
+
+    Each changed record gets an audit row and an ``owner_changed`` event; messaging listens to that event
+    to carry the record's open conversations over to the new owner.
+    """
+    changed = 0
+    for record in records:
+        data: dict[str, Any] = {"owner": owner}
+        if set_team:
+            data["team"] = team
+        before = (record.owner_id, record.team_id)
+        do_update_record(record, actor, data)
+        if (record.owner_id, record.team_id) != before:
+            changed += 1
+    return changed
+
+
+@transaction.atomic
+def do_save_record_type_config(org: Organization, actor, record_type: str, **fields) -> RecordTypeConfig:
+    """Create or change an organization's settings for one record type (admin)."""
+    allowed = {
+        "sms_phone_field",
+        "compliance_field",
+        "default_country",
+        "priority",
+        "allow_create_from_conversation",
+    }
+    bad = set(fields) - allowed
+    if bad:
+        raise ValidationError(f"Cannot change {', '.join(sorted(bad))} here.")
+    if record_type not in RecordType.values:
+        raise ValidationError({"record_type": f"'{record_type}' is not a record type."})
+    config = RecordTypeConfig.for_type(org.pk, record_type)
+    changes = {k: [getattr(config, k), v] for k, v in fields.items() if getattr(config, k) != v}
+    for k, v in fields.items():
+        setattr(config, k, v)
+    config.full_clean(exclude=["organization"])
+    config.save()
+    if changes:
+        audit.record(org, actor, "record_type.updated", config, changes)
+    return config
+
+
+# --- queries used by other apps ------------------------------------------------------------------------
+
+
+def find_records_by_phone(org: Organization, number: str) -> list[CrmRecord]:
+    """Records of ``org`` having ``number`` (any format) in any phone field, best match first (record-type
+    priority, then the most recently created). One indexed query on RecordPhone, then one per matched type."""
+    e164 = try_normalize_phone(number, RecordTypeConfig.for_type(org.pk, RecordType.CONTACT).default_country)
+    if e164 is None:
+        return []
+    hits: dict[str, set[int]] = {}
+    for record_type, record_id in RecordPhone.objects.filter(organization=org, e164=e164).values_list(
+        "record_type", "record_id"
+    ):
+        hits.setdefault(record_type, set()).add(record_id)
+    if not hits:
+        return []
+    found: list[CrmRecord] = []
+    for config in RecordTypeConfig.all_for(org.pk):
+        ids = hits.get(config.record_type)
+        if ids:
+            model = model_for(config.record_type)
+            found += list(model.objects.filter(organization=org, pk__in=ids).order_by("-id"))
+    return found
+
+
+def can_text(record: CrmRecord, config: RecordTypeConfig | None = None) -> tuple[bool, str]:
+    """May an agent text this record? (do-not-contact, then the type's compliance field). Returns
+    (allowed, reason when not)."""
+    config = config or RecordTypeConfig.for_type(record.organization_id, record.record_type)
+    if getattr(record, "do_not_contact", False):
+        return False, f"{record} is marked do not contact."
+    if config.compliance_field and not getattr(record, config.compliance_field, True):
+        label = record.compliance_fields.get(config.compliance_field, config.compliance_field)
+        return False, f"{record} has “{label}” turned off."
+    if not config.sms_phone_field or not getattr(record, f"{config.sms_phone_field}_e164", ""):
+        return False, f"{record} has no number to text."
+    return True, ""
+
+
+def sms_number(record: CrmRecord, config: RecordTypeConfig | None = None) -> str:
+    """The E.164 number messages to this record go to ('' when none)."""
+    config = config or RecordTypeConfig.for_type(record.organization_id, record.record_type)
+    return getattr(record, f"{config.sms_phone_field}_e164", "") if config.sms_phone_field else ""

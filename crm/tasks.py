@@ -1,0 +1,28 @@
+"""Celery tasks of the crm app (take ids, re-check state)."""
+
+from celery import shared_task
+
+
+@shared_task(acks_late=True)
+def run_import_task(job_id: int) -> dict:
+    from crm.imports import run_import
+
+    job = run_import(job_id)
+    if job is None:
+        return {"job": job_id, "skipped": True}
+    return {"job": job_id, "status": job.status, "imported": job.imported, "rejected": job.rejected}
+
+
+@shared_task
+def purge_abandoned_imports() -> dict:
+    """Periodic: delete uploads that were never started (they hold personal data)."""
+    from django.core.cache import cache
+
+    from crm.imports import purge_abandoned_uploads
+
+    if not cache.add("lock:crm.purge_abandoned_imports", 1, timeout=600):
+        return {"skipped": "locked"}
+    try:
+        return {"purged": purge_abandoned_uploads()}
+    finally:
+        cache.delete("lock:crm.purge_abandoned_imports")
