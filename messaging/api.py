@@ -144,7 +144,7 @@ class TwilioAccountViewSet(
             _raise_api_error(exc)
         account = result.account
         account.detail = result.messages[0]
-        account.numbers = result.messages[1]
+        account.numbers_sync = result.messages[1]
         return Response(TwilioAccountConnectedSerializer(account).data, status=status.HTTP_201_CREATED)
 
     @sensitive_variables()

@@ -64,10 +64,12 @@ class TwilioAccountConnectedSerializer(TwilioAccountSerializer):
     detail = serializers.CharField(
         read_only=True, help_text="“Twilio credentials verified and saved successfully.”"
     )
-    numbers = serializers.CharField(read_only=True, help_text="What the number sync found, or why it failed.")
+    numbers_sync = serializers.CharField(
+        read_only=True, help_text="What the number sync found, or why it failed."
+    )
 
     class Meta(TwilioAccountSerializer.Meta):
-        fields = [*TwilioAccountSerializer.Meta.fields, "detail", "numbers"]
+        fields = [*TwilioAccountSerializer.Meta.fields, "detail", "numbers_sync"]
 
 
 class TwilioFailureSerializer(serializers.Serializer):

@@ -8,12 +8,15 @@ from tests.isolation_world import builds
 
 @builds(TwilioAccount)
 def build_twilio_account(org, admin, canary):
-    return TwilioAccountFactory(organization=org, friendly_name=f"Account {canary}", auth_token=f"tok{canary}")
+    return TwilioAccountFactory(
+        organization=org, friendly_name=f"Account {canary}", auth_token=f"tok{canary}"
+    )
 
 
 @builds(PhoneNumber)
 def build_phone_number(org, admin, canary):
-    account = TwilioAccount.objects.filter(organization=org).first() or build_twilio_account(org, admin, canary)
+    account = TwilioAccount.objects.filter(organization=org).first()
+    account = account or build_twilio_account(org, admin, canary)
     number = PhoneNumberFactory(account=account, label=f"Label {canary}", friendly_name=f"Friendly {canary}")
     number.assigned_members.set(Membership.objects.filter(organization=org))
     number.assigned_teams.set(Team.objects.filter(organization=org))
