@@ -14,6 +14,9 @@ from django.views.decorators.debug import sensitive_variables
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+from messaging.twilio_errors import KIND_SECRET_UNREADABLE, TwilioError
+from quicksend import crypto
+
 _local = threading.local()
 
 
@@ -40,8 +43,16 @@ def client_for_credentials(account_sid: str, auth_token: str) -> Client:
 
 @sensitive_variables()
 def client_for_account(account) -> Client:
-    """A client for a stored ``messaging.TwilioAccount`` (its token is decrypted here, never elsewhere)."""
-    return client_for_credentials(account.account_sid, account.get_auth_token())
+    """A client for a stored ``messaging.TwilioAccount`` (its token is decrypted here, never elsewhere).
+
+    Raises TwilioError (kind ``secret_unreadable``, permanent) when the stored token cannot be decrypted, so
+    callers handle a single exception type.
+    """
+    try:
+        auth_token = account.get_auth_token()
+    except crypto.SecretUnreadable as exc:
+        raise TwilioError(str(exc), kind=KIND_SECRET_UNREADABLE, retryable=False) from None
+    return client_for_credentials(account.account_sid, auth_token)
 
 
 def account_api(client: Client, account_sid: str):

@@ -57,6 +57,7 @@ KIND_RATE_LIMIT = "rate_limited"
 KIND_SERVER = "server_error"
 KIND_REJECTED = "rejected"
 KIND_UNKNOWN = "unknown"
+KIND_SECRET_UNREADABLE = "secret_unreadable"  # noqa: S105 (a kind, not a secret)
 
 
 class TwilioError(Exception):

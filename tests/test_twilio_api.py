@@ -247,3 +247,16 @@ def test_every_endpoint_is_in_the_schema(alice_client):
         "/api/v1/me/default-number",
     ):
         assert path in paths, path
+
+
+@pytest.mark.django_db
+def test_the_numbers_list_runs_a_constant_number_of_queries(
+    alice_client, org_a, account_a, django_assert_max_num_queries
+):
+    for i in range(20):
+        n = PhoneNumberFactory(account=account_a, phone_number=f"+1415555{2000 + i}")
+        n.assigned_members.set(Membership.objects.filter(organization=org_a))
+        n.assigned_teams.add(TeamFactory(organization=org_a))
+    with django_assert_max_num_queries(12):
+        response = alice_client.get("/api/v1/numbers")
+    assert len(response.json()["results"]) == 20

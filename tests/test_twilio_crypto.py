@@ -69,3 +69,16 @@ def test_rotation_without_the_old_key_fails_and_changes_nothing(settings):
 
 def test_the_twilio_token_column_is_found_by_the_rotation():
     assert (TwilioAccount, "auth_token_encrypted") in crypto.encrypted_fields()
+
+
+@pytest.mark.django_db
+def test_validate_again_with_an_unreadable_token_says_so(settings, alice):
+    from messaging.services.twilio_accounts import do_validate_twilio_account
+
+    settings.QUICKSEND_ENCRYPTION_KEYS = [OLD]
+    account = TwilioAccountFactory(auth_token="token")
+    settings.QUICKSEND_ENCRYPTION_KEYS = [NEW]
+    error = do_validate_twilio_account(account, alice)
+    assert error.kind == "secret_unreadable" and not error.retryable
+    account.refresh_from_db()
+    assert "cannot be decrypted" in account.last_validation_result

@@ -314,6 +314,7 @@ def do_validate_twilio_account(account: TwilioAccount, actor) -> TwilioError | N
     if any."""
     info, error = None, None
     try:
+        client_for_account(account)  # the stored token must still decrypt
         info = fetch_account_info(account.account_sid, account.get_auth_token())
     except TwilioError as exc:
         error = exc
