@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import calendar
 import json
 import re
 import secrets
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
-from messaging.sandbox import lifecycle
+from messaging.sandbox import lifecycle, webhooks
 from messaging.sandbox.segments import count_segments
 from messaging.sandbox.state import (
     API_VERSION,
@@ -254,8 +255,6 @@ DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2}):(\d{2})(?:
 
 
 def parse_date(value: str, end_of_day: bool) -> float:
-    import calendar
-
     match = DATE_RE.match(value.strip())
     if not match:
         raise TwilioError(400, 20001, f"Invalid date {value!r}")
@@ -268,17 +267,17 @@ def parse_date(value: str, end_of_day: bool) -> float:
 
 
 def filter_messages(request: Request, messages: list[Message]) -> list[Message]:
-    """To / From / DateSent (that day) / DateSent< (on or before) / DateSent> (on or after), GMT."""
+    """To / From / DateSent (that GMT day) / DateSent< (on or before) / DateSent> (on or after)."""
     for key, value in request.query:
         if key == "To":
             messages = [m for m in messages if m.to == value]
         elif key == "From":
             messages = [m for m in messages if m.from_ == value]
         elif key in ("DateSent", "DateSent<", "DateSent>"):
+            if key == "DateSent":  # a day: any time part is ignored
+                value = value.strip()[:10]
             low = parse_date(value, end_of_day=False) if key in ("DateSent", "DateSent>") else None
             high = parse_date(value, end_of_day=True) if key in ("DateSent", "DateSent<") else None
-            if key == "DateSent" and DATE_RE.match(value) and DATE_RE.match(value).group(4):
-                high = low  # an exact datetime
             messages = [
                 m
                 for m in messages
@@ -388,9 +387,7 @@ class SandboxApp:
             if event["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif event["type"] == "lifespan.shutdown":
-                client = lifecycle._client
-                if client is not None:
-                    await client.aclose()
+                await webhooks.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

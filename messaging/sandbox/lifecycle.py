@@ -1,7 +1,7 @@
 """What happens after the REST answer: sender queues with rate limits, status changes with their signed
 status callbacks, and the signed inbound webhook of a customer's text (with TwiML replies).
 
-Everything runs as asyncio tasks on the serving loop, with one shared ``httpx.AsyncClient``.
+Everything runs as asyncio tasks on the serving loop; webhooks go out through messaging.sandbox.webhooks.
 """
 
 from __future__ import annotations
@@ -10,11 +10,8 @@ import asyncio
 import logging
 import time
 import xml.etree.ElementTree as ET
-from urllib.parse import urlencode
 
-import httpx
 import phonenumbers
-from twilio.request_validator import RequestValidator
 
 from messaging.sandbox.state import (
     API_VERSION,
@@ -28,42 +25,9 @@ from messaging.sandbox.state import (
     TwilioError,
     opt_out_type,
 )
+from messaging.sandbox.webhooks import WebhookError, post_signed
 
 log = logging.getLogger("quicksend.sandbox")
-WEBHOOK_TIMEOUT = httpx.Timeout(15.0, connect=5.0)  # Twilio's limits (FACTS.md)
-
-_client: httpx.AsyncClient | None = None
-_client_loop: asyncio.AbstractEventLoop | None = None
-
-
-def http_client() -> httpx.AsyncClient:
-    """The loop's shared client (a client is bound to the loop that created it)."""
-    global _client, _client_loop
-    loop = asyncio.get_running_loop()
-    if _client is None or _client_loop is not loop:
-        _client = httpx.AsyncClient(
-            timeout=WEBHOOK_TIMEOUT,
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=128),
-            headers={"User-Agent": "TwilioProxy/1.1 (QuickSend sandbox)"},
-        )
-        _client_loop = loop
-    return _client
-
-
-def signed_headers(token: str, url: str, params: dict[str, str]) -> dict[str, str]:
-    signature = RequestValidator(token).compute_signature(url, params)
-    return {"X-Twilio-Signature": signature}
-
-
-async def post_signed(token: str, url: str, params: dict[str, str], method: str = "POST") -> httpx.Response:
-    """POST (or GET) ``params`` to ``url`` with the X-Twilio-Signature Twilio would compute."""
-    client = http_client()
-    if method == "GET":
-        full = url + ("&" if "?" in url else "?") + urlencode(params)
-        headers = signed_headers(token, full, {})
-        return await client.get(full, headers=headers)
-    headers = signed_headers(token, url, params)
-    return await client.post(url, data=params, headers=headers)
 
 
 # --- outbound -------------------------------------------------------------------------------------
@@ -82,9 +46,20 @@ def reserve_handoff(account: Account, sender: str, number_type: str, segments: i
     return start
 
 
-def start_outbound(store: Store, account: Account, message: Message, start: float) -> None:
+_epoch_offsets: dict[int, float] = {}
+
+
+def to_epoch(loop_time: float) -> float:
+    """Loop (monotonic) time as epoch seconds, with one fixed offset per loop so differences stay exact."""
     loop = asyncio.get_running_loop()
-    message.handoff_at = time.time() + (start - loop.time())
+    offset = _epoch_offsets.get(id(loop))
+    if offset is None:
+        offset = _epoch_offsets[id(loop)] = time.time() - loop.time()
+    return loop_time + offset
+
+
+def start_outbound(store: Store, account: Account, message: Message, start: float) -> None:
+    message.handoff_at = to_epoch(start)
     message.task = asyncio.create_task(run_outbound(store, account, message, start))
 
 
@@ -154,10 +129,11 @@ async def _post_status(account: Account, message: Message, events: list[tuple[st
         for attempt in range(times):
             record = {"status": status, "at": time.time(), "duplicate": attempt > 0, "http_status": None}
             try:
-                response = await post_signed(account.auth_token, message.status_callback, params)
-                record["http_status"] = response.status_code
-            except httpx.HTTPError as exc:
-                record["error"] = f"{exc.__class__.__name__}: {exc}"
+                record["http_status"], _text = await post_signed(
+                    account.auth_token, message.status_callback, params
+                )
+            except WebhookError as exc:
+                record["error"] = str(exc)
                 log.info("sandbox: status callback to %s failed: %s", message.status_callback, exc)
             message.callbacks.append(record)
 
@@ -246,15 +222,15 @@ async def deliver_inbound(store: Store, number: Number, message: Message, api_ba
             continue
         result["url"] = url
         try:
-            response = await post_signed(account.auth_token, url, params, method)
-            result["status_code"] = response.status_code
+            status, answer = await post_signed(account.auth_token, url, params, method)
+            result["status_code"] = status
             result.pop("error", None)
-            if response.status_code < 400:
-                text = response.text
+            if status < 400:
+                text = answer
                 break
-            result["error"] = f"HTTP {response.status_code}"
-        except httpx.HTTPError as exc:
-            result["error"] = f"{exc.__class__.__name__}: {exc}"
+            result["error"] = f"HTTP {status}"
+        except WebhookError as exc:
+            result["error"] = str(exc)
     if text and message.from_ not in account.opted_out:
         for body in twiml_replies(text):
             result["replies"].append(send_reply(store, number, message.from_, body[:1600]).sid)

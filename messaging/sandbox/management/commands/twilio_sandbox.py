@@ -38,6 +38,7 @@ class Command(BaseCommand):
             log_level=log_level,
             access_log=False,
             lifespan="on",
+            proxy_headers=False,
             timeout_keep_alive=30,
             backlog=4096,
         )
