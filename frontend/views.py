@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from frontend.forms import AddMemberForm, ApiTokenForm, OrganizationForm, TeamForm
-from messaging.landing import twilio_setup_needed, twilio_setup_redirect
+from messaging.landing import twilio_setup_redirect
 from tenancy import access, services
 from tenancy.decorators import admin_required, member_required
 from tenancy.filters import filter_audit
@@ -25,7 +25,7 @@ def home(request):
     landing = twilio_setup_redirect(request)
     if landing is not None:
         return landing
-    return render(request, "frontend/home.html", {"twilio_setup_needed": twilio_setup_needed(request)})
+    return render(request, "frontend/home.html")
 
 
 @member_required

@@ -221,3 +221,28 @@ def test_an_agent_without_twilio_sees_a_notice_to_ask_an_admin(client, aaron):
 def test_an_invalid_account_does_not_count_as_connected(client, alice, account_a):
     TwilioAccount.objects.filter(pk=account_a.pk).update(status=TwilioAccount.Status.INVALID)
     assert login(client, "alice").redirect_chain[-1][0] == "/settings/twilio/"
+
+
+@pytest.mark.django_db
+def test_a_login_to_another_page_does_not_redirect_a_later_home_visit(client, alice, monkeypatch):
+    from messaging import landing
+
+    response = client.post(
+        "/login/?next=/settings/members/",
+        {"username": "alice", "password": "correct horse battery staple"},
+        follow=True,
+    )
+    assert response.redirect_chain[-1][0] == "/settings/members/"
+    monkeypatch.setattr(landing, "LANDING_WINDOW_SECONDS", -1)
+    assert client.get("/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_admins_are_told_on_home_when_twilio_refused_an_account(alice_client, aaron_client, account_a):
+    TwilioAccount.objects.filter(pk=account_a.pk).update(
+        status=TwilioAccount.Status.INVALID, last_validation_result="Authentication failed."
+    )
+    TwilioAccountFactory(organization=account_a.organization)  # another, valid account
+    html = alice_client.get("/").content.decode()
+    assert f"Twilio account {account_a} needs attention: Authentication failed." in html
+    assert "needs attention" not in aaron_client.get("/").content.decode()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django import template
 
 from messaging import access, labels
-from messaging.models import MemberMessagingSettings
+from messaging.models import MemberMessagingSettings, TwilioAccount
 
 register = template.Library()
 
@@ -19,6 +19,26 @@ def number_label(number) -> str:
 @register.filter
 def phone_display(value: str) -> str:
     return labels.format_number(value or "")
+
+
+@register.inclusion_tag("messaging/_twilio_notice.html", takes_context=True)
+def twilio_notice(context):
+    """Home-page notices: nothing connected yet (everyone), or an account Twilio refused (admins)."""
+    request = context["request"]
+    membership = getattr(request, "membership", None)
+    if membership is None:
+        return {}
+    invalid = []
+    if membership.is_admin:
+        invalid = list(
+            TwilioAccount.objects.filter(organization=request.org, status=TwilioAccount.Status.INVALID)
+        )
+    return {
+        "twilio_setup_needed": not access.org_has_verified_twilio(request.org),
+        "invalid_accounts": invalid,
+        "is_org_admin": membership.is_admin,
+        "current_org": request.org,
+    }
 
 
 @register.inclusion_tag("messaging/_member_numbers_panel.html", takes_context=True)
