@@ -72,3 +72,19 @@ DEMO_ACCOUNTS: list[dict] = [
         "numbers": [],
     },
 ]
+
+
+def banner(base_url: str) -> str:
+    """What ``make run`` prints: where the sandbox is and the demo account's credentials."""
+    return (
+        f"Twilio sandbox: {base_url}/sandbox  (customer phone: {base_url}/sandbox/phone/)\n"
+        f"  demo Account SID {DEMO_ACCOUNT_SID}  Auth Token {DEMO_AUTH_TOKEN}\n"
+        f"  numbers {DEMO_LOCAL_NUMBER} (local), {DEMO_TOLLFREE_NUMBER} (toll-free), "
+        f"{DEMO_SHORT_CODE} (short code)"
+    )
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.stdout.write(banner(sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8000") + "\n")
