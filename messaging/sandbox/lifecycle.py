@@ -92,7 +92,7 @@ async def run_outbound(store: Store, account: Account, message: Message, start: 
             await asyncio.sleep(_delay(account))
         message.set_status(status, error_code)
         if status == "delivered":
-            store.received.setdefault(message.to, []).append(message)
+            store.phone_log(store.received, message.to).append(message)
         pending.append((status, error_code))
         # Out of order: hold the next-to-last callback back and post it after the final one.
         if out_of_order and index == len(steps) - 2:

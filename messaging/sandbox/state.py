@@ -12,6 +12,7 @@ import random
 import re
 import secrets
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,10 @@ ACCOUNT_SID = re.compile(r"^AC[0-9a-f]{32}$")
 NUMBER_TYPES = ("local", "tollfree", "shortcode")
 DEFAULT_RATES = {"local": 1.0, "tollfree": 3.0, "shortcode": 100.0}
 MAX_QUEUE_SECONDS = 10 * 3600  # Twilio queues up to 10 h of segments per sender, then 21611.
+# Memory bounds for long runs and benchmarks: the oldest finished messages of an account are forgotten
+# beyond this many, and a customer phone keeps its latest texts only.
+MAX_MESSAGES_PER_ACCOUNT = 100_000
+PHONE_HISTORY = 500
 
 # Twilio's magic test numbers (FACTS.md), honoured for every account.
 MAGIC_FROM_ERRORS = {"+15005550001": 21212, "+15005550007": 21606, "+15005550008": 21611}
@@ -290,8 +295,8 @@ class Store:
                     message.task.cancel()
         self.accounts: dict[str, Account] = {}
         self.by_number: dict[str, Number] = {}
-        self.received: dict[str, list[Message]] = {}  # customer phone → messages delivered to it
-        self.sent_by_customer: dict[str, list[Message]] = {}  # customer phone → its inbound messages
+        self.received: dict[str, deque[Message]] = {}  # customer phone → messages delivered to it
+        self.sent_by_customer: dict[str, deque[Message]] = {}  # customer phone → its inbound messages
         self.media: dict[str, Media] = {}
         self.seq = 0
         for spec in demo.DEMO_ACCOUNTS:
@@ -436,7 +441,7 @@ class Store:
             )
             message.media.append(media)
             self.media[media.sid] = media
-        account.messages[message.sid] = message
+        self.remember(account, message)
         return message
 
     def create_inbound(
@@ -462,14 +467,31 @@ class Store:
             )
             message.media.append(item)
             self.media[item.sid] = item
-        account.messages[message.sid] = message
-        self.sent_by_customer.setdefault(from_, []).append(message)
+        self.remember(account, message)
+        self.phone_log(self.sent_by_customer, from_).append(message)
         keyword = opt_out_type(body)
         if keyword == "STOP":
             account.opted_out.add(from_)
         elif keyword == "START":
             account.opted_out.discard(from_)
         return message
+
+    @staticmethod
+    def phone_log(logs: dict[str, deque[Message]], phone: str) -> deque[Message]:
+        log = logs.get(phone)
+        if log is None:
+            log = logs[phone] = deque(maxlen=PHONE_HISTORY)
+        return log
+
+    def remember(self, account: Account, message: Message) -> None:
+        account.messages[message.sid] = message
+        while len(account.messages) > MAX_MESSAGES_PER_ACCOUNT:
+            oldest = account.messages[next(iter(account.messages))]
+            if not oldest.final:
+                break  # still in flight: keep it (the bound is soft)
+            del account.messages[oldest.sid]
+            for media in oldest.media:
+                self.media.pop(media.sid, None)
 
     def find_message(self, account: Account, sid: str) -> Message:
         message = account.messages.get(sid)
