@@ -206,6 +206,8 @@ def test_messages_list_newest_first_with_stable_pages(twilio_sandbox):
         rest += [m.sid for m in page]
         page = page.next_page()
     assert rest == sids[::-1][2:]
+    second_page = first_page.next_page()
+    assert [m.sid for m in second_page.previous_page()] == sids[::-1][:2]
 
 
 def test_messages_filter_by_to_from_and_date_sent(twilio_sandbox):

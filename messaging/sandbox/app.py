@@ -12,12 +12,12 @@ import base64
 import binascii
 import calendar
 import json
+import logging
 import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
 from messaging.sandbox import lifecycle, webhooks
@@ -35,9 +35,9 @@ from messaging.sandbox.state import (
     rfc2822,
 )
 
+log = logging.getLogger("quicksend.sandbox")
 PREFIX = "/sandbox"
 MAX_BODY = 40 * 1024 * 1024  # inbound media arrive base64-encoded in the control API's JSON
-STATIC_DIR = Path(__file__).parent / "static" / "sandbox"
 
 
 @dataclass
@@ -49,6 +49,7 @@ class Request:
     body: bytes
     api_base: str  # scheme://host/sandbox, as the client reached us
     params: dict[str, str] = field(default_factory=dict)  # from the route
+    account: Account | None = None  # the authenticated account (REST)
 
     def form(self) -> list[tuple[str, str]]:
         return parse_qsl(self.body.decode("utf-8", "replace"), keep_blank_values=True)
@@ -215,19 +216,28 @@ def render_control_message(message: Message, api_base: str) -> dict:
 def page(
     request: Request, items: list, key: str, render: Callable[[object], dict], path: str, descending: bool
 ) -> dict:
-    """One page of a Twilio list: ``PageSize`` (≤ 1000), ``PageToken`` = position after the last item."""
+    """One page of a Twilio list: ``PageSize`` (≤ 1000); ``PageToken`` is ``PA<seq>`` (the items after that
+    one, in list order) or ``PB<seq>`` (the page before it), so pages stay put while items are added."""
     try:
         size = min(max(int(request.arg("PageSize", "50")), 1), 1000)
         page_no = max(int(request.arg("Page", "0")), 0)
     except ValueError:
         raise TwilioError(400, 20001, "Invalid paging parameters")
     token = request.arg("PageToken")
-    if token.startswith("PA") and token[2:].isdigit():
-        after = int(token[2:])
-        items = [i for i in items if (i.seq < after if descending else i.seq > after)]
+    if token[:2] in ("PA", "PB") and token[2:].isdigit():
+        mark = int(token[2:])
+        if (token[:2] == "PA") == descending:
+            after = [i for i in items if i.seq < mark]
+        else:
+            after = [i for i in items if i.seq > mark]
+        if token[:2] == "PA":
+            chunk, more = after[:size], len(after) > size
+        else:  # the items before the mark, in list order: the last `size` of them
+            chunk, more = after[-size:], True
     elif token:
         raise TwilioError(400, 20001, "Invalid PageToken")
-    chunk = items[:size]
+    else:
+        chunk, more = items[:size], len(items) > size
     filters = [(k, v) for k, v in request.query if k not in ("PageSize", "Page", "PageToken")]
 
     def uri(page_number: int, page_token: str | None = None) -> str:
@@ -240,10 +250,10 @@ def page(
     return {
         "end": start + max(len(chunk) - 1, 0),
         "first_page_uri": uri(0),
-        "next_page_uri": uri(page_no + 1, f"PA{chunk[-1].seq}") if len(items) > size else None,
+        "next_page_uri": uri(page_no + 1, f"PA{chunk[-1].seq}") if more and chunk else None,
         "page": page_no,
         "page_size": size,
-        "previous_page_uri": None if page_no == 0 else uri(page_no - 1),
+        "previous_page_uri": uri(page_no - 1, f"PB{chunk[0].seq}") if page_no > 0 and chunk else None,
         "start": start,
         "uri": uri(page_no, token or None),
         key: [render(item) for item in chunk],
@@ -373,6 +383,9 @@ class SandboxApp:
             response = await self.dispatch(request)
         except TwilioError as exc:
             response = error_response(exc)
+        except Exception:
+            log.exception("sandbox: %s %s failed", request.method, request.path)
+            response = error_response(TwilioError(500, 20500, "Internal Server Error"))
         await self.send(send, response)
 
     async def send(self, send, response: Response) -> None:
@@ -440,7 +453,7 @@ class SandboxApp:
                 await account.release.wait()
             if behaviour.latency_ms:
                 await asyncio.sleep(behaviour.latency_ms / 1000.0)
-            request.params["_account"] = account  # type: ignore[assignment]
+            request.account = account
             return await handler(request)
         finally:
             account.in_flight -= 1
@@ -448,7 +461,8 @@ class SandboxApp:
     # --- REST handlers ---------------------------------------------------------------------------
     @staticmethod
     def account_of(request: Request) -> Account:
-        return request.params["_account"]  # type: ignore[return-value]
+        assert request.account is not None
+        return request.account
 
     async def fetch_account(self, request: Request) -> Response:
         return json_response(render_account(self.account_of(request)))
