@@ -172,6 +172,8 @@ def test_designated_recipients_end_badly(twilio_sandbox, webhook_receiver, to, f
         ("not-a-number", None, 21211),
         ("+15005550004", None, 21610),
         ("+15005550009", None, 21614),
+        ("+15005550002", None, 21612),
+        ("+15005550003", None, 21408),
         (CUSTOMER, "+15005550001", 21212),
         (CUSTOMER, "+15005550007", 21606),
         (CUSTOMER, "+19995550100", 21606),
