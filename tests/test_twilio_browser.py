@@ -36,6 +36,8 @@ def test_admin_connects_the_sandbox_labels_a_number_and_sets_the_default(
     twilio_sandbox.add_number(sid, "+18885550177", type="tollfree", friendly_name="Toll-free line")
     twilio_sandbox.add_number(sid, type="shortcode", friendly_name="Alerts", mms=False, voice=False)
     base = server_on_sandbox.base_url
+    # The machine is shared: give each step room (a condition wait, not a sleep).
+    page.set_default_timeout(30_000)
 
     # Log in: with nothing connected, the admin lands on the Twilio settings.
     page.goto(base + "/login/")
