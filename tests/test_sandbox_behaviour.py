@@ -10,7 +10,7 @@ import pytest
 import requests
 from twilio.base.exceptions import TwilioRestException
 
-from tests.plugins.servers import wait_until
+from tests.plugins.servers import free_port, wait_until
 
 CUSTOMER = "+14155550166"
 
@@ -158,6 +158,29 @@ def test_requests_beyond_the_concurrency_limit_get_429(twilio_sandbox):
         thread.join(timeout=20)
     assert results == [200, 200]
     assert twilio_sandbox.client(sid, token).api.v2010.accounts(sid).fetch().status == "active"
+
+
+def test_an_unreachable_status_callback_is_recorded_and_the_message_still_delivered(twilio_sandbox):
+    sid, token = twilio_sandbox.new_account()
+    sender = twilio_sandbox.add_number(sid)["phone_number"]
+    dead = f"http://127.0.0.1:{free_port()}/status"
+    message = twilio_sandbox.client(sid, token).messages.create(
+        to=CUSTOMER, from_=sender, body="x", status_callback=dead
+    )
+    wait_until(lambda: len(twilio_sandbox.message(sid, message.sid)["callbacks"]) == 3)
+    recorded = twilio_sandbox.message(sid, message.sid)
+    assert recorded["status"] == "delivered"
+    assert all(c["http_status"] is None and c["error"] for c in recorded["callbacks"])
+
+
+def test_a_status_callback_must_be_a_url(twilio_sandbox):
+    sid, token = twilio_sandbox.new_account()
+    sender = twilio_sandbox.add_number(sid)["phone_number"]
+    with pytest.raises(TwilioRestException) as excinfo:
+        twilio_sandbox.client(sid, token).messages.create(
+            to=CUSTOMER, from_=sender, body="x", status_callback="ftp://nope"
+        )
+    assert (excinfo.value.status, excinfo.value.code) == (400, 21609)
 
 
 def test_a_suspended_account_cannot_send(twilio_sandbox):

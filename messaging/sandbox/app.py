@@ -526,15 +526,16 @@ class SandboxApp:
             validity = 0
         if not 1 <= validity <= 36000:
             raise TwilioError(400, 21609, "Invalid ValidityPeriod")
+        callback = values.get("StatusCallback", "")
+        if callback and not callback.startswith(("http://", "https://")):
+            raise TwilioError(400, 21609, f"The StatusCallback URL {callback} is not a valid URL.")
         number = self.store.validate_outbound(
             account, to, from_, body, media_urls, values.get("MessagingServiceSid", "")
         )
         number_type = number.type if number is not None else "local"
         segments = 1 if media_urls else count_segments(body)
         start = lifecycle.reserve_handoff(account, from_, number_type, segments)
-        message = self.store.create_outbound(
-            account, to, from_, body, media_urls, values.get("StatusCallback", ""), validity
-        )
+        message = self.store.create_outbound(account, to, from_, body, media_urls, callback, validity)
         lifecycle.start_outbound(self.store, account, message, start)
         return json_response(render_message(message), 201)
 
