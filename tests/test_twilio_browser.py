@@ -14,6 +14,8 @@ from tests.plugins.servers import start_asgi_server
 
 AUTH_FAILED = "Authentication failed. Please check your Twilio SID and Auth Token."
 SUCCESS = "Twilio credentials verified and saved successfully."
+# Condition waits (never sleeps), generous because the machine is shared.
+WAIT = 30_000
 
 
 @pytest.fixture
@@ -44,25 +46,25 @@ def test_admin_connects_the_sandbox_labels_a_number_and_sets_the_default(
     page.fill("input[name=username]", "admin-b")
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
-    expect(page).to_have_url(base + "/settings/twilio/")
+    expect(page).to_have_url(base + "/settings/twilio/", timeout=WAIT)
 
     # A wrong token: the exact failure text, nothing stored.
     page.fill("input[name=account_sid]", sid)
     page.fill("input[name=auth_token]", "0" * 32)
     page.get_by_role("button", name="Verify and save").click()
-    expect(page.get_by_test_id("connect-error")).to_have_text(AUTH_FAILED)
+    expect(page.get_by_test_id("connect-error")).to_have_text(AUTH_FAILED, timeout=WAIT)
     assert not TwilioAccount.objects.exists()
 
     # The right one: verified, saved, numbers fetched with their friendly names.
     page.fill("input[name=account_sid]", sid)
     page.fill("input[name=auth_token]", token)
     page.get_by_role("button", name="Verify and save").click()
-    expect(page.get_by_role("status").first).to_have_text(SUCCESS)
-    expect(page.get_by_test_id("account-status")).to_have_text("Valid")
+    expect(page.get_by_role("status").first).to_have_text(SUCCESS, timeout=WAIT)
+    expect(page.get_by_test_id("account-status")).to_have_text("Valid", timeout=WAIT)
     rows = page.get_by_test_id("number-row")
-    expect(rows).to_have_count(3)
+    expect(rows).to_have_count(3, timeout=WAIT)
     for name in ("Main line", "Toll-free line", "Alerts"):
-        expect(page.get_by_test_id("numbers-table")).to_contain_text(name)
+        expect(page.get_by_test_id("numbers-table")).to_contain_text(name, timeout=WAIT)
     assert token not in page.content()
 
     # Label the local number and assign it to the agent.
@@ -70,18 +72,18 @@ def test_admin_connects_the_sandbox_labels_a_number_and_sets_the_default(
     page.fill("input[name=label]", "Support – NY")
     page.get_by_label(re.compile(r"Abe .*\(agent\)")).check()
     page.get_by_role("button", name="Save", exact=True).click()
-    expect(page).to_have_url(base + "/settings/twilio/")
+    expect(page).to_have_url(base + "/settings/twilio/", timeout=WAIT)
     row = page.locator(f'[data-number="{local["phone_number"]}"]')
-    expect(row).to_contain_text("Support – NY")
-    expect(row).to_contain_text("Abe")
+    expect(row).to_contain_text("Support – NY", timeout=WAIT)
+    expect(row).to_contain_text("Abe", timeout=WAIT)
 
     # Make it the default sender.
     page.select_option(
         "select[name=default_number]", label="Support – NY · " + format_number(local["phone_number"])
     )
     page.get_by_role("button", name="Save sending settings").click()
-    expect(page.get_by_role("status").first).to_have_text("Messaging settings saved.")
-    expect(row.get_by_test_id("default-badge")).to_be_visible()
+    expect(page.get_by_role("status").first).to_have_text("Messaging settings saved.", timeout=WAIT)
+    expect(row.get_by_test_id("default-badge")).to_be_visible(timeout=WAIT)
 
     number = PhoneNumber.objects.get(organization=org, phone_number=local["phone_number"])
     assert number.label == "Support – NY"
@@ -91,4 +93,4 @@ def test_admin_connects_the_sandbox_labels_a_number_and_sets_the_default(
     # "Configure this number for me" points the number at QuickSend at the sandbox.
     page.locator(f'[data-number="{local["phone_number"]}"]').get_by_role("link", name="Edit").click()
     page.get_by_role("button", name="Configure this number for me").click()
-    expect(page.get_by_test_id("number-sms-url")).to_have_text(base + "/api/incoming-sms")
+    expect(page.get_by_test_id("number-sms-url")).to_have_text(base + "/api/incoming-sms", timeout=WAIT)
