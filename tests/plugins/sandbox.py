@@ -234,6 +234,9 @@ class WebhookReceiver:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
+                # No keep-alive: a pooled connection must never outlive this test's receiver.
+                self.send_header("Connection", "close")
+                self.close_connection = True
                 self.end_headers()
                 self.wfile.write(data)
 
