@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from frontend.forms import AddMemberForm, ApiTokenForm, OrganizationForm, TeamForm
+from messaging.landing import twilio_setup_redirect
 from tenancy import access, services
 from tenancy.decorators import admin_required, member_required
 from tenancy.filters import filter_audit
@@ -20,6 +21,10 @@ AUDIT_PAGE_SIZE = 50
 
 @member_required
 def home(request):
+    # Issue 4 item 0: an admin without a verified Twilio account lands on the Twilio settings after login.
+    landing = twilio_setup_redirect(request)
+    if landing is not None:
+        return landing
     return render(request, "frontend/home.html")
 
 

@@ -3,3 +3,12 @@ from django.apps import AppConfig
 
 class MessagingConfig(AppConfig):
     name = "messaging"
+
+    def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_in
+
+        from messaging import demo, landing
+        from tenancy.signals import seed_demo_extend
+
+        seed_demo_extend.connect(demo.seed_messaging_demo, dispatch_uid="messaging.seed_demo")
+        user_logged_in.connect(landing.remember_fresh_login, dispatch_uid="messaging.landing")

@@ -11,6 +11,7 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from quicksend.consumers import EventsConsumer  # noqa: E402
@@ -18,9 +19,29 @@ from quicksend.startup import on_process_start  # noqa: E402
 
 on_process_start()
 
+
+def with_sandbox(django_app):
+    """Route ``/sandbox/…`` to the Twilio sandbox at the ASGI level, everything else to Django.
+
+    The sandbox must not go through Django: the app calls it over HTTP from sync views, and Django runs
+    every sync view on one thread, so a sandbox behind Django would wait on the very thread calling it.
+    """
+    if not settings.QUICKSEND_SANDBOX:
+        return django_app
+    from messaging.sandbox.app import application as sandbox_app
+
+    async def http(scope, receive, send):
+        if scope["path"].startswith("/sandbox/"):
+            await sandbox_app(scope, receive, send)
+        else:
+            await django_app(scope, receive, send)
+
+    return http
+
+
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": with_sandbox(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter([path("ws/", EventsConsumer.as_asgi())]))
         ),

@@ -199,6 +199,9 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# Honour @sensitive_variables / @sensitive_post_parameters even with DEBUG on: no secret on error pages.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "quicksend.error_reports.AlwaysSafeExceptionReporterFilter"
+
 # --- I18N / static --------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

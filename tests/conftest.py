@@ -9,7 +9,7 @@ from tenancy.models import Role
 from tenancy.services import do_create_api_token
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 
-pytest_plugins = ["tests.plugins.servers", "tests.plugins.browser"]
+pytest_plugins = ["tests.plugins.servers", "tests.plugins.browser", "tests.plugins.sandbox"]
 
 
 @pytest.fixture(autouse=True)

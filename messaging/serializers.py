@@ -1,0 +1,142 @@
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from messaging import labels
+from messaging.models import MessagingSettings, PhoneNumber, TwilioAccount
+from quicksend.api import StrictModelSerializer, StrictSerializer
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class OrgNumberField(serializers.PrimaryKeyRelatedField):
+    """A number id, looked up only inside the caller's organization (a foreign id is "does not exist")."""
+
+    def get_queryset(self):
+        return PhoneNumber.objects.filter(organization=self.context["request"].org)
+
+
+class TwilioAccountSerializer(StrictModelSerializer):
+    auth_token = serializers.CharField(
+        write_only=True,
+        required=True,
+        style={"input_type": "password"},
+        help_text="Verified with Twilio before it is stored (encrypted). Never returned.",
+    )
+    auth_token_masked = serializers.CharField(source="masked_auth_token", read_only=True)
+
+    class Meta:
+        model = TwilioAccount
+        fields = [
+            "id",
+            "account_sid",
+            "auth_token",
+            "auth_token_masked",
+            "friendly_name",
+            "status",
+            "twilio_status",
+            "account_type",
+            "last_validated_at",
+            "last_validation_result",
+            "numbers_synced_at",
+            "created_at",
+        ]
+        read_only_fields = [
+            "id",
+            "status",
+            "twilio_status",
+            "account_type",
+            "last_validated_at",
+            "last_validation_result",
+            "numbers_synced_at",
+            "created_at",
+        ]
+        extra_kwargs = {"account_sid": {"validators": []}, "friendly_name": {"required": False}}
+
+
+class TwilioAccountUpdateSerializer(StrictSerializer):
+    friendly_name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    auth_token = serializers.CharField(
+        required=False, write_only=True, help_text="A new token, verified with Twilio before it is stored."
+    )
+
+
+class TwilioAccountConnectedSerializer(TwilioAccountSerializer):
+    detail = serializers.CharField(
+        read_only=True, help_text="“Twilio credentials verified and saved successfully.”"
+    )
+    numbers_sync = serializers.CharField(
+        read_only=True, help_text="What the number sync found, or why it failed."
+    )
+
+    class Meta(TwilioAccountSerializer.Meta):
+        fields = [*TwilioAccountSerializer.Meta.fields, "detail", "numbers_sync"]
+
+
+class TwilioFailureSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="What went wrong, in plain words. Nothing was saved.")
+    code = serializers.IntegerField(allow_null=True, help_text="Twilio's error code, when Twilio gave one.")
+    kind = serializers.CharField(help_text="auth, suspended, closed, unreachable, timeout, rate_limited, …")
+    retryable = serializers.BooleanField()
+
+
+class PhoneNumberSerializer(StrictModelSerializer):
+    display_name = serializers.SerializerMethodField()
+    account = serializers.PrimaryKeyRelatedField(read_only=True)
+    member_ids = serializers.ListField(child=serializers.IntegerField(), required=False)
+    team_ids = serializers.ListField(child=serializers.IntegerField(), required=False)
+    usable_by_me = serializers.SerializerMethodField()
+    is_default = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PhoneNumber
+        fields = [
+            "id",
+            "sid",
+            "phone_number",
+            "display_name",
+            "label",
+            "friendly_name",
+            "number_type",
+            "sms_capable",
+            "mms_capable",
+            "voice_capable",
+            "is_active",
+            "account",
+            "sms_url",
+            "sms_method",
+            "member_ids",
+            "team_ids",
+            "usable_by_me",
+            "is_default",
+            "last_synced_at",
+        ]
+        read_only_fields = [f for f in fields if f not in ("label", "member_ids", "team_ids")]
+
+    def get_display_name(self, obj) -> str:
+        return labels.number_label(obj)
+
+    def get_usable_by_me(self, obj) -> bool:
+        return obj.pk in self.context.get("usable_ids", set())
+
+    def get_is_default(self, obj) -> bool:
+        return obj.pk == self.context.get("default_id")
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["member_ids"] = sorted(m.pk for m in instance.assigned_members.all())
+        data["team_ids"] = sorted(t.pk for t in instance.assigned_teams.all())
+        return data
+
+
+class MessagingSettingsSerializer(StrictModelSerializer):
+    default_number = OrgNumberField(allow_null=True, required=False)
+
+    class Meta:
+        model = MessagingSettings
+        fields = ["default_number", "agents_may_use_any_number", "updated_at"]
+        read_only_fields = ["updated_at"]
+
+
+class MyDefaultNumberSerializer(StrictSerializer):
+    default_number = OrgNumberField(allow_null=True, help_text="Your own default; null → the organization's.")
+    effective_default = serializers.IntegerField(read_only=True, allow_null=True)
