@@ -22,8 +22,8 @@ def test_wrong_password_is_reported_on_the_form(alice):
 
 
 @pytest.mark.django_db
-def test_right_password_logs_in_and_lands_home(alice):
-    response = Client().post("/login/", {"username": "alice", "password": PASSWORD}, follow=True)
+def test_right_password_logs_in_and_lands_home(aaron):
+    response = Client().post("/login/", {"username": "aaron", "password": PASSWORD}, follow=True)
     assert response.redirect_chain[-1][0] == "/"
     assert b"Acme" in response.content
 
