@@ -95,12 +95,12 @@ def test_admin_creates_and_edits_a_team(alice_client, org_a, aaron):
 
 
 @pytest.mark.django_db
-def test_user_switches_between_organizations(alice, org_b, bob):
+def test_user_switches_between_organizations(aaron, org_b, bob):
     from tests.factories import MembershipFactory
 
-    MembershipFactory(user=alice, organization=org_b)
+    MembershipFactory(user=aaron, organization=org_b)
     client = Client()
-    client.force_login(alice)
+    client.force_login(aaron)
     assert b"Acme" in client.get("/").content
     client.post("/orgs/globex/switch")
     home = client.get("/")
