@@ -252,6 +252,8 @@ LOGGING = {
     "loggers": {
         "django.request": {"level": "ERROR"},
         "axes": {"level": "WARNING"},
+        # twilio-python logs ~10 INFO lines per request (headers included): too much for every send.
+        "twilio.http_client": {"level": "WARNING"},
     },
 }
 
