@@ -64,7 +64,7 @@ class TwilioAccount(models.Model):
 
     @property
     def masked_auth_token(self) -> str:
-        return "•" * 28 + self.auth_token_last4
+        return "•" * 12 + self.auth_token_last4
 
     @property
     def is_valid(self) -> bool:

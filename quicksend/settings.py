@@ -257,6 +257,8 @@ LOGGING = {
         "axes": {"level": "WARNING"},
         # One line per task run is noise (the heartbeat runs every 15 s); failures still log as errors.
         "celery.app.trace": {"level": "WARNING"},
+        # twilio-python logs ~10 INFO lines per request (headers included): too much for every send.
+        "twilio.http_client": {"level": "WARNING"},
     },
 }
 

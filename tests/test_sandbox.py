@@ -280,3 +280,12 @@ def test_media_content_is_base64_safe_through_the_control_api(twilio_sandbox):
     message = twilio_sandbox.inbound(CUSTOMER, number["phone_number"], "", [("application/pdf", payload)])
     assert requests.get(message["media"][0]["url"], timeout=5).content == payload
     assert base64.b64encode(payload)
+
+
+def test_changes_to_the_demo_account_do_not_outlive_the_test(twilio_sandbox):
+    client = twilio_sandbox.client(demo.DEMO_ACCOUNT_SID, demo.DEMO_AUTH_TOKEN)
+    number = next(n for n in client.incoming_phone_numbers.list() if n.phone_number == demo.DEMO_LOCAL_NUMBER)
+    client.incoming_phone_numbers(number.sid).update(sms_url="https://example.test/in")
+    twilio_sandbox.control("POST", "/reset-demo")
+    fresh = next(n for n in client.incoming_phone_numbers.list() if n.phone_number == demo.DEMO_LOCAL_NUMBER)
+    assert fresh.sms_url == "" and fresh.friendly_name == "Acme Main Line (415)"

@@ -11,6 +11,7 @@ from django.conf import settings
 from twilio.rest import Client
 
 from messaging.sandbox import demo
+from tests.plugins import servers
 from tests.plugins.servers import start_asgi_server, wait_until
 
 
@@ -28,6 +29,35 @@ def test_app_server_serves_the_sandbox_beside_django(transactional_db, tmp_path)
         phone = requests.get(server.base_url + "/sandbox/phone/", timeout=5)
         assert phone.status_code == 200 and "script-src 'self'" in phone.headers["Content-Security-Policy"]
         assert requests.get(server.base_url + "/livez", timeout=5).status_code == 200  # Django still answers
+    finally:
+        server.stop()
+
+
+def test_a_sync_view_of_the_app_can_call_its_own_mounted_sandbox(
+    transactional_db, tmp_path, alice, org_a, monkeypatch
+):
+    """The deadlock trap: Django runs sync views on one thread; the sandbox mounted beside it must answer
+    without that thread. Connecting the demo account through the API calls the sandbox from a sync view."""
+    from messaging.models import PhoneNumber
+    from tenancy.services import do_create_api_token
+
+    port = servers.free_port()
+    monkeypatch.setattr(servers, "free_port", lambda: port)
+    own_sandbox = f"http://127.0.0.1:{port}/sandbox"
+    server = start_asgi_server(
+        tmp_path, extra_env={**sandbox_enabled_env(), "TWILIO_API_BASE_URL": own_sandbox}
+    )
+    try:
+        _token, key = do_create_api_token(alice, org_a, "sandbox mount test")
+        response = requests.post(
+            f"{server.base_url}/api/v1/twilio-accounts",
+            json={"account_sid": demo.DEMO_ACCOUNT_SID, "auth_token": demo.DEMO_AUTH_TOKEN},
+            headers={"Authorization": f"Token {key}"},
+            timeout=60,
+        )
+        assert response.status_code == 201, response.text
+        numbers = set(PhoneNumber.objects.filter(organization=org_a).values_list("phone_number", flat=True))
+        assert numbers == {demo.DEMO_LOCAL_NUMBER, demo.DEMO_TOLLFREE_NUMBER, demo.DEMO_SHORT_CODE}
     finally:
         server.stop()
 

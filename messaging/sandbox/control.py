@@ -70,6 +70,11 @@ def routes(app: SandboxApp) -> list:
         store_of().reset()
         return json_response({"ok": True})
 
+    async def reset_demo(request: Request) -> Response:
+        body_of(request)
+        store_of().reset_demo()
+        return json_response({"ok": True})
+
     async def create_account(request: Request) -> Response:
         data = body_of(request)
         store = store_of()
@@ -224,6 +229,7 @@ def routes(app: SandboxApp) -> list:
     return [
         ("GET", re.compile(r"^/control/health$"), health),
         ("POST", re.compile(r"^/control/reset$"), reset),
+        ("POST", re.compile(r"^/control/reset-demo$"), reset_demo),
         ("POST", re.compile(r"^/control/accounts$"), create_account),
         ("GET", re.compile(f"^/control/accounts/{account}$"), get_account),
         ("POST", re.compile(f"^/control/accounts/{account}$"), update_account),

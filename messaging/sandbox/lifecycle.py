@@ -134,7 +134,7 @@ async def _post_status(account: Account, message: Message, events: list[tuple[st
                 )
             except WebhookError as exc:
                 record["error"] = str(exc)
-                log.info("sandbox: status callback to %s failed: %s", message.status_callback, exc)
+                log.debug("sandbox: status callback to %s failed: %s", message.status_callback, exc)
             message.callbacks.append(record)
 
 

@@ -299,7 +299,20 @@ class Store:
         self.sent_by_customer: dict[str, deque[Message]] = {}  # customer phone → its inbound messages
         self.media: dict[str, Media] = {}
         self.seq = 0
+        self.reset_demo()
+
+    def reset_demo(self) -> None:
+        """Put the demo accounts back as they start (numbers unconfigured, no messages, no opt-outs)."""
         for spec in demo.DEMO_ACCOUNTS:
+            old = self.accounts.pop(spec["sid"], None)
+            if old is not None:
+                for message in old.messages.values():
+                    if message.task is not None:
+                        message.task.cancel()
+                    for media in message.media:
+                        self.media.pop(media.sid, None)
+                for number in old.numbers.values():
+                    self.by_number.pop(number.phone_number, None)
             account = self.create_account(
                 spec["friendly_name"], spec["status"], sid=spec["sid"], auth_token=spec["auth_token"]
             )

@@ -160,24 +160,46 @@ def infer_number_type(phone_number: str) -> str:
     }.get(kind, PhoneNumber.NumberType.UNKNOWN)
 
 
+SYNCED_FIELDS = (
+    "sid",
+    "phone_number",
+    "friendly_name",
+    "number_type",
+    "sms_capable",
+    "mms_capable",
+    "voice_capable",
+    "sms_url",
+    "sms_method",
+    "is_active",
+)
+
+
 def _apply_numbers(account: TwilioAccount, remote: list[RemoteNumber]) -> SyncResult:
-    """Upsert the fetched numbers and deactivate the ones Twilio no longer lists (inside a transaction)."""
+    """Upsert the fetched numbers and deactivate the ones Twilio no longer lists (inside a transaction).
+
+    Bulk writes, and only rows that changed are rewritten: a refresh of thousands of unchanged numbers costs a
+    handful of queries.
+    """
     now = timezone.now()
     result = SyncResult()
     existing = {n.sid: n for n in PhoneNumber.objects.filter(account=account)}
     by_phone = {n.phone_number: n for n in existing.values()}
     remote_sids = {r.sid for r in remote}
-    seen = set()
+    seen: set[str] = set()
+    to_create: list[PhoneNumber] = []
+    to_update: list[PhoneNumber] = []
     for r in remote:
+        if r.sid in seen:
+            continue
+        seen.add(r.sid)
         number = existing.get(r.sid)
         if number is None and r.phone_number in by_phone and by_phone[r.phone_number].sid not in remote_sids:
             # Same number under a new SID (bought again, or seeded before the SID was known): keep its row, so
             # its label, assignments and history stay attached.
             number = by_phone[r.phone_number]
-            number.sid = r.sid
             existing[r.sid] = number
-        seen.add(r.sid)
         values = {
+            "sid": r.sid,
             "phone_number": r.phone_number,
             "friendly_name": r.friendly_name[:200],
             "number_type": infer_number_type(r.phone_number),
@@ -187,18 +209,18 @@ def _apply_numbers(account: TwilioAccount, remote: list[RemoteNumber]) -> SyncRe
             "sms_url": r.sms_url[:500],
             "sms_method": r.sms_method[:6],
             "is_active": True,
-            "last_synced_at": now,
         }
         if number is None:
-            PhoneNumber.objects.create(
-                organization=account.organization, account=account, sid=r.sid, **values
+            to_create.append(
+                PhoneNumber(organization=account.organization, account=account, last_synced_at=now, **values)
             )
-            result.added += 1
-        else:
+        elif any(getattr(number, k) != v for k, v in values.items()):
             for k, v in values.items():
                 setattr(number, k, v)
-            number.save(update_fields=["sid", *values])
-            result.updated += 1
+            to_update.append(number)
+    PhoneNumber.objects.bulk_create(to_create, batch_size=500)
+    PhoneNumber.objects.bulk_update(to_update, list(SYNCED_FIELDS), batch_size=500)
+    result.added, result.updated = len(to_create), len(to_update)
     gone = [n.pk for n in {n.pk: n for n in existing.values()}.values() if n.sid not in seen and n.is_active]
     if gone:
         result.deactivated = PhoneNumber.objects.filter(pk__in=gone).update(
@@ -208,6 +230,8 @@ def _apply_numbers(account: TwilioAccount, remote: list[RemoteNumber]) -> SyncRe
             organization=account.organization, default_number_id__in=gone
         ).update(default_number=None)
         result.default_cleared = bool(cleared)
+    # Every active number of the account was just seen at Twilio.
+    PhoneNumber.objects.filter(account=account, is_active=True).update(last_synced_at=now)
     result.total_active = len(seen)
     account.numbers_synced_at = now
     account.save(update_fields=["numbers_synced_at"])

@@ -198,6 +198,8 @@ def twilio_sandbox(twilio_sandbox_server, settings):
     settings.TWILIO_API_BASE_URL = twilio_sandbox_server.sandbox_url
     sandbox = Sandbox(twilio_sandbox_server.sandbox_url)
     yield sandbox
+    # The demo accounts are shared by the session: whatever a test changed on them is undone.
+    sandbox.control("POST", "/reset-demo")
     sandbox.http.close()
 
 
