@@ -1,4 +1,5 @@
-"""Twilio accounts and numbers of an organization, who may send from which number, and the defaults."""
+"""Messaging data: Twilio accounts and numbers, who may send from which number and the defaults;
+conversations, messages and their media; consent state and its ledger."""
 
 from __future__ import annotations
 
@@ -161,3 +162,262 @@ class MemberMessagingSettings(models.Model):
 
     def __str__(self) -> str:
         return f"Messaging settings of {self.membership}"
+
+
+# --- Conversations, messages, media, consent (issue 5 core; issue 6 builds on these) -----------------------
+
+
+class Conversation(models.Model):
+    """One thread between one of our numbers and one customer number (GUIDE §4: never one per message).
+
+    At most one *current* conversation exists per (organization, our number, customer number), enforced by a
+    partial unique constraint so concurrent first messages cannot create two. A conversation ended on an
+    owner change without carry-over is no longer current: the next message starts a new one. Archiving
+    (by hand or the auto-archive job) keeps it current, and a new message reopens it.
+    The last-message fields are denormalized so inbox lists need no join on messages.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        ARCHIVED = "archived", "Archived"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    phone_number = models.ForeignKey(PhoneNumber, on_delete=models.PROTECT, related_name="conversations")
+    customer_number = models.CharField(max_length=20, help_text="The customer's number, E.164.")
+    is_current = models.BooleanField(default=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    # The record the customer number matched (first by record-type priority) ...
+    record_type = models.CharField(max_length=20, blank=True)
+    record_id = models.BigIntegerField(null=True, blank=True)
+    # ... the other records that matched too ([{"record_type": "lead", "record_id": 3}, ...]) ...
+    other_matches = models.JSONField(default=list, blank=True)
+    # ... and the record created from the conversation ("regarding"), if any.
+    regarding_type = models.CharField(max_length=20, blank=True)
+    regarding_id = models.BigIntegerField(null=True, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    team = models.ForeignKey(Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    last_message_preview = models.CharField(max_length=160, blank=True)
+    last_message_direction = models.CharField(max_length=10, blank=True)
+    last_message_status = models.CharField(max_length=20, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "phone_number", "customer_number"],
+                condition=models.Q(is_current=True),
+                name="conversation_one_current_thread",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["organization", "-last_message_at", "-id"], name="conv_org_recent"),
+            models.Index(fields=["organization", "customer_number"], name="conv_org_customer"),
+            models.Index(fields=["organization", "owner", "-last_message_at"], name="conv_org_owner_recent"),
+            models.Index(fields=["organization", "record_type", "record_id"], name="conv_org_record"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_number} ↔ {self.phone_number.phone_number}"
+
+
+class MessageStatus(models.TextChoices):
+    PENDING = "pending", "Pending"  # stored by us, not yet handed to Twilio
+    ACCEPTED = "accepted", "Accepted"
+    SCHEDULED = "scheduled", "Scheduled"
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    RECEIVING = "receiving", "Receiving"
+    RECEIVED = "received", "Received"
+    DELIVERED = "delivered", "Delivered"
+    UNDELIVERED = "undelivered", "Undelivered"
+    FAILED = "failed", "Failed"
+    CANCELED = "canceled", "Canceled"
+    PARTIALLY_DELIVERED = "partially_delivered", "Partially delivered"
+    READ = "read", "Read"
+
+
+# Status only moves forward (GUIDE §4): a callback may only raise the rank. Final states share the top ranks;
+# "read" may still follow "delivered" (RCS/WhatsApp).
+STATUS_RANK: dict[str, int] = {
+    MessageStatus.PENDING: 0,
+    MessageStatus.ACCEPTED: 10,
+    MessageStatus.SCHEDULED: 10,
+    MessageStatus.QUEUED: 20,
+    MessageStatus.SENDING: 30,
+    MessageStatus.SENT: 40,
+    MessageStatus.RECEIVING: 40,
+    MessageStatus.PARTIALLY_DELIVERED: 50,
+    MessageStatus.DELIVERED: 60,
+    MessageStatus.UNDELIVERED: 60,
+    MessageStatus.FAILED: 60,
+    MessageStatus.CANCELED: 60,
+    MessageStatus.RECEIVED: 60,
+    MessageStatus.READ: 70,
+}
+FINAL_STATUSES = frozenset(s for s, rank in STATUS_RANK.items() if rank >= 60)
+
+
+class Message(models.Model):
+    """One SMS/MMS, inbound or outbound. Unique on Twilio's MessageSid (a database constraint)."""
+
+    class Direction(models.TextChoices):
+        INBOUND = "inbound", "Inbound"
+        OUTBOUND = "outbound", "Outbound"
+
+    class Source(models.TextChoices):
+        AGENT = "agent", "Agent"
+        API = "api", "API"
+        AUTOMATION = "automation", "Automation"
+        CAMPAIGN = "campaign", "Campaign"
+        AUTO_REPLY = "auto_reply", "Automatic reply"
+        CUSTOMER = "customer", "Customer"
+        SYNC = "sync", "History sync"
+        OTHER_TOOL = "other_tool", "Another tool on the same number"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    account = models.ForeignKey(
+        TwilioAccount, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    direction = models.CharField(max_length=10, choices=Direction.choices)
+    source = models.CharField(max_length=12, choices=Source.choices)
+    status = models.CharField(max_length=20, choices=MessageStatus.choices, default=MessageStatus.PENDING)
+    status_rank = models.PositiveSmallIntegerField(default=0)
+    sid = models.CharField(
+        max_length=34, null=True, blank=True, unique=True, help_text="Twilio's MessageSid."
+    )
+    from_number = models.CharField(max_length=20)
+    to_number = models.CharField(max_length=20)
+    body = models.TextField(blank=True)
+    num_segments = models.PositiveSmallIntegerField(default=1)
+    encoding = models.CharField(max_length=8, blank=True)
+    num_media = models.PositiveSmallIntegerField(default=0)
+    error_code = models.PositiveIntegerField(null=True, blank=True)
+    error_message = models.CharField(max_length=300, blank=True, help_text="Why it failed, in plain words.")
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    idempotency_key = models.CharField(max_length=100, blank=True)
+    # Set just before the request to Twilio: a retried task that finds it set reconciles with Twilio before
+    # sending again (a worker may have died after Twilio accepted the message but before the SID was stored).
+    handed_over_at = models.DateTimeField(null=True, blank=True)
+    send_attempts = models.PositiveSmallIntegerField(default=0)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="message_unique_idempotency_key",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["conversation", "-id"], name="message_thread"),
+            models.Index(fields=["organization", "-id"], name="message_org_recent"),
+            # The "stuck" poller and the send queue only look at messages short of a final status.
+            models.Index(
+                fields=["status", "updated_at"],
+                condition=models.Q(status_rank__lt=60),
+                name="message_not_final",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.sid or self.pk} {self.status}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+def media_upload_to(instance: MessageMedia, filename: str) -> str:
+    return f"messages/{instance.organization_id}/{instance.message_id}/{filename}"
+
+
+class MessageMedia(models.Model):
+    """One media item of an MMS, stored through Django's storage API (inbound: downloaded from Twilio)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="media")
+    file = models.FileField(upload_to=media_upload_to, max_length=300, blank=True)
+    filename = models.CharField(max_length=200, blank=True)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField(default=0)
+    source_url = models.URLField(max_length=500, blank=True, help_text="Twilio's media URL (inbound).")
+    error = models.CharField(max_length=300, blank=True, help_text="Why the download failed, if it did.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.filename or self.content_type
+
+
+class ConsentState(models.Model):
+    """The current consent of one customer number across the whole organization (every sender)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    phone_number = models.CharField(max_length=20, help_text="E.164.")
+    opted_out = models.BooleanField(default=False)
+    blocked = models.BooleanField(default=False, help_text="Texts are stored but raise no notifications.")
+    do_not_contact = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "phone_number"], name="consent_state_unique_number"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.phone_number
+
+
+class ConsentEvent(models.Model):
+    """The consent ledger: every change, with what, when, how and by whom. Rows are never changed."""
+
+    class Action(models.TextChoices):
+        OPT_OUT = "opt_out", "Opted out"
+        OPT_IN = "opt_in", "Opted in"
+        HELP = "help", "Asked for help"
+        BLOCK = "block", "Blocked"
+        UNBLOCK = "unblock", "Unblocked"
+        DO_NOT_CONTACT = "do_not_contact", "Marked do-not-contact"
+        ALLOW_CONTACT = "allow_contact", "Do-not-contact removed"
+
+    class Method(models.TextChoices):
+        KEYWORD = "keyword", "Keyword text"
+        AGENT = "agent", "Agent"
+        API = "api", "API"
+        IMPORT = "import", "Import"
+        TWILIO_21610 = "twilio_21610", "Twilio error 21610"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    phone_number = models.CharField(max_length=20)
+    action = models.CharField(max_length=20, choices=Action.choices)
+    method = models.CharField(max_length=20, choices=Method.choices)
+    keyword = models.CharField(max_length=20, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    message = models.ForeignKey(Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    note = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "phone_number", "-id"], name="consent_event_number")]
+
+    def __str__(self) -> str:
+        return f"{self.phone_number} {self.action} via {self.method}"

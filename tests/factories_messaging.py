@@ -4,7 +4,15 @@ import secrets
 
 import factory
 
-from messaging.models import MessagingSettings, PhoneNumber, TwilioAccount
+from messaging.models import (
+    STATUS_RANK,
+    Conversation,
+    Message,
+    MessageStatus,
+    MessagingSettings,
+    PhoneNumber,
+    TwilioAccount,
+)
 from tests.factories import OrganizationFactory
 
 
@@ -47,3 +55,41 @@ class MessagingSettingsFactory(factory.django.DjangoModelFactory):
         django_get_or_create = ("organization",)
 
     organization = factory.SubFactory(OrganizationFactory)
+
+
+class ConversationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Conversation
+
+    phone_number = factory.SubFactory(PhoneNumberFactory)
+    organization = factory.LazyAttribute(lambda o: o.phone_number.organization)
+    customer_number = factory.Sequence(lambda n: f"+1202555{n % 10000:04d}")
+
+
+class MessageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Message
+
+    conversation = factory.SubFactory(ConversationFactory)
+    organization = factory.LazyAttribute(lambda o: o.conversation.organization)
+    account = factory.LazyAttribute(lambda o: o.conversation.phone_number.account)
+    direction = Message.Direction.INBOUND
+    source = Message.Source.CUSTOMER
+    status = MessageStatus.RECEIVED
+    status_rank = factory.LazyAttribute(lambda o: STATUS_RANK[o.status])
+    sid = factory.LazyFunction(lambda: "SM" + secrets.token_hex(16))
+    from_number = factory.LazyAttribute(
+        lambda o: (
+            o.conversation.customer_number
+            if o.direction == Message.Direction.INBOUND
+            else o.conversation.phone_number.phone_number
+        )
+    )
+    to_number = factory.LazyAttribute(
+        lambda o: (
+            o.conversation.phone_number.phone_number
+            if o.direction == Message.Direction.INBOUND
+            else o.conversation.customer_number
+        )
+    )
+    body = factory.Sequence(lambda n: f"Message {n}")

@@ -1,8 +1,25 @@
 """Isolation builders for the messaging models (rows created directly: no Twilio call)."""
 
-from messaging.models import MemberMessagingSettings, MessagingSettings, PhoneNumber, TwilioAccount
+from django.core.files.base import ContentFile
+
+from messaging.models import (
+    ConsentEvent,
+    ConsentState,
+    Conversation,
+    MemberMessagingSettings,
+    Message,
+    MessageMedia,
+    MessagingSettings,
+    PhoneNumber,
+    TwilioAccount,
+)
 from tenancy.models import Membership, Team
-from tests.factories_messaging import PhoneNumberFactory, TwilioAccountFactory
+from tests.factories_messaging import (
+    ConversationFactory,
+    MessageFactory,
+    PhoneNumberFactory,
+    TwilioAccountFactory,
+)
 from tests.isolation_world import builds
 
 
@@ -38,3 +55,46 @@ def build_member_messaging_settings(org, admin, canary):
         membership=membership, defaults={"organization": org, "default_number": number}
     )
     return row
+
+
+@builds(Conversation)
+def build_conversation(org, admin, canary):
+    number = PhoneNumber.objects.filter(organization=org).first() or build_phone_number(org, admin, canary)
+    return ConversationFactory(phone_number=number, owner=admin, last_message_preview=f"Preview {canary}")
+
+
+@builds(Message)
+def build_message(org, admin, canary):
+    conversation = Conversation.objects.filter(organization=org).first() or build_conversation(
+        org, admin, canary
+    )
+    return MessageFactory(conversation=conversation, body=f"Body {canary}")
+
+
+@builds(MessageMedia)
+def build_message_media(org, admin, canary):
+    message = Message.objects.filter(organization=org).first() or build_message(org, admin, canary)
+    media = MessageMedia(
+        organization=org, message=message, filename=f"{canary}.png", content_type="image/png"
+    )
+    media.file.save(f"{canary}.png", ContentFile(b"\x89PNG\r\n\x1a\n" + canary.encode()), save=False)
+    media.size = media.file.size
+    media.save()
+    return media
+
+
+@builds(ConsentState)
+def build_consent_state(org, admin, canary):
+    return ConsentState.objects.create(organization=org, phone_number="+12025550177", blocked=True)
+
+
+@builds(ConsentEvent)
+def build_consent_event(org, admin, canary):
+    return ConsentEvent.objects.create(
+        organization=org,
+        phone_number="+12025550177",
+        action="block",
+        method="agent",
+        actor=admin,
+        note=canary,
+    )

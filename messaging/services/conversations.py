@@ -1,0 +1,31 @@
+"""Conversations: the one race-free way to find or start the thread between our number and a customer."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+
+from messaging.models import Conversation, PhoneNumber
+
+
+def get_or_create_conversation(
+    number: PhoneNumber, customer_number: str, **defaults
+) -> tuple[Conversation, bool]:
+    """The current conversation of (our number, customer number), created if there is none.
+
+    Concurrent first messages from one number race on the partial unique constraint
+    ``conversation_one_current_thread``: the loser's insert fails inside a savepoint and it reads the
+    winner's row (GUIDE §4: unique constraint + get on conflict, never one conversation per message).
+    """
+    lookup = {
+        "organization_id": number.organization_id,
+        "phone_number": number,
+        "customer_number": customer_number,
+    }
+    existing = Conversation.objects.filter(is_current=True, **lookup).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            return Conversation.objects.create(**lookup, **defaults), True
+    except IntegrityError:
+        return Conversation.objects.get(is_current=True, **lookup), False

@@ -1,0 +1,40 @@
+"""Messaging domain signals: the seams between the send/receive pipeline and the inbox.
+
+All are sent **after the transaction commits** (``send_after_commit``), in the process that made the change;
+receivers must be quick and hand heavy work to a task. kwargs are ids and small values, never model
+instances, so a receiver re-reads what it needs.
+
+- ``inbound_message_stored(message_id, conversation_id, organization_id, created_conversation, blocked)``:
+  an inbound text was stored in its conversation (after record matching and keyword handling). The inbox
+  raises notifications and unread counts from it; ``blocked`` numbers raise nothing.
+- ``outbound_message_created(message_id, conversation_id, organization_id, sender_id)``: a message to send
+  was stored (status ``pending``); the sending user's own thread updates from it.
+- ``message_status_changed(message_id, conversation_id, organization_id, status, error_code)``: a message's
+  status moved forward (webhooks, polling, the send task).
+- ``consent_changed(organization_id, phone_number, action, method)``: the consent of a number changed.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.dispatch import Signal
+
+log = logging.getLogger(__name__)
+
+inbound_message_stored = Signal()
+outbound_message_created = Signal()
+message_status_changed = Signal()
+consent_changed = Signal()
+
+
+def send_after_commit(signal: Signal, **kwargs) -> None:
+    """Send ``signal`` once the current transaction commits; a failing receiver is logged, not raised."""
+
+    def send() -> None:
+        for receiver, result in signal.send_robust(sender=None, **kwargs):
+            if isinstance(result, Exception):
+                log.error("messaging signal receiver %r failed", receiver, exc_info=result)
+
+    transaction.on_commit(send)

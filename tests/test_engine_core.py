@@ -1,0 +1,86 @@
+"""The engine's shared seams: race-free conversations and the consent ledger."""
+
+import threading
+
+import pytest
+from django.db import connection
+
+from messaging.models import ConsentEvent, ConsentState, Conversation
+from messaging.services.consent import contact_refusal, do_change_consent
+from messaging.services.conversations import get_or_create_conversation
+from tests.factories_messaging import PhoneNumberFactory, TwilioAccountFactory
+
+
+@pytest.fixture
+def number(org_a):
+    return PhoneNumberFactory(account=TwilioAccountFactory(organization=org_a))
+
+
+@pytest.mark.django_db
+def test_second_lookup_returns_the_same_conversation(number):
+    first, created = get_or_create_conversation(number, "+12025550101")
+    again, created_again = get_or_create_conversation(number, "+12025550101")
+    assert created and not created_again
+    assert first.pk == again.pk
+
+
+@pytest.mark.django_db
+def test_an_ended_conversation_makes_room_for_a_new_one(number):
+    first, _ = get_or_create_conversation(number, "+12025550101")
+    first.is_current = False
+    first.save()
+    second, created = get_or_create_conversation(number, "+12025550101")
+    assert created and second.pk != first.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_first_messages_make_one_conversation(number):
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite serializes writers; the race needs PostgreSQL (CI runs it)")
+    barrier = threading.Barrier(8)
+    results = []
+
+    def worker():
+        from django.db import connections
+
+        barrier.wait()
+        try:
+            results.append(get_or_create_conversation(number, "+12025550199")[0].pk)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(results)) == 1 and len(results) == 8
+    assert Conversation.objects.filter(customer_number="+12025550199").count() == 1
+
+
+@pytest.mark.django_db
+def test_stop_then_start_is_ledgered_and_changes_who_may_be_texted(org_a, org_b, aaron):
+    do_change_consent(org_a, "+12025550123", "opt_out", "keyword", keyword="STOP")
+    assert "opted out" in contact_refusal(org_a, "+12025550123")
+    assert contact_refusal(org_b, "+12025550123") is None  # consent is per organization
+    do_change_consent(org_a, "+12025550123", "opt_in", "keyword", keyword="START")
+    assert contact_refusal(org_a, "+12025550123") is None
+    assert list(
+        ConsentEvent.objects.filter(organization=org_a).order_by("id").values_list("action", "keyword")
+    ) == [("opt_out", "STOP"), ("opt_in", "START")]
+
+
+@pytest.mark.django_db
+def test_do_not_contact_and_block_refuse_with_their_own_reason(org_a, aaron):
+    do_change_consent(org_a, "+12025550124", "do_not_contact", "agent", actor=aaron)
+    assert "do-not-contact" in contact_refusal(org_a, "+12025550124")
+    do_change_consent(org_a, "+12025550125", "block", "agent", actor=aaron)
+    assert "blocked" in contact_refusal(org_a, "+12025550125")
+    assert ConsentState.objects.get(phone_number="+12025550125").blocked
+
+
+@pytest.mark.django_db
+def test_help_is_ledgered_without_changing_consent(org_a):
+    do_change_consent(org_a, "+12025550126", "help", "keyword", keyword="HELP")
+    assert contact_refusal(org_a, "+12025550126") is None
+    assert ConsentEvent.objects.filter(action="help").count() == 1
