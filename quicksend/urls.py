@@ -12,6 +12,9 @@ api_v1 = [
     path("", include("crm.api_urls")),
     path("", include("messaging.api_urls")),
     path("", include("messaging.api_urls_preview")),
+    path("", include("messaging.api_urls_send")),
+    path("", include("messaging.api_urls_receive")),
+    path("", include("messaging.api_urls_inbox")),
     path("", include("templates_app.api_urls")),
     path("", include("campaigns.api_urls")),
 ]
@@ -20,6 +23,8 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("livez", views.livez, name="livez"),
     path("admin/", admin.site.urls),
+    path("", include("messaging.webhook_urls")),
+    path("", include("messaging.public_media_urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),

@@ -29,3 +29,25 @@ def get_or_create_conversation(
             return Conversation.objects.create(**lookup, **defaults), True
     except IntegrityError:
         return Conversation.objects.get(is_current=True, **lookup), False
+
+
+def touch_conversation(conversation: Conversation, message) -> None:
+    """Denormalize ``message`` onto its conversation (preview, time, direction, status) and reopen it if it
+    was archived. A conditional UPDATE: an older message (history sync, a late webhook) never overwrites a
+    newer preview."""
+    from django.db.models import Q
+
+    when = message.created_at
+    Conversation.objects.filter(pk=conversation.pk).filter(
+        Q(last_message_at__isnull=True) | Q(last_message_at__lte=when)
+    ).update(
+        last_message_at=when,
+        last_message_preview=(message.body or ("[media]" if message.num_media else ""))[:160],
+        last_message_direction=message.direction,
+        last_message_status=message.status,
+        status=Conversation.Status.OPEN,
+    )
+    # A new message reopens an archived conversation even when it is not the newest (issue 6).
+    Conversation.objects.filter(pk=conversation.pk, status=Conversation.Status.ARCHIVED).update(
+        status=Conversation.Status.OPEN
+    )

@@ -1,0 +1,3 @@
+"""Signed, expiring URLs of outbound media that Twilio fetches (no login: the signature is the access)."""
+
+urlpatterns: list = []
