@@ -257,3 +257,8 @@ def sms_number(record: CrmRecord, config: RecordTypeConfig | None = None) -> str
     """The E.164 number messages to this record go to ('' when none)."""
     config = config or RecordTypeConfig.for_type(record.organization_id, record.record_type)
     return getattr(record, f"{config.sms_phone_field}_e164", "") if config.sms_phone_field else ""
+
+
+def types_creatable_from_conversation(org: Organization) -> list[str]:
+    """Record types a conversation's "Create record" menu offers ("Allow create to"), in priority order."""
+    return [c.record_type for c in RecordTypeConfig.all_for(org.pk) if c.allow_create_from_conversation]

@@ -246,3 +246,13 @@ def test_any_format_saved_on_a_record_is_found_by_any_other_format(org_a, region
     )
     assert contact in found
     contact.delete()
+
+
+@pytest.mark.django_db
+def test_types_creatable_from_a_conversation_follow_the_settings(org_a, alice):
+    assert services.types_creatable_from_conversation(org_a) == ["case", "opportunity"]
+    services.do_save_record_type_config(org_a, alice, RecordType.LEAD, allow_create_from_conversation=True)
+    services.do_save_record_type_config(
+        org_a, alice, RecordType.OPPORTUNITY, allow_create_from_conversation=False
+    )
+    assert services.types_creatable_from_conversation(org_a) == ["lead", "case"]
