@@ -89,7 +89,8 @@ def _zip(files: dict[str, bytes]) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as archive:
         for name, data in files.items():
-            archive.writestr(name, data)
+            # A fixed timestamp: the bytes (and so the test ids) must not change between xdist workers.
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)), data)
     return buf.getvalue()
 
 
