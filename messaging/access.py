@@ -85,3 +85,12 @@ def default_sender_for(membership: Membership) -> PhoneNumber | None:
     if org_default_id and usable.filter(pk=org_default_id).exists():
         return usable.get(pk=org_default_id)
     return None
+
+
+def account_for_webhook(account_sid: str) -> TwilioAccount | None:
+    """The account a Twilio webhook belongs to, from the ``AccountSid`` it carries (unique across
+    organizations, indexed). Not tenant-scoped on purpose: the webhook is how the tenant is found. The caller
+    must verify ``X-Twilio-Signature`` with this account's token before trusting anything else."""
+    if not account_sid:
+        return None
+    return TwilioAccount.objects.select_related("organization").filter(account_sid=account_sid).first()

@@ -246,3 +246,12 @@ def test_admins_are_told_on_home_when_twilio_refused_an_account(alice_client, aa
     html = alice_client.get("/").content.decode()
     assert f"Twilio account {account_a} needs attention: Authentication failed." in html
     assert "needs attention" not in aaron_client.get("/").content.decode()
+
+
+@pytest.mark.django_db
+def test_a_webhook_finds_its_account_from_the_account_sid(account_a, org_b):
+    other = TwilioAccountFactory(organization=org_b)
+    assert access.account_for_webhook(account_a.account_sid) == account_a
+    assert access.account_for_webhook(other.account_sid).organization == org_b
+    assert access.account_for_webhook("AC" + "0" * 32) is None
+    assert access.account_for_webhook("") is None
