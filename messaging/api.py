@@ -159,7 +159,10 @@ class TwilioAccountViewSet(
         return Response(TwilioAccountSerializer(account).data)
 
     def perform_destroy(self, instance):
-        account_services.do_delete_twilio_account(instance, self.request.user)
+        try:
+            account_services.do_delete_twilio_account(instance, self.request.user)
+        except DjangoValidationError as exc:
+            raise ValidationError({"detail": exc.messages})
 
     @extend_schema(
         summary="Validate the stored credentials again (admin)",

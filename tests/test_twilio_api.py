@@ -260,3 +260,16 @@ def test_the_numbers_list_runs_a_constant_number_of_queries(
     with django_assert_max_num_queries(12):
         response = alice_client.get("/api/v1/numbers")
     assert len(response.json()["results"]) == 20
+
+
+@pytest.mark.django_db
+def test_account_with_conversation_history_cannot_be_disconnected(alice_client, org_a):
+    from messaging.models import TwilioAccount
+    from tests.factories_messaging import ConversationFactory, PhoneNumberFactory, TwilioAccountFactory
+
+    account = TwilioAccountFactory(organization=org_a)
+    ConversationFactory(phone_number=PhoneNumberFactory(account=account))
+    response = alice_client.delete(f"/api/v1/twilio-accounts/{account.pk}")
+    assert response.status_code == 400
+    assert "message history" in response.json()["detail"][0]
+    assert TwilioAccount.objects.filter(pk=account.pk).exists()

@@ -391,7 +391,20 @@ def do_update_twilio_account(
 
 @transaction.atomic
 def do_delete_twilio_account(account: TwilioAccount, actor) -> None:
-    """Disconnect the account: its stored token and its numbers are deleted."""
+    """Disconnect the account: its stored token and its numbers are deleted.
+
+    Refused while any of its numbers carries conversations: deleting would erase that message history.
+    """
+    from messaging.models import Conversation
+
+    threads = Conversation.objects.filter(phone_number__account=account).count()
+    if threads:
+        raise ValidationError(
+            f"This account's numbers carry {threads} conversation(s); disconnecting it would delete their "
+            "message history, so it stays connected. Replace its token instead, or contact support to "
+            "close it.",
+            code="has_history",
+        )
     audit.record(
         account.organization, actor, "twilio_account.deleted", account, {"account_sid": account.account_sid}
     )
