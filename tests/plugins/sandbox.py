@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import itertools
 import os
-import subprocess
 import sys
 import threading
 from collections.abc import Iterable
@@ -29,7 +28,7 @@ from urllib.parse import parse_qsl
 import pytest
 import requests
 
-from tests.plugins.servers import ROOT, ServerProcess, free_port, wait_until
+from tests.plugins.servers import ServerProcess, free_port, launch
 
 # Area codes whose 555-01XX numbers are valid for phonenumbers (fictional, never real subscribers).
 _AREA_CODES = ["206", "212", "213", "303", "305", "312", "404", "415", "503", "512", "617", "702", "718"]
@@ -57,20 +56,10 @@ def start_sandbox(log_dir: Path) -> SandboxProcess:
     log_path = log_dir / f"twilio-sandbox-{port}.log"
     env = dict(os.environ, PYTHONUNBUFFERED="1", QUICKSEND_DISABLE_SCHEDULER="1")
     cmd = [sys.executable, "manage.py", "twilio_sandbox", "--host", "127.0.0.1", "--port", str(port)]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    server = SandboxProcess(proc, f"http://127.0.0.1:{port}", log_path)
-
-    def up() -> bool:
-        if proc.poll() is not None:
-            raise AssertionError(f"the sandbox exited early:\n{server.log()}")
-        try:
-            return requests.get(server.sandbox_url + "/control/health", timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-
-    wait_until(up, timeout=30, message="the Twilio sandbox did not start")
-    return server
+    base_url = f"http://127.0.0.1:{port}"
+    return launch(
+        cmd, env, log_path, base_url, "/sandbox/control/health", "the Twilio sandbox", SandboxProcess
+    )
 
 
 class Sandbox:

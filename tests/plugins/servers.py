@@ -74,6 +74,32 @@ class ServerProcess:
                 self.proc.kill()
 
 
+def launch(
+    cmd: list[str],
+    env: dict,
+    log_path: Path,
+    base_url: str,
+    health_path: str,
+    what: str,
+    cls: type[ServerProcess] = ServerProcess,
+) -> ServerProcess:
+    """Start ``cmd`` with its output in ``log_path`` and wait until ``base_url + health_path`` answers 200."""
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = cls(proc, base_url, log_path)
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"{what} exited early:\n{server.log()}")
+        try:
+            return requests.get(base_url + health_path, timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    wait_until(up, timeout=30, message=f"{what} did not start")
+    return server
+
+
 def start_asgi_server(tmp_path: Path, extra_env: dict | None = None, workers: int = 1) -> ServerProcess:
     port = free_port()
     log_path = tmp_path / f"uvicorn-{port}.log"
@@ -95,20 +121,7 @@ def start_asgi_server(tmp_path: Path, extra_env: dict | None = None, workers: in
         "--workers",
         str(workers),
     ]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    server = ServerProcess(proc, f"http://127.0.0.1:{port}", log_path)
-
-    def up() -> bool:
-        if proc.poll() is not None:
-            raise AssertionError(f"uvicorn exited early:\n{server.log()}")
-        try:
-            return requests.get(server.base_url + "/livez", timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-
-    wait_until(up, timeout=30, message="uvicorn did not start")
-    return server
+    return launch(cmd, env, log_path, f"http://127.0.0.1:{port}", "/livez", "uvicorn")
 
 
 @pytest.fixture
