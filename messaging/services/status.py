@@ -47,6 +47,7 @@ def apply_status(
     *,
     error_code: int | None = None,
     at: datetime | None = None,
+    organization_id: int | None = None,
 ) -> bool:
     """Move a message forward to ``status``; return whether it changed.
 
@@ -57,7 +58,8 @@ def apply_status(
     Sets ``sent_at`` (first time it is sent or later), ``delivered_at`` / ``failed_at`` (from ``at``, default
     now), ``error_code`` with its plain-words ``error_message`` when Twilio gives a code, and the
     conversation's ``last_message_status`` when this is its last message. Sends ``message_status_changed``
-    after commit. Unknown status values change nothing.
+    after commit. Unknown status values change nothing. ``organization_id`` (webhooks pass the verified
+    account's) restricts the update to that organization's messages.
     """
     rank = STATUS_RANK.get(status)
     if rank is None or (message_id is None and not sid):
@@ -65,6 +67,8 @@ def apply_status(
     at = at or timezone.now()
 
     rows = Message.objects.all()
+    if organization_id is not None:
+        rows = rows.filter(organization_id=organization_id)
     if message_id is not None:
         rows = rows.filter(pk=message_id)
         if sid:
