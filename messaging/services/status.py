@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db import transaction
+from django.db.models import Case, Exists, F, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -79,7 +79,10 @@ def apply_status(
 
     changes: dict = {"status": status, "status_rank": rank, "updated_at": at}
     if message_id is not None and sid:
-        changes["sid"] = Coalesce(F("sid"), Value(sid))
+        # Store the SID if the row has none yet, unless another row holds it (never a unique violation that
+        # would break a caller's transaction).
+        taken = Exists(Message.objects.filter(sid=sid).exclude(pk=message_id))
+        changes["sid"] = Case(When(taken, then=F("sid")), default=Coalesce(F("sid"), Value(sid)))
     if status in _SENT_OR_LATER:
         changes["sent_at"] = Coalesce(F("sent_at"), Value(at))
     if status in (MessageStatus.DELIVERED, MessageStatus.READ):
@@ -96,18 +99,13 @@ def apply_status(
         )
 
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                changed = rows.filter(status_rank__lt=rank).update(**changes) > 0
-        except IntegrityError:
-            # The SID already belongs to another row (should not happen): update the status without it.
-            changes.pop("sid", None)
-            changed = rows.filter(status_rank__lt=rank).update(**changes) > 0
+        changed = rows.filter(status_rank__lt=rank).update(**changes) > 0
         if not changed:
             if message_id is not None and sid:
                 _store_sid(message_id, sid)
             return False
-        msg = rows.values("id", "conversation_id", "organization_id", "created_at").first()
+        msg = rows.values("id", "conversation_id", "organization_id", "created_at")[:1]
+        msg = msg[0] if msg else None
         if msg is None:  # pragma: no cover - the row we just updated
             return False
         # The conversation shows its last message's status: only when this message is that last one.
@@ -127,8 +125,6 @@ def apply_status(
 
 def _store_sid(message_id: int, sid: str) -> None:
     """Attach Twilio's SID to our row if it has none yet (a stale callback may still carry it first)."""
-    try:
-        with transaction.atomic():
-            Message.objects.filter(pk=message_id, sid__isnull=True).update(sid=sid)
-    except IntegrityError:
-        pass
+    Message.objects.filter(pk=message_id, sid__isnull=True).exclude(
+        Exists(Message.objects.filter(sid=sid))
+    ).update(sid=sid)
