@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from crm.phones import try_normalize_phone
 from messaging.keywords import KeywordAction, find_keyword, match_keyword
-from messaging.media import ACCEPTED, sniff
+from messaging.media import MediaError, content_type_for
 from messaging.models import (
     STATUS_RANK,
     ConsentEvent,
@@ -181,10 +181,13 @@ def _download_media(account: TwilioAccount, payload: dict) -> list[_Download]:
             item.error = exc.message[:300]
             continue
         item.data = result.content
-        sniffed = sniff(result.content)
-        declared = (item.declared_type or result.content_type or "").lower()
-        # The bytes decide when they name an accepted type; else trust Twilio's label.
-        item.content_type = sniffed if sniffed in ACCEPTED else declared or "application/octet-stream"
+        declared = item.declared_type or result.content_type or ""
+        try:
+            # The one content-type rule of outbound media: the bytes decide, the label picks within a family.
+            item.content_type = content_type_for(result.content, filename="", declared_type=declared or None)
+        except MediaError:
+            # Twilio accepted it from the carrier: keep its label rather than refuse a customer's file.
+            item.content_type = declared.lower() or "application/octet-stream"
     return items
 
 
