@@ -103,7 +103,14 @@ def receive_status_callback(
     from the same number) queues a task that fetches it from Twilio and records it."""
     from messaging.tasks.receiving import record_other_tool_message_task
 
-    if apply_status(message_id, sid, status, error_code=error_code, organization_id=account.organization_id):
+    if apply_status(
+        message_id,
+        sid,
+        status,
+        error_code=error_code,
+        organization_id=account.organization_id,
+        fast_commit=True,
+    ):
         return True
     if message_id is not None:
         return False  # ours (the signed URL carries our id); already at or past this status
@@ -465,7 +472,14 @@ def poll_stuck_messages(limit: int = 200, now: datetime | None = None) -> dict:
             Message.objects.filter(pk=message.pk, status_rank=message.status_rank).update(updated_at=now)
             continue
         error_code = int(data.error_code) if data.error_code else None
-        if apply_status(message.pk, message.sid, data.status, error_code=error_code, at=data.date_updated):
+        if apply_status(
+            message.pk,
+            message.sid,
+            data.status,
+            error_code=error_code,
+            at=data.date_updated,
+            fast_commit=True,
+        ):
             stats["updated"] += 1
         else:
             Message.objects.filter(pk=message.pk, status_rank=message.status_rank).update(updated_at=now)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, Exists, F, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -48,6 +48,7 @@ def apply_status(
     error_code: int | None = None,
     at: datetime | None = None,
     organization_id: int | None = None,
+    fast_commit: bool = False,
 ) -> bool:
     """Move a message forward to ``status``; return whether it changed.
 
@@ -98,7 +99,11 @@ def apply_status(
             When(error_message="", then=Value(describe_code(None))), default=F("error_message")
         )
 
+    relaxed = fast_commit and connection.vendor == "postgresql" and not connection.in_atomic_block
     with transaction.atomic():
+        if relaxed:
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
         changed = rows.filter(status_rank__lt=rank).update(**changes) > 0
         if not changed:
             if message_id is not None and sid:
