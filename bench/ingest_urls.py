@@ -1,5 +1,5 @@
 """URLs for bench/ingest_webhooks.py only: the app's URLs plus ``POST /bench/empty-twiml``, a view that
-answers what the webhooks answer and does nothing else (same middleware, same server): the ratio's baseline."""
+answers what the webhooks answer and does nothing else (same middleware, same server): the baseline."""
 
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
