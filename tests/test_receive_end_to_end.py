@@ -140,3 +140,17 @@ def test_out_of_order_and_duplicate_callbacks_from_the_sandbox_end_in_the_right_
         else:
             assert message.failed_at and message.error_message
     assert all(callback.get("http_status") == 200 for callback in callbacks)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_app_starts_under_uvicorn_with_several_workers(tmp_path):
+    # uvicorn --workers N (N > 1, as in the Dockerfile) imports the app inside its event loop; the start-up
+    # database check must not trip Django's SynchronousOnlyOperation there.
+    server = servers.start_asgi_server(tmp_path, workers=2)
+    try:
+        import requests
+
+        assert requests.get(server.base_url + "/livez", timeout=5).status_code == 200
+        assert "SynchronousOnlyOperation" not in server.log()
+    finally:
+        server.stop()
