@@ -138,6 +138,17 @@ class MessagingSettings(models.Model):
         default=False,
         help_text="When off, agents send only from numbers assigned to them or to one of their teams.",
     )
+    # Automatic replies to consent keywords (RECEIVE, issue 5); blank sends none. Twilio's Advanced Opt-Out
+    # may already answer STOP/START/HELP itself: fill these only when it is turned off.
+    opt_out_reply = models.CharField(
+        max_length=320, blank=True, help_text="Sent once when a number opts out (STOP). Blank: none."
+    )
+    opt_in_reply = models.CharField(
+        max_length=320, blank=True, help_text="Sent when a number opts back in (START). Blank: none."
+    )
+    help_reply = models.CharField(
+        max_length=320, blank=True, help_text="Sent when a number texts HELP or INFO. Blank: none."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -421,3 +432,39 @@ class ConsentEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.phone_number} {self.action} via {self.method}"
+
+
+# --- Receiving (RECEIVE, issue 5) ------------------------------------------------------------------------
+
+
+class InboundEvent(models.Model):
+    """An inbound-message webhook exactly as Twilio posted it, stored by the webhook before it answers.
+
+    Unique on ``message_sid`` (a database constraint: Twilio's retries insert nothing), written with one
+    ``INSERT … ON CONFLICT DO NOTHING`` so the webhook answers fast; the task
+    ``messaging.tasks.receiving.process_inbound_event`` turns it into a ``Message`` in its conversation and
+    sets ``message`` and ``processed_at``. Kept afterwards as the raw record of what Twilio sent.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey(TwilioAccount, on_delete=models.CASCADE, related_name="+")
+    message_sid = models.CharField(max_length=34, unique=True)
+    payload = models.JSONField(help_text="The form fields Twilio posted.")
+    received_at = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+    message = models.ForeignKey(Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.CharField(max_length=300, blank=True, help_text="Why processing failed, if it did.")
+
+    class Meta:
+        indexes = [
+            # The sweep re-queues events whose task was lost; it only looks at unprocessed ones.
+            models.Index(
+                fields=["received_at"],
+                condition=models.Q(processed_at__isnull=True),
+                name="inbound_unprocessed",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.message_sid

@@ -1,3 +1,11 @@
 """The URLs Twilio calls (no CSRF, no trailing slash): /api/incoming-sms and /api/status-callback."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from messaging import webhooks
+from messaging.public_urls import INCOMING_SMS_PATH, STATUS_CALLBACK_PATH
+
+urlpatterns: list = [
+    path(INCOMING_SMS_PATH.lstrip("/"), webhooks.incoming_sms, name="twilio-incoming-sms"),
+    path(STATUS_CALLBACK_PATH.lstrip("/"), webhooks.status_callback, name="twilio-status-callback"),
+]

@@ -6,6 +6,7 @@ from messaging.models import (
     ConsentEvent,
     ConsentState,
     Conversation,
+    InboundEvent,
     MemberMessagingSettings,
     Message,
     MessageMedia,
@@ -97,4 +98,24 @@ def build_consent_event(org, admin, canary):
         method="agent",
         actor=admin,
         note=canary,
+    )
+
+
+# --- RECEIVE (issue 5) -------------------------------------------------------------------------------------
+
+
+@builds(InboundEvent)
+def build_inbound_event(org, admin, canary):
+    from django.utils import timezone
+
+    account = TwilioAccount.objects.filter(organization=org).first() or build_twilio_account(
+        org, admin, canary
+    )
+    sid = "SM" + canary.encode().hex()[:32].ljust(32, "0")
+    return InboundEvent.objects.create(
+        organization=org,
+        account=account,
+        message_sid=sid,
+        payload={"MessageSid": sid, "Body": f"Body {canary}"},
+        received_at=timezone.now(),
     )
