@@ -12,3 +12,13 @@ class MessagingConfig(AppConfig):
 
         seed_demo_extend.connect(demo.seed_messaging_demo, dispatch_uid="messaging.seed_demo")
         user_logged_in.connect(landing.remember_fresh_login, dispatch_uid="messaging.landing")
+
+        # --- inbox (issue 6): signal receivers, the "conv" subscription check, periodic jobs.
+        from messaging import visibility
+        from messaging.services import inbox_receivers
+        from quicksend import consumers, periodic
+
+        inbox_receivers.connect()
+        consumers.SUBSCRIPTION_CHECKS["conv"] = visibility.subscription_check
+        periodic.register("inbox-auto-archive", "messaging.tasks.inbox.auto_archive", 3600)
+        periodic.register("inbox-history-sync", "messaging.tasks.inbox.sync_history_all", 900)
