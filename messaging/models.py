@@ -323,6 +323,8 @@ class Message(models.Model):
         ]
         indexes = [
             models.Index(fields=["conversation", "-id"], name="message_thread"),
+            # issue 6: the thread pages by time (history sync inserts old texts with new ids).
+            models.Index(fields=["conversation", "-created_at", "-id"], name="message_thread_time"),
             models.Index(fields=["organization", "-id"], name="message_org_recent"),
             # The "stuck" poller and the send queue only look at messages short of a final status.
             models.Index(
