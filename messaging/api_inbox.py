@@ -515,13 +515,17 @@ class ConversationViewSet(viewsets.GenericViewSet):
         context = {"request": self.request, "record_names": _record_names([fresh])}
         return Response(ConversationSerializer(fresh, context=context).data, status=code)
 
+    def handle_exception(self, exc):
+        if isinstance(exc, inbox_services.NeedsConfirmation):
+            body = {"detail": exc.message, "needs_confirmation": True, "owner_id": exc.owner_id}
+            return Response(body, status=status.HTTP_409_CONFLICT)
+        if isinstance(exc, inbox_services.Conflict):
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return super().handle_exception(exc)
+
     def _call(self, fn, *args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except inbox_services.NeedsConfirmation as exc:
-            raise _ConfirmationNeeded(exc)
-        except inbox_services.Conflict as exc:
-            raise _ConflictError(str(exc))
         except DjangoPermissionDenied as exc:
             raise PermissionDenied(str(exc))
         except DjangoValidationError as exc:
@@ -711,20 +715,6 @@ class ConversationViewSet(viewsets.GenericViewSet):
             request.user,
         )
         return Response({"changed": changed})
-
-
-class _ConfirmationNeeded(serializers.ValidationError):
-    status_code = status.HTTP_409_CONFLICT
-
-    def __init__(self, exc: inbox_services.NeedsConfirmation):
-        super().__init__({"detail": exc.message, "needs_confirmation": True, "owner_id": exc.owner_id})
-
-
-class _ConflictError(serializers.ValidationError):
-    status_code = status.HTTP_409_CONFLICT
-
-    def __init__(self, message: str):
-        super().__init__({"detail": message})
 
 
 def _valid(serializer_class, request):

@@ -85,7 +85,9 @@ def make_idle(conversation, user, minutes=10):
 
 
 @pytest.mark.django_db
-def test_first_text_is_a_request_to_everyone_who_may_see_it(number, alice, aaron, amy, bob, inbound, published):
+def test_first_text_is_a_request_to_everyone_who_may_see_it(
+    number, alice, aaron, amy, bob, inbound, published
+):
     message = inbound(number, body="Is the flat still free?")
     conversation = message.conversation
     assert open_notifications(conversation) == {
@@ -121,7 +123,9 @@ def test_a_notification_links_to_the_matched_record(number, alice, inbound, publ
 
 
 @pytest.mark.django_db
-def test_accept_makes_the_owner_and_clears_everyone_elses_request(number, alice, aaron, amy, inbound, published):
+def test_accept_makes_the_owner_and_clears_everyone_elses_request(
+    number, alice, aaron, amy, inbound, published
+):
     conversation = inbound(number).conversation
     published.clear()
     inbox.do_accept_conversation(conversation, aaron)
@@ -164,7 +168,9 @@ def test_after_the_idle_timeout_everyone_who_may_see_it_may_assign_it(
 
 
 @pytest.mark.django_db
-def test_idle_handover_goes_to_the_team_when_a_team_owns_it(number, org_a, alice, aaron, amy, inbound, published):
+def test_idle_handover_goes_to_the_team_when_a_team_owns_it(
+    number, org_a, alice, aaron, amy, inbound, published
+):
     team = TeamFactory(organization=org_a, name="Lettings")
     team.members.add(amy.memberships.get())
     conversation = inbound(number).conversation
@@ -385,7 +391,9 @@ def test_messages_are_grouped_in_sessions_of_the_session_timeout(number, org_a, 
 @pytest.mark.django_db
 def test_auto_archive_archives_quiet_conversations_only_when_switched_on(number, org_a, inbound):
     conversation = inbound(number).conversation
-    Conversation.objects.filter(pk=conversation.pk).update(last_message_at=timezone.now() - timedelta(days=10))
+    Conversation.objects.filter(pk=conversation.pk).update(
+        last_message_at=timezone.now() - timedelta(days=10)
+    )
     assert inbox.auto_archive_conversations()["archived"] == 0  # off by default
     InboxSettings.objects.create(organization=org_a, auto_archive_days=7)
     assert inbox.auto_archive_conversations()["archived"] == 1
