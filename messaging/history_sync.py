@@ -32,7 +32,7 @@ from messaging.models import (
 )
 from messaging.services.conversations import get_or_create_conversation, touch_conversation
 from messaging.twilio_client import client_for_account
-from messaging.twilio_errors import classify
+from messaging.twilio_errors import TRANSLATED, TwilioError, classify
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,8 @@ PAGE_SIZE = 100
 MAX_PAGES_PER_RUN = 10
 OVERLAP = timedelta(hours=1)
 INITIAL_DAYS = 90
-DIRECTIONS = ("to", "from")
+# Listing filters per direction (twilio-python spells From as ``from_``).
+DIRECTIONS = {"to": "to", "from": "from_"}
 
 
 def _state_for(number: PhoneNumber) -> HistorySyncState:
@@ -116,7 +117,9 @@ def sync_number(
                     page = client.messages.get_page(url)
                 else:
                     page = client.messages.page(
-                        **{direction: number.phone_number}, date_sent_after=since, page_size=PAGE_SIZE
+                        **{DIRECTIONS[direction]: number.phone_number},
+                        date_sent_after=since,
+                        page_size=PAGE_SIZE,
                     )
                 newest = state.pass_newest
                 for item in page:
@@ -129,7 +132,7 @@ def sync_number(
                 state.resume[direction] = page.next_page_url or ""
                 # Saved after every page: a failure on the next page resumes here.
                 state.save(update_fields=["resume", "pass_newest"])
-    except Exception as exc:  # a Twilio failure is recorded; the next run resumes at the saved page
+    except (TwilioError, *TRANSLATED) as exc:  # recorded; the next run resumes at the saved page
         stats["error"] = classify(exc).message[:300]
         log.warning("history sync of number %s failed: %s", number.pk, stats["error"])
     if not stats["error"] and all(state.resume.get(d) == "" for d in DIRECTIONS):
