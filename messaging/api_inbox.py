@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import F, FilteredRelation, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.http import Http404, StreamingHttpResponse
 from django.utils.dateparse import parse_datetime
@@ -29,7 +29,6 @@ from crm.phones import try_normalize_phone
 from messaging import events
 from messaging.models import (
     Conversation,
-    ConversationUserState,
     InboxSettings,
     Message,
     MessageSession,
@@ -295,20 +294,45 @@ def _record_names(conversations: list[Conversation]) -> dict:
     return names
 
 
+SEARCH_LIMIT = 500  # conversations a text or record-name search can return (the most recent matches)
+
+
 def _record_match_q(org_id: int, text: str) -> Q:
-    """Conversations whose matched or regarding record's name contains ``text`` (one subquery per type)."""
+    """Conversations whose matched or "regarding" record's name contains ``text``: one small query per record
+    type for the ids, then an indexed lookup on (record_type, record_id) / (regarding_type, regarding_id)."""
     from crm.models import RecordType, model_for
 
     q = Q(pk__in=[])
     for rt in RecordType.values:
         model = model_for(rt)
+        fields = {f.name for f in model._meta.get_fields()}
         name_q = Q(pk__in=[])
         for field in ("first_name", "last_name", "name", "subject", "company"):
-            if any(f.name == field for f in model._meta.get_fields()):
+            if field in fields:
                 name_q |= Q(**{f"{field}__icontains": text})
-        ids = model.objects.filter(organization_id=org_id).filter(name_q).values("pk")[:500]
-        q |= Q(record_type=rt, record_id__in=ids) | Q(regarding_type=rt, regarding_id__in=ids)
+        ids = list(
+            model.objects.filter(organization_id=org_id)
+            .filter(name_q)
+            .order_by("-pk")
+            .values_list("pk", flat=True)[:SEARCH_LIMIT]
+        )
+        if ids:
+            q |= Q(record_type=rt, record_id__in=ids) | Q(regarding_type=rt, regarding_id__in=ids)
     return q
+
+
+def _text_match_ids(org_id: int, text: str) -> list[int]:
+    """Conversations with a message containing ``text``, most recent matches first (trigram index on
+    PostgreSQL)."""
+    ids: dict[int, None] = {}
+    rows = (
+        Message.objects.filter(organization_id=org_id, body__icontains=text)
+        .order_by("-id")
+        .values_list("conversation_id", flat=True)[: SEARCH_LIMIT * 4]
+    )
+    for conversation_id in rows:
+        ids.setdefault(conversation_id, None)
+    return list(ids)[:SEARCH_LIMIT]
 
 
 CONVERSATION_FILTERS = [
@@ -337,15 +361,12 @@ class ConversationViewSet(viewsets.GenericViewSet):
     pagination_class = None
 
     def _base(self) -> QuerySet[Conversation]:
-        user = self.request.user
-        mine = ConversationUserState.objects.filter(conversation=OuterRef("pk"), user=user)
+        # The caller's own state joins in once (LEFT JOIN on the unique (conversation, user) index).
         return (
             visible_conversations(self.request.membership)
             .select_related("phone_number", "owner", "team")
-            .annotate(
-                my_unread=Coalesce(Subquery(mine.values("unread_count")[:1]), 0),
-                my_dismissed=Coalesce(Subquery(mine.values("dismissed")[:1]), False),
-            )
+            .annotate(mine=FilteredRelation("user_states", condition=Q(user_states__user=self.request.user)))
+            .annotate(my_unread=Coalesce(F("mine__unread_count"), 0), my_dismissed=F("mine__dismissed"))
         )
 
     def get_object(self) -> Conversation:
@@ -378,39 +399,27 @@ class ConversationViewSet(viewsets.GenericViewSet):
         if _bool(params.get("mine")):
             qs = qs.filter(Q(owner=user) | Q(team__in=membership.teams.values("pk")))
         if _bool(params.get("unread")):
-            qs = qs.filter(
-                Exists(
-                    ConversationUserState.objects.filter(
-                        conversation=OuterRef("pk"), user=user, unread_count__gt=0
-                    )
-                )
-            )
+            qs = qs.filter(mine__unread_count__gt=0)
         if not _bool(params.get("dismissed")):
-            qs = qs.exclude(
-                Exists(
-                    ConversationUserState.objects.filter(
-                        conversation=OuterRef("pk"), user=user, dismissed=True
-                    )
-                )
-            )
+            qs = qs.filter(Q(mine__dismissed__isnull=True) | Q(mine__dismissed=False))
         text = (params.get("q") or "").strip()
         if text:
             qs = qs.filter(self._search_q(text))
         return qs
 
     def _search_q(self, text: str) -> Q:
+        """``q``: a phone number in any format (exact customer number), digits (part of a customer number),
+        else a record name or message text."""
         org_id = self.request.org.pk
-        e164 = try_normalize_phone(text, "1") if any(ch.isdigit() for ch in text) else None
-        if e164:
-            return Q(customer_number=e164)
+        digits = "".join(ch for ch in text if ch.isdigit())
+        if digits and len(digits) >= len(text.replace(" ", "")) - 4:
+            e164 = try_normalize_phone(text, "1")
+            if e164:
+                return Q(customer_number=e164)
+            return Q(customer_number__contains=digits)
         q = _record_match_q(org_id, text)
         if len(text) >= 3:
-            hits = (
-                Message.objects.filter(organization_id=org_id, body__icontains=text)
-                .values("conversation_id")
-                .distinct()[:1000]
-            )
-            q |= Q(pk__in=hits)
+            q |= Q(pk__in=_text_match_ids(org_id, text))
         return q
 
     @extend_schema(

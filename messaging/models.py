@@ -218,6 +218,10 @@ class Conversation(models.Model):
             models.Index(fields=["organization", "customer_number"], name="conv_org_customer"),
             models.Index(fields=["organization", "owner", "-last_message_at"], name="conv_org_owner_recent"),
             models.Index(fields=["organization", "record_type", "record_id"], name="conv_org_record"),
+            # issue 6: a record's page and the inbox search find threads created from a record too.
+            models.Index(
+                fields=["organization", "regarding_type", "regarding_id"], name="conv_org_regarding"
+            ),
         ]
 
     def __str__(self) -> str:
