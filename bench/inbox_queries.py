@@ -224,6 +224,7 @@ def main() -> None:
         ("list unread (agent)", cases[2][1], "/api/v1/conversations?unread=true", "messaging_conversation"),
         ("thread page (50 messages)", client, thread, "messaging_message"),
         ("search by number", client, f"/api/v1/conversations?q={customer[2:]}", "messaging_conversation"),
+        ("search by part of a number", client, "/api/v1/conversations?q=2099", "messaging_conversation"),
         ("search by text", client, "/api/v1/conversations?q=ref12345", "messaging_conversation"),
         (
             "search by text (common words)",
