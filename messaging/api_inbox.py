@@ -294,7 +294,9 @@ def _record_names(conversations: list[Conversation]) -> dict:
     return names
 
 
-SEARCH_LIMIT = 500  # conversations a text or record-name search can return (the most recent matches)
+SEARCH_LIMIT = 500  # conversations a text or record-name search can return
+RECENT_WINDOW = 20_000  # the organization's most recent messages, always searched in full
+PHONE_PUNCTUATION = set(" +-().")
 
 
 def _record_match_q(org_id: int, text: str) -> Q:
@@ -322,16 +324,23 @@ def _record_match_q(org_id: int, text: str) -> Q:
 
 
 def _text_match_ids(org_id: int, text: str) -> list[int]:
-    """Conversations with a message containing ``text``, most recent matches first (trigram index on
-    PostgreSQL)."""
+    """Conversations with a message containing ``text``: every match among the organization's most recent
+    ``RECENT_WINDOW`` messages first, then up to the limit from anywhere (the trigram index on PostgreSQL,
+    unordered so a common word stops early instead of sorting every match)."""
+    recent_ids = Message.objects.filter(organization_id=org_id).order_by("-id").values("id")[:RECENT_WINDOW]
+    matching = Message.objects.filter(organization_id=org_id, body__icontains=text)
     ids: dict[int, None] = {}
-    rows = (
-        Message.objects.filter(organization_id=org_id, body__icontains=text)
+    for conversation_id in (
+        matching.filter(id__in=recent_ids)
         .order_by("-id")
-        .values_list("conversation_id", flat=True)[: SEARCH_LIMIT * 4]
-    )
-    for conversation_id in rows:
+        .values_list("conversation_id", flat=True)[:SEARCH_LIMIT]
+    ):
         ids.setdefault(conversation_id, None)
+    if len(ids) < SEARCH_LIMIT:
+        for conversation_id in matching.order_by().values_list("conversation_id", flat=True)[
+            : SEARCH_LIMIT * 4
+        ]:
+            ids.setdefault(conversation_id, None)
     return list(ids)[:SEARCH_LIMIT]
 
 
@@ -366,7 +375,10 @@ class ConversationViewSet(viewsets.GenericViewSet):
             visible_conversations(self.request.membership)
             .select_related("phone_number", "owner", "team")
             .annotate(mine=FilteredRelation("user_states", condition=Q(user_states__user=self.request.user)))
-            .annotate(my_unread=Coalesce(F("mine__unread_count"), 0), my_dismissed=F("mine__dismissed"))
+            .annotate(
+                my_unread=Coalesce(F("mine__unread_count"), 0),
+                my_dismissed=Coalesce(F("mine__dismissed"), False),
+            )
         )
 
     def get_object(self) -> Conversation:
@@ -401,7 +413,7 @@ class ConversationViewSet(viewsets.GenericViewSet):
         if _bool(params.get("unread")):
             qs = qs.filter(mine__unread_count__gt=0)
         if not _bool(params.get("dismissed")):
-            qs = qs.filter(Q(mine__dismissed__isnull=True) | Q(mine__dismissed=False))
+            qs = qs.filter(my_dismissed=False)
         text = (params.get("q") or "").strip()
         if text:
             qs = qs.filter(self._search_q(text))
@@ -412,7 +424,7 @@ class ConversationViewSet(viewsets.GenericViewSet):
         else a record name or message text."""
         org_id = self.request.org.pk
         digits = "".join(ch for ch in text if ch.isdigit())
-        if digits and len(digits) >= len(text.replace(" ", "")) - 4:
+        if digits and all(ch.isdigit() or ch in PHONE_PUNCTUATION for ch in text):
             e164 = try_normalize_phone(text, "1")
             if e164:
                 return Q(customer_number=e164)

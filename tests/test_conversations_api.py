@@ -117,6 +117,8 @@ def test_search_by_number_in_any_format_record_name_and_message_text(alice_clien
 
     assert ids("(202) 555-0147") == {by_number.pk}
     assert ids("+1 202 555 0147") == {by_number.pk}
+    assert ids("550148") == {by_text.pk}  # part of a number
+    assert ids("ref0148") == set()  # letters and digits are text, not a number
     assert ids("keys are") == {by_text.pk}
     assert ids("zebedee") == {by_record.pk}
     assert ids("nothing like this") == set()
