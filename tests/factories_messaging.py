@@ -98,7 +98,9 @@ class MessageFactory(factory.django.DjangoModelFactory):
 # --- inbox (issue 6) ----------------------------------------------------------------------------------------
 
 
-def store_inbound(number, customer_number: str, body: str = "Hello", *, sid: str | None = None, blocked=None):
+def store_inbound(
+    number, customer_number: str, body: str = "Hello", *, sid: str | None = None, blocked=None, **defaults
+):
     """Store an inbound text the way RECEIVE's webhook path does (get-or-create the conversation, insert the
     message, touch the conversation, all in one transaction) and send ``inbound_message_stored`` after
     commit. Returns the Message."""
@@ -109,7 +111,7 @@ def store_inbound(number, customer_number: str, body: str = "Hello", *, sid: str
     from messaging.signals import inbound_message_stored, send_after_commit
 
     with transaction.atomic():
-        conversation, created = get_or_create_conversation(number, customer_number)
+        conversation, created = get_or_create_conversation(number, customer_number, **defaults)
         message = Message.objects.create(
             organization_id=number.organization_id,
             conversation=conversation,

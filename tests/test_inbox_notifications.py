@@ -107,6 +107,17 @@ def test_first_text_is_a_request_to_everyone_who_may_see_it(
 
 
 @pytest.mark.django_db
+def test_a_first_text_is_a_request_even_when_the_pipeline_preset_an_owner(number, alice, aaron, inbound):
+    conversation = inbound(number, owner=aaron).conversation
+    assert open_notifications(conversation) == {
+        alice.pk: Notification.Kind.REQUEST,
+        aaron.pk: Notification.Kind.REQUEST,
+    }
+    inbox.do_accept_conversation(conversation, aaron)  # the preset owner accepts
+    assert open_notifications(conversation) == {}
+
+
+@pytest.mark.django_db
 def test_a_notification_links_to_the_matched_record(number, alice, inbound, published):
     lead = LeadFactory(organization=number.organization, mobile_phone=CUSTOMER)
     conversation, _ = Conversation.objects.get_or_create(

@@ -202,15 +202,18 @@ def _team_member_ids(team_id: int) -> set[int]:
     return set(Membership.objects.filter(teams__pk=team_id, is_active=True).values_list("user_id", flat=True))
 
 
-def inbound_recipients(conversation: Conversation, settings: InboxSettings, now: datetime) -> dict[int, str]:
-    """user id → notification kind for a new inbound text (the rules in the module docstring)."""
+def inbound_recipients(
+    conversation: Conversation, settings: InboxSettings, now: datetime, *, first_text: bool = False
+) -> dict[int, str]:
+    """user id → notification kind for a new inbound text (the rules in the module docstring). The first text
+    of a new conversation is a request even if the pipeline gave it an owner (e.g. the matched record's)."""
     may_see = {m.user_id for m in members_who_may_see(conversation)}
     if conversation.team_id is not None:
         team = _team_member_ids(conversation.team_id) & may_see
     else:
         team = may_see
-    if conversation.owner_id is None:
-        return {uid: Notification.Kind.REQUEST for uid in team}
+    if conversation.owner_id is None or first_text:
+        return {uid: Notification.Kind.REQUEST for uid in team | ({conversation.owner_id} - {None})}
     if _owner_is_active(conversation, settings, now):
         return {conversation.owner_id: Notification.Kind.MESSAGE}
     recipients = {uid: Notification.Kind.IDLE for uid in team if uid != conversation.owner_id}
@@ -222,7 +225,9 @@ def inbound_recipients(conversation: Conversation, settings: InboxSettings, now:
 
 
 @transaction.atomic
-def handle_inbound(message_id: int, *, blocked: bool = False) -> dict[int, str]:
+def handle_inbound(
+    message_id: int, *, blocked: bool = False, created_conversation: bool = False
+) -> dict[int, str]:
     """Session, unread counts, notifications and live events for one stored inbound text. Returns who was
     notified (user id → kind)."""
     message = Message.objects.select_related("sender").get(pk=message_id)
@@ -247,7 +252,7 @@ def handle_inbound(message_id: int, *, blocked: bool = False) -> dict[int, str]:
         return {}
     # A new text brings a dismissed conversation back for everyone who dismissed it.
     ConversationUserState.objects.filter(conversation=conversation, dismissed=True).update(dismissed=False)
-    recipients = inbound_recipients(conversation, settings, timezone.now())
+    recipients = inbound_recipients(conversation, settings, timezone.now(), first_text=created_conversation)
     for user_id in recipients:
         updated = ConversationUserState.objects.filter(conversation=conversation, user_id=user_id).update(
             unread_count=F("unread_count") + 1

@@ -9,7 +9,11 @@ from messaging.services import inbox
 def on_inbound_message_stored(
     sender, message_id, conversation_id=None, organization_id=None, **kwargs
 ) -> None:
-    inbox.handle_inbound(message_id, blocked=bool(kwargs.get("blocked")))
+    inbox.handle_inbound(
+        message_id,
+        blocked=bool(kwargs.get("blocked")),
+        created_conversation=bool(kwargs.get("created_conversation")),
+    )
 
 
 def on_outbound_message_created(sender, message_id, sender_id=None, **kwargs) -> None:
