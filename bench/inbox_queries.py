@@ -139,7 +139,9 @@ def generate(conversations: int, messages: int):
                     "SELECT min(id) FROM messaging_conversation WHERE organization_id = %s", [org.pk]
                 )
                 first_conv = cursor.fetchone()[0]
-        cursor.execute("CREATE INDEX message_body_trgm ON messaging_message USING gin (body gin_trgm_ops)")
+        cursor.execute(
+            "CREATE INDEX message_body_trgm ON messaging_message USING gin (UPPER(body) gin_trgm_ops)"
+        )
         cursor.execute("ANALYZE")
     took = time.perf_counter() - started
     print(f"generated {conversations} conversations, {messages} messages in {took:.1f} s")
@@ -223,6 +225,7 @@ def main() -> None:
         ),
         ("list unread (agent)", cases[2][1], "/api/v1/conversations?unread=true", "messaging_conversation"),
         ("thread page (50 messages)", client, thread, "messaging_message"),
+        ("reference: GET /api/v1/inbox-settings", client, "/api/v1/inbox-settings", "inbox"),
         ("search by number", client, f"/api/v1/conversations?q={customer[2:]}", "messaging_conversation"),
         ("search by part of a number", client, "/api/v1/conversations?q=2099", "messaging_conversation"),
         ("search by text", client, "/api/v1/conversations?q=ref12345", "messaging_conversation"),

@@ -325,18 +325,20 @@ def _record_match_q(org_id: int, text: str) -> Q:
 
 def _text_match_ids(org_id: int, text: str) -> list[int]:
     """Conversations with a message containing ``text``: every match among the organization's most recent
-    ``RECENT_WINDOW`` messages first, then up to the limit from anywhere (the trigram index on PostgreSQL,
-    unordered so a common word stops early instead of sorting every match)."""
-    recent_ids = Message.objects.filter(organization_id=org_id).order_by("-id").values("id")[:RECENT_WINDOW]
-    matching = Message.objects.filter(organization_id=org_id, body__icontains=text)
+    ``RECENT_WINDOW`` messages first (a bounded backward scan), then up to the limit from anywhere (the
+    trigram index on UPPER(body), unordered so a common word stops early instead of sorting every match)."""
+    messages = Message.objects.filter(organization_id=org_id)
+    threshold = (
+        messages.order_by("-id").values_list("id", flat=True)[RECENT_WINDOW - 1 : RECENT_WINDOW].first()
+    )
+    matching = messages.filter(body__icontains=text)
+    recent = matching.filter(id__gte=threshold) if threshold is not None else matching
     ids: dict[int, None] = {}
-    for conversation_id in (
-        matching.filter(id__in=recent_ids)
-        .order_by("-id")
-        .values_list("conversation_id", flat=True)[:SEARCH_LIMIT]
-    ):
+    for conversation_id in recent.order_by("-id").values_list("conversation_id", flat=True)[
+        : SEARCH_LIMIT * 4
+    ]:
         ids.setdefault(conversation_id, None)
-    if len(ids) < SEARCH_LIMIT:
+    if threshold is not None and len(ids) < SEARCH_LIMIT:
         for conversation_id in matching.order_by().values_list("conversation_id", flat=True)[
             : SEARCH_LIMIT * 4
         ]:

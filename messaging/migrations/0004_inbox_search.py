@@ -8,7 +8,8 @@ from django.db import migrations
 
 FORWARD = [
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
-    "CREATE INDEX IF NOT EXISTS message_body_trgm ON messaging_message USING gin (body gin_trgm_ops)",
+    # On UPPER(body): Django's icontains on PostgreSQL is UPPER(body) LIKE UPPER(%s).
+    "CREATE INDEX IF NOT EXISTS message_body_trgm ON messaging_message USING gin (UPPER(body) gin_trgm_ops)",
     "CREATE INDEX IF NOT EXISTS conversation_customer_trgm ON messaging_conversation "
     "USING gin (customer_number gin_trgm_ops)",
 ]
