@@ -3,6 +3,7 @@ allow — never a user of another organization, never an agent the setting keeps
 communicator and through the real ASGI server (uvicorn + Redis channel layer, production mode)."""
 
 import asyncio
+import contextlib
 import json
 
 import pytest
@@ -143,11 +144,15 @@ def test_through_the_real_server_only_allowed_sockets_get_a_conversations_events
     server = start_asgi_server(tmp_path)
     url = server.base_url.replace("http://", "ws://") + "/ws/"
 
+    sockets = contextlib.ExitStack()
+
     def open_socket(user, org):
-        ws = ws_client.connect(
-            url,
-            additional_headers={"Cookie": f"sessionid={session_cookie_for(user, org)}"},
-            origin=server.base_url,
+        ws = sockets.enter_context(
+            ws_client.connect(
+                url,
+                additional_headers={"Cookie": f"sessionid={session_cookie_for(user, org)}"},
+                origin=server.base_url,
+            )
         )
         assert json.loads(ws.recv(timeout=10))["type"] == "hello"
         ws.send(json.dumps({"action": "subscribe", "kind": "conv", "id": conversation.pk}))
@@ -170,7 +175,6 @@ def test_through_the_real_server_only_allowed_sockets_get_a_conversations_events
         for ws in (aaron_ws, bob_ws):
             with pytest.raises(TimeoutError):
                 ws.recv(timeout=1)
-        for ws in (alice_ws, aaron_ws, bob_ws):
-            ws.close()
     finally:
+        sockets.close()
         server.stop()
