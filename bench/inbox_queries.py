@@ -35,7 +35,7 @@ WORDS = (
 
 # Set-based generation: conversations round-robin over 10 numbers and 50 agent owners, messages spread over
 # the conversations (10 per conversation on average), bodies of three words from WORDS plus a token, times
-# spread over the last 90 days; 5% of conversations unread for their owner.
+# spread over the last 90 days; one long thread (500 more messages); 5% of conversations unread for their owner.
 GENERATE = """
 INSERT INTO messaging_conversation (organization_id, phone_number_id, customer_number, is_current, status,
     record_type, record_id, other_matches, regarding_type, regarding_id, owner_id, team_id, last_message_at,
@@ -59,6 +59,15 @@ SELECT %(org)s, %(first_conv)s + (i %% %(conversations)s), %(account)s,
     1, 'GSM-7', 0, NULL, '', NULL, '', NULL, 0, NULL, NULL, NULL,
     now() - (i || ' seconds')::interval * 7, now()
 FROM generate_series(1, %(messages)s) AS i, (SELECT %(words)s::text[] AS w) AS words;
+
+INSERT INTO messaging_message (organization_id, conversation_id, account_id, direction, source, status,
+    status_rank, sid, from_number, to_number, body, num_segments, encoding, num_media, error_code,
+    error_message, sender_id, idempotency_key, handed_over_at, send_attempts, sent_at, delivered_at,
+    failed_at, created_at, updated_at)
+SELECT %(org)s, %(first_conv)s, %(account)s, 'inbound', 'customer', 'received', 60, 'SMlong' || i, '+1202',
+    '+1415', 'a long thread, message ' || i, 1, 'GSM-7', 0, NULL, '', NULL, '', NULL, 0, NULL, NULL, NULL,
+    now() - (i || ' minutes')::interval, now()
+FROM generate_series(1, 500) AS i;
 
 INSERT INTO messaging_conversationuserstate (organization_id, conversation_id, user_id, unread_count,
     last_read_message_id, dismissed, last_active_at, updated_at)
@@ -197,7 +206,7 @@ def main() -> None:
     org, admin, agents = generate(args.conversations, args.messages)
     from messaging.models import Conversation
 
-    busy = Conversation.objects.filter(organization=org).order_by("-last_message_at").first()
+    busy = Conversation.objects.filter(organization=org).order_by("pk").first()  # 500 more messages
     customer = busy.customer_number
     cases = []
     for who, user in (("admin", admin), ("agent", agents[7])):

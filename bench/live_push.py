@@ -168,6 +168,15 @@ async def run_clients(args, cookies, conversation_id, number, customer, store_in
         print(f"WARNING: {missing} frames did not arrive")
     stored_in.sort()
     print(f"store + receivers + publish (in the storing process): p50 {statistics.median(stored_in):.1f} ms")
+    first: dict[int, float] = {}
+    for (_i, mid), at in arrivals.items():
+        if mid in sent_at:
+            first[mid] = min(first.get(mid, at), at)
+    firsts = sorted((at - sent_at[mid]) * 1000 for mid, at in first.items())
+    if firsts:
+        print(
+            f"first client's frame per text: p50 {statistics.median(firsts):.1f} ms, max {firsts[-1]:.1f} ms"
+        )
     return [(at - sent_at[mid]) * 1000 for (_i, mid), at in arrivals.items() if mid in sent_at]
 
 

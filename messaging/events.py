@@ -140,9 +140,12 @@ def unread_total(user_id: int, org_id: int) -> int:
 # --- publishers ------------------------------------------------------------------------------------------
 
 
-def publish_message_created(message: Message, user_ids: Iterable[int] = ()) -> None:
+def publish_message_created(
+    message: Message, user_ids: Iterable[int] = (), *, to_conversation: bool = True
+) -> None:
     payload = {"conversation_id": message.conversation_id, "message": message_payload(message)}
-    publish(MESSAGE_CREATED, payload, user_ids=user_ids, conversation_ids=[message.conversation_id])
+    conversation_ids = [message.conversation_id] if to_conversation else []
+    publish(MESSAGE_CREATED, payload, user_ids=user_ids, conversation_ids=conversation_ids)
 
 
 def publish_message_status(message: Message, user_ids: Iterable[int] = ()) -> None:

@@ -224,13 +224,20 @@ def inbound_recipients(
 # --- reactions to stored messages (called by the signal receivers in messaging/receivers.py) ---------------
 
 
-@transaction.atomic
 def handle_inbound(
     message_id: int, *, blocked: bool = False, created_conversation: bool = False
 ) -> dict[int, str]:
     """Session, unread counts, notifications and live events for one stored inbound text. Returns who was
     notified (user id → kind)."""
-    message = Message.objects.select_related("sender").get(pk=message_id)
+    message = Message.objects.get(pk=message_id)
+    # The thread's open viewers first, before the bookkeeping below (outside a transaction this frame leaves
+    # at once): nothing below changes the message itself.
+    events.publish_message_created(message)
+    return _handle_inbound(message, blocked=blocked, created_conversation=created_conversation)
+
+
+@transaction.atomic
+def _handle_inbound(message: Message, *, blocked: bool, created_conversation: bool) -> dict[int, str]:
     # Serializes concurrent texts of one conversation, so counts and the one-open-notification rule hold.
     conversation = (
         Conversation.objects.select_for_update(of=("self",))
@@ -248,7 +255,6 @@ def handle_inbound(
         ).exists()
     )
     if blocked:
-        events.publish_message_created(message)
         return {}
     # A new text brings a dismissed conversation back for everyone who dismissed it.
     ConversationUserState.objects.filter(conversation=conversation, dismissed=True).update(dismissed=False)
@@ -270,7 +276,7 @@ def handle_inbound(
     notifications = []
     for kind, user_ids in by_kind.items():
         notifications += _notify(conversation, user_ids, kind, message)
-    events.publish_message_created(message, user_ids=recipients)
+    events.publish_message_created(message, user_ids=recipients, to_conversation=False)
     events.publish_conversation_updated(conversation, user_ids=recipients)
     for notification in notifications:
         events.publish_notification_created(notification)
