@@ -35,7 +35,8 @@ WORDS = (
 
 # Set-based generation: conversations round-robin over 10 numbers and 50 agent owners, messages spread over
 # the conversations (10 per conversation on average), bodies of three words from WORDS plus a token, times
-# spread over the last 90 days; one long thread (500 more messages); 5% of conversations unread for their owner.
+# spread over the last 90 days; one long thread (500 more messages); 5% of conversations unread for their
+# owner.
 GENERATE = """
 INSERT INTO messaging_conversation (organization_id, phone_number_id, customer_number, is_current, status,
     record_type, record_id, other_matches, regarding_type, regarding_id, owner_id, team_id, last_message_at,
