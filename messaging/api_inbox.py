@@ -295,7 +295,7 @@ def _record_names(conversations: list[Conversation]) -> dict:
 
 
 SEARCH_LIMIT = 500  # conversations a text or record-name search can return
-RECENT_WINDOW = 20_000  # the organization's most recent messages, always searched in full
+RECENT_WINDOW = 10_000  # the organization's most recent messages, always searched in full
 PHONE_PUNCTUATION = set(" +-().")
 
 
@@ -430,7 +430,14 @@ class ConversationViewSet(viewsets.GenericViewSet):
             e164 = try_normalize_phone(text, "1")
             if e164:
                 return Q(customer_number=e164)
-            return Q(customer_number__contains=digits)
+            # Ids first, unordered: the trigram index answers at once (ordered by recency the planner may
+            # walk the whole recent index instead).
+            ids = (
+                Conversation.objects.filter(organization_id=org_id, customer_number__contains=digits)
+                .order_by()
+                .values_list("pk", flat=True)[:SEARCH_LIMIT]
+            )
+            return Q(pk__in=list(ids))
         q = _record_match_q(org_id, text)
         if len(text) >= 3:
             q |= Q(pk__in=_text_match_ids(org_id, text))
