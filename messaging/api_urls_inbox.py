@@ -1,3 +1,19 @@
 """API routes of the messaging app's inbox area (mounted under /api/v1/)."""
 
-urlpatterns: list = []
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from messaging import api_inbox
+
+router = SimpleRouter(trailing_slash=False)
+router.register("conversations", api_inbox.ConversationViewSet, basename="conversation")
+router.register("notifications", api_inbox.NotificationViewSet, basename="notification")
+
+urlpatterns = [
+    # GET only. SEND's POST /api/v1/messages must be merged into this path (docs/inbox.md, "Integration").
+    path("messages", api_inbox.MyMessagesView.as_view(), name="my-messages"),
+    path("messages/export", api_inbox.MyMessagesExportView.as_view(), name="my-messages-export"),
+    path("inbox-settings", api_inbox.InboxSettingsView.as_view(), name="inbox-settings"),
+    path("history-sync", api_inbox.HistorySyncView.as_view(), name="history-sync"),
+    *router.urls,
+]

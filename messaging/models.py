@@ -229,6 +229,10 @@ class Conversation(models.Model):
             models.Index(fields=["organization", "customer_number"], name="conv_org_customer"),
             models.Index(fields=["organization", "owner", "-last_message_at"], name="conv_org_owner_recent"),
             models.Index(fields=["organization", "record_type", "record_id"], name="conv_org_record"),
+            # issue 6: a record's page and the inbox search find threads created from a record too.
+            models.Index(
+                fields=["organization", "regarding_type", "regarding_id"], name="conv_org_regarding"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -334,6 +338,8 @@ class Message(models.Model):
         ]
         indexes = [
             models.Index(fields=["conversation", "-id"], name="message_thread"),
+            # issue 6: the thread pages by time (history sync inserts old texts with new ids).
+            models.Index(fields=["conversation", "-created_at", "-id"], name="message_thread_time"),
             models.Index(fields=["organization", "-id"], name="message_org_recent"),
             # The "stuck" poller and the send queue only look at messages short of a final status.
             models.Index(
@@ -468,3 +474,161 @@ class InboundEvent(models.Model):
 
     def __str__(self) -> str:
         return self.message_sid
+
+
+# --- inbox (issue 6): settings, per-user state, notifications, sessions, history sync ---------------------
+
+
+class InboxSettings(models.Model):
+    """Organization-wide inbox settings (an unsaved default row until an admin first saves them)."""
+
+    class Visibility(models.TextChoices):
+        OWN = "own", "Conversations they own"
+        TEAM = "team", "Conversations they or their teams own"
+        RECORDS = "records", "Conversations they own or of records they own"
+        ALL = "all", "All conversations of the organization"
+
+    organization = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="inbox_settings")
+    session_timeout_minutes = models.PositiveIntegerField(
+        default=24 * 60, help_text="How long one message session lasts (default 1 day)."
+    )
+    idle_timeout_minutes = models.PositiveIntegerField(
+        default=5,
+        help_text="After this long without owner activity, new texts notify the team (or everyone who may "
+        "see the conversation) and they may 'Assign to me'.",
+    )
+    auto_archive_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Archive conversations with no traffic for this many days (off: empty).",
+    )
+    agent_visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.ALL)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "inbox settings"
+
+    def __str__(self) -> str:
+        return f"Inbox settings of {self.organization}"
+
+
+class ConversationUserState(models.Model):
+    """One user's state of one conversation: unread count, last read message, dismissed, last activity.
+
+    A row exists only for users who were notified of, read or acted on the conversation; no row means
+    nothing unread. ``last_active_at`` of the owner's row drives the idle-timeout handover.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="user_states")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    unread_count = models.PositiveIntegerField(default=0)
+    last_read_message_id = models.BigIntegerField(null=True, blank=True)
+    # Dismissed: hidden from this user's notifications and inbox until a new message arrives.
+    dismissed = models.BooleanField(default=False)
+    last_active_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "user"], name="conv_user_state_unique")
+        ]
+        indexes = [
+            # The hot "unread" folder and the total unread badge only look at rows with something unread.
+            models.Index(
+                fields=["user", "organization", "conversation"],
+                condition=models.Q(unread_count__gt=0),
+                name="conv_user_state_unread",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} on {self.conversation_id}: {self.unread_count} unread"
+
+
+class Notification(models.Model):
+    """Something a user should look at: a first text to accept, a new text, a conversation to take over or
+    assigned to them. At most one uncleared notification per (recipient, conversation): a new text updates it.
+    It links to the matched record, or to the conversation when no record matched."""
+
+    class Kind(models.TextChoices):
+        REQUEST = "request", "New conversation: Accept, Dismiss or Block"
+        MESSAGE = "message", "New text"
+        IDLE = "idle", "New text, owner idle: Assign to me"
+        ASSIGNED = "assigned", "Conversation assigned to you"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="notifications")
+    message = models.ForeignKey(Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    record_type = models.CharField(max_length=20, blank=True)
+    record_id = models.BigIntegerField(null=True, blank=True)
+    count = models.PositiveIntegerField(default=1, help_text="Texts this notification stands for.")
+    is_read = models.BooleanField(default=False)
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["recipient", "conversation"],
+                condition=models.Q(cleared_at__isnull=True),
+                name="notification_one_open_per_conversation",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["recipient", "organization", "-id"],
+                condition=models.Q(cleared_at__isnull=True),
+                name="notification_open",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.recipient_id} on {self.conversation_id}"
+
+
+class MessageSession(models.Model):
+    """A window of a conversation's traffic (the organization's session timeout long, default 1 day),
+    with the owner at the time. The history view filters messages by session (created_at in the window)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="sessions")
+    started_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    message_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "started_at"], name="message_session_unique_start"
+            )
+        ]
+        indexes = [models.Index(fields=["conversation", "-started_at"], name="message_session_recent")]
+
+    def __str__(self) -> str:
+        return f"Session {self.started_at:%Y-%m-%d %H:%M} of {self.conversation_id}"
+
+
+class HistorySyncState(models.Model):
+    """Where the history sync of one number stands: the high-water mark (newest date_sent fully synced) and,
+    while a pass is unfinished, the next page to fetch per direction (resumable after failure)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    phone_number = models.OneToOneField(PhoneNumber, on_delete=models.CASCADE, related_name="history_sync")
+    high_water = models.DateTimeField(null=True, blank=True)
+    # {"to": next_page_url | "", "from": ...}: set while a pass is unfinished; "" = done.
+    resume = models.JSONField(default=dict, blank=True)
+    pass_newest = models.DateTimeField(null=True, blank=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    messages_imported = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"History sync of {self.phone_number_id}"

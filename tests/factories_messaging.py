@@ -93,3 +93,79 @@ class MessageFactory(factory.django.DjangoModelFactory):
         )
     )
     body = factory.Sequence(lambda n: f"Message {n}")
+
+
+# --- inbox (issue 6) ----------------------------------------------------------------------------------------
+
+
+def store_inbound(
+    number, customer_number: str, body: str = "Hello", *, sid: str | None = None, blocked=None, **defaults
+):
+    """Store an inbound text the way RECEIVE's webhook path does (get-or-create the conversation, insert the
+    message, touch the conversation, all in one transaction) and send ``inbound_message_stored`` after
+    commit. Returns the Message."""
+    from django.db import transaction
+
+    from messaging.services.consent import contact_refusal
+    from messaging.services.conversations import get_or_create_conversation, touch_conversation
+    from messaging.signals import inbound_message_stored, send_after_commit
+
+    with transaction.atomic():
+        conversation, created = get_or_create_conversation(number, customer_number, **defaults)
+        message = Message.objects.create(
+            organization_id=number.organization_id,
+            conversation=conversation,
+            account_id=number.account_id,
+            direction=Message.Direction.INBOUND,
+            source=Message.Source.CUSTOMER,
+            status=MessageStatus.RECEIVED,
+            status_rank=STATUS_RANK[MessageStatus.RECEIVED],
+            sid=sid or "SM" + secrets.token_hex(16),
+            from_number=customer_number,
+            to_number=number.phone_number,
+            body=body,
+        )
+        touch_conversation(conversation, message)
+        if blocked is None:
+            refusal = contact_refusal(number.organization_id, customer_number)
+            blocked = bool(refusal and "blocked" in refusal)
+        send_after_commit(
+            inbound_message_stored,
+            message_id=message.pk,
+            conversation_id=conversation.pk,
+            organization_id=number.organization_id,
+            created_conversation=created,
+            blocked=blocked,
+        )
+    return message
+
+
+def store_outbound(conversation, sender, body: str = "Reply"):
+    """Store an outbound message the way SEND does and send ``outbound_message_created`` after commit."""
+    from django.db import transaction
+
+    from messaging.services.conversations import touch_conversation
+    from messaging.signals import outbound_message_created, send_after_commit
+
+    with transaction.atomic():
+        message = Message.objects.create(
+            organization_id=conversation.organization_id,
+            conversation=conversation,
+            account_id=conversation.phone_number.account_id,
+            direction=Message.Direction.OUTBOUND,
+            source=Message.Source.AGENT,
+            status=MessageStatus.PENDING,
+            from_number=conversation.phone_number.phone_number,
+            to_number=conversation.customer_number,
+            body=body,
+            sender=sender,
+        )
+        touch_conversation(conversation, message)
+        send_after_commit(
+            outbound_message_created,
+            message_id=message.pk,
+            conversation_id=conversation.pk,
+            organization_id=conversation.organization_id,
+            sender_id=getattr(sender, "pk", None),
+        )
+    return message

@@ -6,11 +6,16 @@ from messaging.models import (
     ConsentEvent,
     ConsentState,
     Conversation,
+    ConversationUserState,
+    HistorySyncState,
     InboundEvent,
+    InboxSettings,
     MemberMessagingSettings,
     Message,
     MessageMedia,
+    MessageSession,
     MessagingSettings,
+    Notification,
     PhoneNumber,
     TwilioAccount,
 )
@@ -119,3 +124,55 @@ def build_inbound_event(org, admin, canary):
         payload={"MessageSid": sid, "Body": f"Body {canary}"},
         received_at=timezone.now(),
     )
+
+
+# --- inbox (issue 6) ----------------------------------------------------------------------------------------
+
+
+@builds(InboxSettings)
+def build_inbox_settings(org, admin, canary):
+    row, _ = InboxSettings.objects.update_or_create(organization=org, defaults={"idle_timeout_minutes": 7})
+    return row
+
+
+@builds(ConversationUserState)
+def build_conversation_user_state(org, admin, canary):
+    conversation = Conversation.objects.filter(organization=org).first() or build_conversation(
+        org, admin, canary
+    )
+    row, _ = ConversationUserState.objects.update_or_create(
+        conversation=conversation, user=admin, defaults={"organization": org, "unread_count": 3}
+    )
+    return row
+
+
+@builds(Notification)
+def build_notification(org, admin, canary):
+    conversation = Conversation.objects.filter(organization=org).first() or build_conversation(
+        org, admin, canary
+    )
+    return Notification.objects.create(
+        organization=org, recipient=admin, kind=Notification.Kind.REQUEST, conversation=conversation
+    )
+
+
+@builds(MessageSession)
+def build_message_session(org, admin, canary):
+    from django.utils import timezone
+
+    conversation = Conversation.objects.filter(organization=org).first() or build_conversation(
+        org, admin, canary
+    )
+    now = timezone.now()
+    return MessageSession.objects.create(
+        organization=org, conversation=conversation, started_at=now, ends_at=now, owner=admin, message_count=1
+    )
+
+
+@builds(HistorySyncState)
+def build_history_sync_state(org, admin, canary):
+    number = PhoneNumber.objects.filter(organization=org).first() or build_phone_number(org, admin, canary)
+    row, _ = HistorySyncState.objects.get_or_create(
+        phone_number=number, defaults={"organization": org, "last_error": canary}
+    )
+    return row

@@ -1,0 +1,201 @@
+"""Live events of the inbox: the one module that publishes messaging events (GUIDE §3.7).
+
+Every event is a typed JSON frame ``{"type": ..., ...payload}`` that carries enough to render without a
+fetch. Recipients are explicit: ``user.<id>`` groups (a user's own notifications, unread counts, their
+conversations' updates) and ``conv.<id>`` groups (everyone looking at a conversation, joined after the
+visibility check). ``quicksend.realtime.publish`` sends after the transaction commits. After a reconnect a
+client refetches the REST snapshot (``GET /api/v1/conversations``, ``.../messages``, ``/notifications``):
+events missed while disconnected are not replayed.
+
+Event types and payloads:
+
+- ``message.created``: ``{"conversation_id", "message": MESSAGE}``
+- ``message.status``: ``{"conversation_id", "message_id", "status", "error_code", "error_message"}``
+- ``conversation.updated``: ``{"conversation": CONVERSATION, "unread": int | null}`` (``unread`` is the
+  recipient's own count on ``user.<id>``, null on ``conv.<id>``)
+- ``notification.created``: ``{"notification": NOTIFICATION, "unread_total": int}``
+- ``notification.cleared``: ``{"notification_ids": [...], "conversation_id", "unread_total": int}``
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db.models import Sum
+
+from messaging.models import Conversation, ConversationUserState, Message, Notification
+from quicksend.realtime import publish
+
+MESSAGE_CREATED = "message.created"
+MESSAGE_STATUS = "message.status"
+CONVERSATION_UPDATED = "conversation.updated"
+NOTIFICATION_CREATED = "notification.created"
+NOTIFICATION_CLEARED = "notification.cleared"
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _user_brief(user) -> dict | None:
+    if user is None:
+        return None
+    name = user.get_full_name() if hasattr(user, "get_full_name") else ""
+    return {"id": user.pk, "name": name or user.get_username()}
+
+
+def message_payload(message: Message) -> dict:
+    return {
+        "id": message.pk,
+        "conversation_id": message.conversation_id,
+        "direction": message.direction,
+        "source": message.source,
+        "status": message.status,
+        "from_number": message.from_number,
+        "to_number": message.to_number,
+        "body": message.body,
+        "num_media": message.num_media,
+        "num_segments": message.num_segments,
+        "error_code": message.error_code,
+        "error_message": message.error_message,
+        "sender_id": message.sender_id,
+        "created_at": _iso(message.created_at),
+    }
+
+
+def conversation_payload(conversation: Conversation) -> dict:
+    """The conversation as the list shows it (same keys as the API's list item, without ``unread``)."""
+    number = conversation.phone_number
+    return {
+        "id": conversation.pk,
+        "phone_number": {"id": number.pk, "phone_number": number.phone_number, "label": number.label},
+        "customer_number": conversation.customer_number,
+        "status": conversation.status,
+        "is_current": conversation.is_current,
+        "owner": _user_brief(conversation.owner),
+        "team": {"id": conversation.team.pk, "name": conversation.team.name} if conversation.team else None,
+        "record_type": conversation.record_type,
+        "record_id": conversation.record_id,
+        "regarding_type": conversation.regarding_type,
+        "regarding_id": conversation.regarding_id,
+        "last_message": {
+            "at": _iso(conversation.last_message_at),
+            "preview": conversation.last_message_preview,
+            "direction": conversation.last_message_direction,
+            "status": conversation.last_message_status,
+        },
+    }
+
+
+def notification_link(record_type: str, record_id: int | None, conversation_id: int) -> str:
+    """The record's page when a record matched, else the conversation in the inbox."""
+    if record_type and record_id:
+        from django.urls import NoReverseMatch, reverse
+
+        try:
+            return reverse(f"crm-{record_type}-detail", args=[record_id])
+        except NoReverseMatch:
+            pass
+    return f"/inbox/conversations/{conversation_id}"
+
+
+def notification_payload(notification: Notification) -> dict:
+    conversation = notification.conversation
+    return {
+        "id": notification.pk,
+        "kind": notification.kind,
+        "conversation_id": notification.conversation_id,
+        "customer_number": conversation.customer_number,
+        "preview": conversation.last_message_preview,
+        "count": notification.count,
+        "record_type": notification.record_type,
+        "record_id": notification.record_id,
+        "link": notification_link(
+            notification.record_type, notification.record_id, notification.conversation_id
+        ),
+        "actions": NOTIFICATION_ACTIONS[notification.kind],
+        "is_read": notification.is_read,
+        "created_at": _iso(notification.created_at),
+        "updated_at": _iso(notification.updated_at),
+    }
+
+
+NOTIFICATION_ACTIONS = {
+    Notification.Kind.REQUEST: ["accept", "dismiss", "block"],
+    Notification.Kind.MESSAGE: ["view"],
+    Notification.Kind.IDLE: ["view", "assign"],
+    Notification.Kind.ASSIGNED: ["view"],
+}
+
+
+def unread_total(user_id: int, org_id: int) -> int:
+    return (
+        ConversationUserState.objects.filter(
+            user_id=user_id, organization_id=org_id, unread_count__gt=0
+        ).aggregate(n=Sum("unread_count"))["n"]
+        or 0
+    )
+
+
+# --- publishers ------------------------------------------------------------------------------------------
+
+
+def publish_message_created(
+    message: Message, user_ids: Iterable[int] = (), *, to_conversation: bool = True
+) -> None:
+    payload = {"conversation_id": message.conversation_id, "message": message_payload(message)}
+    conversation_ids = [message.conversation_id] if to_conversation else []
+    publish(MESSAGE_CREATED, payload, user_ids=user_ids, conversation_ids=conversation_ids)
+
+
+def publish_message_status(message: Message, user_ids: Iterable[int] = ()) -> None:
+    payload = {
+        "conversation_id": message.conversation_id,
+        "message_id": message.pk,
+        "status": message.status,
+        "error_code": message.error_code,
+        "error_message": message.error_message,
+    }
+    publish(MESSAGE_STATUS, payload, user_ids=user_ids, conversation_ids=[message.conversation_id])
+
+
+def publish_conversation_updated(conversation: Conversation, user_ids: Iterable[int] = ()) -> None:
+    """To the conversation group (``unread`` null) and to each user with their own unread count."""
+    conversation = Conversation.objects.select_related("phone_number", "owner", "team").get(
+        pk=conversation.pk
+    )
+    body = conversation_payload(conversation)
+    publish(CONVERSATION_UPDATED, {"conversation": body, "unread": None}, conversation_ids=[conversation.pk])
+    user_ids = set(user_ids)
+    if not user_ids:
+        return
+    counts = dict(
+        ConversationUserState.objects.filter(conversation=conversation, user_id__in=user_ids).values_list(
+            "user_id", "unread_count"
+        )
+    )
+    for user_id in user_ids:
+        publish(
+            CONVERSATION_UPDATED, {"conversation": body, "unread": counts.get(user_id, 0)}, user_ids=[user_id]
+        )
+
+
+def publish_notification_created(notification: Notification) -> None:
+    payload = {
+        "notification": notification_payload(notification),
+        "unread_total": unread_total(notification.recipient_id, notification.organization_id),
+    }
+    publish(NOTIFICATION_CREATED, payload, user_ids=[notification.recipient_id])
+
+
+def publish_notifications_cleared(notifications: Iterable[Notification]) -> None:
+    by_user: dict[tuple[int, int, int], list[int]] = {}
+    for n in notifications:
+        by_user.setdefault((n.recipient_id, n.organization_id, n.conversation_id), []).append(n.pk)
+    for (user_id, org_id, conversation_id), ids in by_user.items():
+        payload = {
+            "notification_ids": ids,
+            "conversation_id": conversation_id,
+            "unread_total": unread_total(user_id, org_id),
+        }
+        publish(NOTIFICATION_CLEARED, payload, user_ids=[user_id])

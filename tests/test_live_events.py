@@ -1,0 +1,180 @@
+"""Live events of the inbox over the WebSocket: a conversation's events reach only those the visibility rules
+allow — never a user of another organization, never an agent the setting keeps out — both through Channels'
+communicator and through the real ASGI server (uvicorn + Redis channel layer, production mode)."""
+
+import asyncio
+import contextlib
+import json
+
+import pytest
+from channels.auth import AuthMiddlewareStack
+from channels.db import database_sync_to_async
+from channels.routing import URLRouter
+from channels.sessions import SessionMiddlewareStack
+from channels.testing.websocket import WebsocketCommunicator
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
+from django.urls import path
+
+from messaging.models import InboxSettings
+from messaging.services import inbox
+from quicksend import consumers
+from tenancy.models import Role
+from tests.factories import MembershipFactory
+from tests.factories_messaging import PhoneNumberFactory, TwilioAccountFactory, store_inbound
+
+CUSTOMER = "+12025550147"
+
+
+def session_cookie_for(user, org) -> str:
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session["org_id"] = org.pk
+    session.save()
+    return session.session_key
+
+
+def _app():
+    return SessionMiddlewareStack(
+        AuthMiddlewareStack(URLRouter([path("ws/", consumers.EventsConsumer.as_asgi())]))
+    )
+
+
+async def connect(user, org):
+    key = await database_sync_to_async(session_cookie_for)(user, org)
+    ws = WebsocketCommunicator(_app(), "/ws/", headers=[(b"cookie", f"sessionid={key}".encode())])
+    connected, _ = await ws.connect()
+    assert connected
+    assert (await ws.receive_json_from())["type"] == "hello"
+    return ws
+
+
+async def subscribe(ws, conversation_id) -> str:
+    await ws.send_json_to({"action": "subscribe", "kind": "conv", "id": conversation_id})
+    return (await ws.receive_json_from(timeout=5))["type"]
+
+
+async def frames_until(ws, event_type, timeout=5) -> list[dict]:
+    got = []
+    while True:
+        frame = await ws.receive_json_from(timeout=timeout)
+        got.append(frame)
+        if frame["type"] == event_type:
+            return got
+
+
+@pytest.fixture
+def number(org_a):
+    return PhoneNumberFactory(account=TwilioAccountFactory(organization=org_a))
+
+
+@pytest.fixture
+def amy(org_a):
+    return MembershipFactory(organization=org_a, role=Role.AGENT, user__username="amy").user
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_visible_conversation_streams_its_events_and_others_hear_nothing(
+    org_a, org_b, number, alice, aaron, amy, bob
+):
+    conversation = store_inbound(number, CUSTOMER, "first").conversation
+    inbox.do_accept_conversation(conversation, amy)
+    InboxSettings.objects.create(organization=org_a, agent_visibility="own")
+
+    async def run():
+        alice_ws = await connect(alice, org_a)
+        aaron_ws = await connect(aaron, org_a)
+        bob_ws = await connect(bob, org_b)
+        bob_in_a = await connect(bob, org_a)  # a session naming an organization he is not a member of
+        assert await subscribe(alice_ws, conversation.pk) == "subscribed"
+        assert await subscribe(aaron_ws, conversation.pk) == "subscribe.denied"  # not his (rule "own")
+        assert await subscribe(bob_ws, conversation.pk) == "subscribe.denied"
+        assert await subscribe(bob_in_a, conversation.pk) == "subscribe.denied"
+        await database_sync_to_async(store_inbound)(number, CUSTOMER, "second")
+        frames = await frames_until(alice_ws, "message.created")
+        assert frames[-1]["message"]["body"] == "second"
+        assert frames[-1]["conversation_id"] == conversation.pk
+        updated = await frames_until(alice_ws, "conversation.updated")
+        assert updated[-1]["conversation"]["last_message"]["preview"] == "second"
+        for ws in (aaron_ws, bob_ws, bob_in_a):
+            assert await ws.receive_nothing(timeout=0.5)
+        for ws in (alice_ws, aaron_ws, bob_ws, bob_in_a):
+            await ws.disconnect()
+
+    asyncio.run(run())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_first_text_reaches_each_member_as_a_notification_with_their_unread_total(
+    org_a, number, alice, bob, org_b
+):
+    async def run():
+        alice_ws = await connect(alice, org_a)
+        bob_ws = await connect(bob, org_b)
+        await database_sync_to_async(store_inbound)(number, CUSTOMER, "hello there")
+        frames = await frames_until(alice_ws, "notification.created")
+        note = frames[-1]
+        assert note["notification"]["kind"] == "request"
+        assert note["notification"]["preview"] == "hello there"
+        assert note["unread_total"] == 1
+        assert await bob_ws.receive_nothing(timeout=0.5)
+        await alice_ws.disconnect()
+        await bob_ws.disconnect()
+
+    asyncio.run(run())
+
+
+@pytest.mark.production
+@pytest.mark.django_db(transaction=True)
+def test_through_the_real_server_only_allowed_sockets_get_a_conversations_events(
+    org_a, org_b, number, alice, aaron, amy, bob, tmp_path
+):
+    import websockets.sync.client as ws_client
+    from django.conf import settings
+
+    from tests.plugins.servers import start_asgi_server
+
+    if "Redis" not in settings.CHANNEL_LAYERS["default"]["BACKEND"]:
+        pytest.skip("the in-memory channel layer does not cross processes (embedded mode)")
+    conversation = store_inbound(number, CUSTOMER, "first").conversation
+    inbox.do_accept_conversation(conversation, amy)
+    InboxSettings.objects.create(organization=org_a, agent_visibility="own")
+    server = start_asgi_server(tmp_path)
+    url = server.base_url.replace("http://", "ws://") + "/ws/"
+
+    sockets = contextlib.ExitStack()
+
+    def open_socket(user, org):
+        ws = sockets.enter_context(
+            ws_client.connect(
+                url,
+                additional_headers={"Cookie": f"sessionid={session_cookie_for(user, org)}"},
+                origin=server.base_url,
+            )
+        )
+        assert json.loads(ws.recv(timeout=10))["type"] == "hello"
+        ws.send(json.dumps({"action": "subscribe", "kind": "conv", "id": conversation.pk}))
+        return ws, json.loads(ws.recv(timeout=10))["type"]
+
+    try:
+        alice_ws, alice_answer = open_socket(alice, org_a)
+        aaron_ws, aaron_answer = open_socket(aaron, org_a)
+        bob_ws, bob_answer = open_socket(bob, org_b)
+        assert (alice_answer, aaron_answer, bob_answer) == (
+            "subscribed",
+            "subscribe.denied",
+            "subscribe.denied",
+        )
+        store_inbound(number, CUSTOMER, "through uvicorn")
+        seen = []
+        while not any(f["type"] == "message.created" for f in seen):
+            seen.append(json.loads(alice_ws.recv(timeout=10)))
+        assert seen[-1]["message"]["body"] == "through uvicorn"
+        for ws in (aaron_ws, bob_ws):
+            with pytest.raises(TimeoutError):
+                ws.recv(timeout=1)
+    finally:
+        sockets.close()
+        server.stop()
