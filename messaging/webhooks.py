@@ -40,7 +40,8 @@ def incoming_sms(request: HttpRequest) -> HttpResponse:
     form = request.POST.dict()
     if not MESSAGE_SID_RE.match(form.get("MessageSid", "")) or not form.get("From") or not form.get("To"):
         return _forbidden()
-    receiving.store_inbound_event(account, form)
+    if receiving.store_inbound_event(account, form) is None:
+        return _forbidden()  # the account was removed a moment ago (its token was still cached)
     return twiml_ok()
 
 

@@ -320,3 +320,14 @@ def test_a_blocked_number_is_stored_but_raises_nothing_and_gets_no_reply(
     assert Message.objects.filter(from_number=CUSTOMER).count() == 1
     assert [e["blocked"] for e in stored_events] == [True]
     assert sent_replies == []
+
+
+@pytest.mark.django_db(transaction=True)  # foreign keys are checked at commit
+def test_an_account_removed_while_its_token_is_cached_gets_403(client, line):
+    primer = line.inbound(CUSTOMER, "one", MessageSid="bad")  # verified (token now cached), then refused
+    assert post_inbound(client, line.token, primer).status_code == 403
+    from messaging.models import TwilioAccount
+
+    TwilioAccount.objects.filter(pk=line.account.pk).delete()  # the cached token still verifies
+    assert post_inbound(client, line.token, line.inbound(CUSTOMER, "two")).status_code == 403
+    assert InboundEvent.objects.count() == 0
