@@ -731,12 +731,19 @@ class ConversationViewSet(viewsets.GenericViewSet):
         )
         if record is None:
             raise Http404
-        if not (
+        # Admins, the record's owner (this is called right after the owner changed), or whoever owns one of
+        # the record's conversations (the previous owner handing them over).
+        allowed = (
             request.membership.is_admin
-            or record.owner_id in (request.user.pk, None)
-            or (data["new_owner"] is not None and record.owner_id == data["new_owner"].pk)
-        ):
-            raise PermissionDenied("Only an admin or the record's owner can move its conversations.")
+            or record.owner_id == request.user.pk
+            or inbox_services.conversations_for_record(record)
+            .filter(is_current=True, owner=request.user)
+            .exists()
+        )
+        if not allowed:
+            raise PermissionDenied(
+                "Only an admin, the record's owner or its conversations' owner can do this."
+            )
         changed = self._call(
             inbox_services.do_change_record_owner_conversations,
             record,

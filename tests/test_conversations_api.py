@@ -260,6 +260,20 @@ def test_record_owner_change_needs_an_explicit_carry_over_choice(
 
 
 @pytest.mark.django_db
+def test_an_unrelated_agent_cannot_end_a_records_conversations(aaron, amy, number, inbound, client_for):
+    lead = LeadFactory(organization=number.organization, owner=aaron)
+    conversation = inbound(number).conversation
+    Conversation.objects.filter(pk=conversation.pk).update(record_type="lead", record_id=lead.pk, owner=aaron)
+    payload = {"record_type": "lead", "record_id": lead.pk, "new_owner": aaron.pk, "carry_over": False}
+    url = "/api/v1/conversations/record-owner-change"
+    assert client_for(amy).post(url, payload, format="json").status_code == 403
+    conversation.refresh_from_db()
+    assert conversation.is_current
+    # The conversation's owner (handing it over) may.
+    assert client_for(aaron).post(url, {**payload, "new_owner": amy.pk}, format="json").status_code == 200
+
+
+@pytest.mark.django_db
 def test_record_owner_change_of_another_orgs_record_is_404(bob_client, bob, number):
     lead = LeadFactory(organization=number.organization)
     url = "/api/v1/conversations/record-owner-change"
