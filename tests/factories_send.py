@@ -51,6 +51,16 @@ def connect_line(sandbox, org, *, type: str = "local", mms: bool = True, default
 
 
 @pytest.fixture
+def inline_tasks(monkeypatch):
+    """Run Celery tasks inline in this process, in both modes (the worker tests use a real worker); in
+    production mode nothing is left in the broker for a later test's worker to pick up."""
+    from quicksend.celery import app
+
+    monkeypatch.setattr(app.conf, "task_always_eager", True)
+    monkeypatch.setattr(app.conf, "task_eager_propagates", True)
+
+
+@pytest.fixture
 def fast_rates(settings):
     settings.QUICKSEND_SEND_RATES = FAST_RATES
 

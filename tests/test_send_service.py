@@ -19,6 +19,13 @@ from tests.plugins.servers import wait_until
 
 line = factories_send.line
 fast_rates = factories_send.fast_rates
+inline_tasks = factories_send.inline_tasks
+
+
+@pytest.fixture(autouse=True)
+def _tasks_run_inline(inline_tasks):
+    pass
+
 
 CUSTOMER = "+12065550188"
 
