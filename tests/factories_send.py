@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+import requests
 
 from messaging import throttle
 from messaging.models import MessagingSettings, PhoneNumber, TwilioAccount
@@ -77,3 +78,24 @@ def line(twilio_sandbox, org_a, fast_rates):
 
 def sandbox_messages(sandbox, line: Line) -> list[dict]:
     return sandbox.messages(line.sid)
+
+
+def _account_url(sandbox, line: Line) -> str:
+    return f"{sandbox.base_url}/2010-04-01/Accounts/{line.sid}.json"
+
+
+def park_a_request(sandbox, line: Line) -> None:
+    """A REST request the sandbox parks while ``hold_requests`` is on (it fills a concurrency limit of 1)."""
+    try:
+        requests.get(_account_url(sandbox, line), auth=(line.sid, line.token), timeout=30)
+    except requests.RequestException:
+        pass
+
+
+def account_is_busy(sandbox, line: Line) -> bool:
+    """True once the account answers 429 (its concurrency limit is taken by a parked request)."""
+    try:
+        response = requests.get(_account_url(sandbox, line), auth=(line.sid, line.token), timeout=2)
+    except requests.RequestException:
+        return False  # this probe was parked itself; the next one finds the account busy
+    return response.status_code == 429

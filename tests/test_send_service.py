@@ -291,19 +291,10 @@ def test_rate_limited_requests_are_retried_then_fail_in_plain_words(
     settings.QUICKSEND_SEND_RETRY_BASE_SECONDS = 0.01
     # One request parked at the sandbox fills the account's concurrency limit of 1: ours get 429 / 20429.
     twilio_sandbox.behaviour(line.sid, concurrency_limit=1, hold_requests=True)
-    client = twilio_sandbox.client(line.sid, line.token)
-    parked = threading.Thread(target=lambda: client.api.v2010.accounts(line.sid).fetch())
+    parked = threading.Thread(target=factories_send.park_a_request, args=(twilio_sandbox, line))
     parked.start()
     try:
-
-        def busy() -> bool:
-            try:
-                client.api.v2010.accounts(line.sid).fetch()
-            except Exception as exc:  # noqa: BLE001
-                return "20429" in str(getattr(exc, "code", ""))
-            return False
-
-        wait_until(busy, timeout=10)
+        wait_until(lambda: factories_send.account_is_busy(twilio_sandbox, line), timeout=20)
         with django_capture_on_commit_callbacks(execute=True):
             message = send(org_a, alice, to=CUSTOMER, body="Hi")
     finally:

@@ -149,10 +149,10 @@ def test_real_worker_retries_a_rate_limited_send_until_twilio_takes_it(
     org_a, alice, line, twilio_sandbox, child_env, celery_worker_process
 ):
     twilio_sandbox.behaviour(line.sid, concurrency_limit=1, hold_requests=True)
-    client = twilio_sandbox.client(line.sid, line.token)
-    parked = threading.Thread(target=lambda: client.api.v2010.accounts(line.sid).fetch())
+    parked = threading.Thread(target=factories_send.park_a_request, args=(twilio_sandbox, line))
     parked.start()
     try:
+        wait_until(lambda: factories_send.account_is_busy(twilio_sandbox, line), timeout=20)
         message = do_send_message(
             org_a,
             actor=alice,

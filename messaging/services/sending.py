@@ -147,12 +147,14 @@ def _resolve_sender(
     with_media: bool,
 ) -> PhoneNumber:
     """Explicit → the conversation's number → the member's default → the organization's default."""
+    checked = False
     if from_number:
         number = _lookup_number(org, from_number)
     elif conversation is not None:
         number = PhoneNumber.objects.select_related("account").get(pk=conversation.phone_number_id)
     elif membership is not None and (default := default_sender_for(membership)) is not None:
-        number = PhoneNumber.objects.select_related("account").get(pk=default.pk)
+        number = default
+        checked = True  # default_sender_for only returns numbers the member may use
     else:
         default_id = messaging_settings_for(org).default_number_id
         if default_id is None:
@@ -178,7 +180,7 @@ def _resolve_sender(
             f"The Twilio account of {label} needs its credentials checked by an admin before it can send.",
             field="from",
         )
-    if membership is not None and not may_send_from(membership, number):
+    if membership is not None and not checked and not may_send_from(membership, number):
         raise SendRefused(f"You are not allowed to send from {label}.", field="from")
     return number
 
