@@ -57,11 +57,18 @@ def child_env(twilio_sandbox, monkeypatch):
         "TWILIO_API_BASE_URL": twilio_sandbox.base_url,
         "QUICKSEND_SEND_RATES": json.dumps(FAST_RATES),
         "QUICKSEND_SEND_RETRY_BASE_SECONDS": "0.05",
+        # The crashed hand-over is reconciled at once instead of after the in-flight grace period.
+        "QUICKSEND_SEND_IN_FLIGHT_SECONDS": "0",
         "DJANGO_SETTINGS_MODULE": "quicksend.settings",
     }
     for key, value in extra.items():
         monkeypatch.setenv(key, value)
     return server_env(extra)
+
+
+@pytest.fixture(autouse=True)
+def _no_in_flight_grace(settings):
+    settings.QUICKSEND_SEND_IN_FLIGHT_SECONDS = 0
 
 
 def _store(org, user, monkeypatch, **kwargs) -> Message:
@@ -90,6 +97,7 @@ def test_a_send_killed_after_twilio_accepted_it_is_reconciled_not_sent_twice(
     request, org_a, alice, line, twilio_sandbox, child_env, monkeypatch
 ):
     message = _store(org_a, alice, monkeypatch, to=CUSTOMER, body="Exactly once, please")
+    # (the grace period for hand-overs still in flight is switched off: this one's process is dead)
     child = subprocess.run(
         [sys.executable, "-c", CRASHING_SEND, str(message.pk)],
         cwd=ROOT,
@@ -181,4 +189,18 @@ def test_real_worker_does_not_send_a_message_queued_before_a_stop(
     wait_until(lambda: Message.objects.get(pk=message.pk).status == "failed", timeout=30)
     message.refresh_from_db()
     assert "opted out" in message.error_message and message.handed_over_at is None
+    assert twilio_sandbox.messages(line.sid) == []
+
+
+def test_a_hand_over_still_in_flight_elsewhere_is_not_reconciled_or_resent(
+    org_a, alice, line, twilio_sandbox, monkeypatch, settings
+):
+    # The same task delivered twice: the second copy finds a fresh hand-over and waits instead of sending.
+    settings.QUICKSEND_SEND_IN_FLIGHT_SECONDS = 30
+    message = _store(org_a, alice, monkeypatch, to=CUSTOMER, body="In flight")
+    Message.objects.filter(pk=message.pk).update(handed_over_at=timezone.now())
+    from messaging.tasks import sending
+
+    with pytest.raises(sending._RetryLater):
+        sending._attempt(message.pk)
     assert twilio_sandbox.messages(line.sid) == []

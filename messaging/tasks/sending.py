@@ -53,6 +53,11 @@ RECONCILE_MARGIN = timedelta(minutes=2)
 twilio_account_invalidated = Signal()
 
 
+def _in_flight_seconds() -> float:
+    # Longer than a Twilio request can take (TWILIO_HTTP_TIMEOUT for connect and for read).
+    return float(getattr(settings, "QUICKSEND_SEND_IN_FLIGHT_SECONDS", 30.0))
+
+
 def _retry_base_seconds() -> float:
     return float(getattr(settings, "QUICKSEND_SEND_RETRY_BASE_SECONDS", 2.0))
 
@@ -215,6 +220,12 @@ def _attempt(message_id: int) -> str:
 
     from messaging.twilio_client import client_for_account
 
+    if message.handed_over_at is not None:
+        # A hand-over this recent may still be in flight in another worker (a task delivered twice): give
+        # it time to finish rather than reconcile against a Twilio that has not answered it yet.
+        age = (timezone.now() - message.handed_over_at).total_seconds()
+        if age < _in_flight_seconds():
+            raise _RetryLater(_in_flight_seconds() - age + random.uniform(0, 1))  # noqa: S311
     try:
         client = client_for_account(account)
         if message.handed_over_at is not None:
