@@ -27,6 +27,7 @@ from rest_framework.views import APIView
 
 from crm.phones import try_normalize_phone
 from messaging import events
+from messaging.api_send import SendMessageViewSet
 from messaging.models import (
     Conversation,
     InboxSettings,
@@ -926,6 +927,14 @@ class MyMessagesView(ListAPIView):
     @extend_schema(summary="My Messages: filter and sort by each column", parameters=MY_MESSAGES_FILTERS)
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
+
+
+class MessagesView(MyMessagesView):
+    """``/api/v1/messages``: GET lists "My Messages" (the inbox), POST sends one (the send pipeline's
+    ``SendMessageViewSet.create``, with its schema). One path, one view: Django routes by path, not method."""
+
+    parser_classes = SendMessageViewSet.parser_classes
+    post = SendMessageViewSet.create
 
 
 class _Echo:

@@ -1,13 +1,15 @@
 """``POST /api/v1/messages/preview``: what a body costs as SMS, before anyone sends it.
 
-Thin view over ``messaging.segments.analyze`` (the one segment counter). Rendering a template against a
-record (``{template, record}``) comes with the templates work.
+Thin view over ``messaging.segments.analyze`` (the one segment counter). With ``{template, record}`` the
+template is first rendered against the record by ``templates_app.rendering.render`` (the one merge-field
+renderer), as the sending user.
 """
 
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -19,7 +21,13 @@ MAX_BODY_CHARACTERS = 1600
 
 
 class PreviewRequestSerializer(StrictSerializer):
+    template = serializers.IntegerField(required=False, help_text="A template id (instead of body).")
+    record = serializers.JSONField(
+        required=False,
+        help_text='The record to fill the template\'s merge fields from: {"type": "lead", "id": 12}.',
+    )
     body = serializers.CharField(
+        required=False,
         allow_blank=True,
         trim_whitespace=False,
         max_length=MAX_BODY_CHARACTERS,
@@ -51,6 +59,42 @@ class PreviewSerializer(serializers.Serializer):
     body_with_replacements = serializers.CharField(
         help_text="The body with every offending character that has a GSM-7 stand-in replaced."
     )
+    missing_fields = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Merge fields that rendered empty (unknown, or empty on this record); [] for a plain body.",
+    )
+
+
+def _body_to_preview(request, data: dict) -> tuple[str, tuple[str, ...]]:
+    """The body as it would be sent: given as is, or the template rendered against the record."""
+    from crm.models import RecordType, model_for
+    from templates_app.models import MessageTemplate
+    from templates_app.rendering import render
+    from tenancy.access import get_in_org
+
+    if "template" not in data:
+        if "record" in data:
+            raise ValidationError({"record": ["A record is only used with a template."]})
+        if "body" not in data:
+            raise ValidationError({"body": ["Give a body, or a template (and a record)."]})
+        return data["body"], ()
+    if "body" in data:
+        raise ValidationError({"body": ["Give a body or a template, not both."]})
+    template = get_in_org(MessageTemplate.objects.all(), request.org, data["template"])
+    record = None
+    if "record" in data:
+        ref = data["record"]
+        if not isinstance(ref, dict) or set(ref) != {"type", "id"} or ref["type"] not in RecordType.values:
+            raise ValidationError({"record": ['Give the record as {"type": "lead", "id": 12}.']})
+        record = get_in_org(model_for(ref["type"]).objects.all(), request.org, ref["id"])
+        if template.record_type and template.record_type != record.record_type:
+            raise ValidationError(
+                {"template": [f"This template is for {template.get_record_type_display().lower()} records."]}
+            )
+    result = render(template.body, record, sender=request.user)
+    if len(result.text) > MAX_BODY_CHARACTERS:
+        raise ValidationError({"body": ["A message can be at most 1,600 characters."]})
+    return result.text, result.missing_fields
 
 
 class MessagePreviewView(APIView):
@@ -60,6 +104,11 @@ class MessagePreviewView(APIView):
         responses=PreviewSerializer,
         examples=[
             OpenApiExample("Smart quotes", value={"body": "It’s ready"}, request_only=True),
+            OpenApiExample(
+                "A template for a lead",
+                value={"template": 3, "record": {"type": "lead", "id": 12}},
+                request_only=True,
+            ),
             OpenApiExample(
                 "Smart quotes",
                 response_only=True,
@@ -72,6 +121,7 @@ class MessagePreviewView(APIView):
                     "segment_limit": 70,
                     "offending_characters": [{"char": "’", "replacement": "'", "count": 1}],
                     "body_with_replacements": "It's ready",
+                    "missing_fields": [],
                 },
             ),
         ],
@@ -79,7 +129,8 @@ class MessagePreviewView(APIView):
     def post(self, request):
         data = PreviewRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        info = analyze(data.validated_data["body"])
+        body, missing = _body_to_preview(request, data.validated_data)
+        info = analyze(body)
         return Response(
             PreviewSerializer(
                 {
@@ -91,6 +142,7 @@ class MessagePreviewView(APIView):
                     "segment_limit": info.segment_limit,
                     "offending_characters": info.offending_characters,
                     "body_with_replacements": apply_gsm_replacements(info.body),
+                    "missing_fields": list(missing),
                 }
             ).data
         )

@@ -10,8 +10,8 @@ router.register("conversations", api_inbox.ConversationViewSet, basename="conver
 router.register("notifications", api_inbox.NotificationViewSet, basename="notification")
 
 urlpatterns = [
-    # GET only. SEND's POST /api/v1/messages must be merged into this path (docs/inbox.md, "Integration").
-    path("messages", api_inbox.MyMessagesView.as_view(), name="my-messages"),
+    # GET lists "My Messages", POST sends (one view for one path; see MessagesView).
+    path("messages", api_inbox.MessagesView.as_view(), name="my-messages"),
     path("messages/export", api_inbox.MyMessagesExportView.as_view(), name="my-messages-export"),
     path("inbox-settings", api_inbox.InboxSettingsView.as_view(), name="inbox-settings"),
     path("history-sync", api_inbox.HistorySyncView.as_view(), name="history-sync"),

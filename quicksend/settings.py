@@ -273,3 +273,10 @@ TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="") or (
 TWILIO_HTTP_TIMEOUT = env.float("TWILIO_HTTP_TIMEOUT", default=10.0)
 # CSV imports of CRM records: larger uploads are refused before they are read (docs/crm.md).
 CRM_IMPORT_MAX_BYTES = env.int("CRM_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
+# Sending (docs/messaging.md "Sending"): segments per second per sender number type, e.g.
+# {"local": 1, "tollfree": 3, "shortcode": 100}; the first retry's backoff; how long media URLs stay valid.
+QUICKSEND_SEND_RATES = env.json("QUICKSEND_SEND_RATES", default={})
+QUICKSEND_SEND_RETRY_BASE_SECONDS = env.float("QUICKSEND_SEND_RETRY_BASE_SECONDS", default=2.0)
+# A hand-over younger than this may still be in flight in another worker: the task waits before reconciling.
+QUICKSEND_SEND_IN_FLIGHT_SECONDS = env.float("QUICKSEND_SEND_IN_FLIGHT_SECONDS", default=30.0)
+QUICKSEND_MEDIA_URL_MAX_AGE = env.int("QUICKSEND_MEDIA_URL_MAX_AGE", default=12 * 3600)

@@ -26,6 +26,7 @@ def test_agent_previews_a_body_with_smart_quotes(aaron_client):
             {"char": "…", "replacement": "...", "count": 1},
         ],
         "body_with_replacements": 'It\'s "ready" - see you...',
+        "missing_fields": [],
     }
 
 

@@ -1,0 +1,311 @@
+"""The send path in production mode: API sends → PostgreSQL → Celery worker → the standalone sandbox.
+
+    python bench/send_path.py [--messages 2000] [--concurrency 16] [--db qs_send_bench]
+        [--redis redis://127.0.0.1:6379/7]
+
+Starts the standalone sandbox (one account, one local number, its rate raised), migrates a scratch database,
+creates an organization with an admin and an API token, starts uvicorn (1 process) and a Celery worker
+(threads pool, 8 threads), then POSTs ``/api/v1/messages`` from ``--concurrency`` client threads and waits
+until every message has its Twilio SID. Prints:
+
+- API sends/s (201 answers per second) and end-to-end sends/s (messages handed to the sandbox with their SID
+  stored, from the first request to the last SID);
+- CPU per message: process CPU time (user + system, from /proc) of the web and worker processes during the
+  run, divided by the messages.
+
+The sender-number throttle is raised (``QUICKSEND_SEND_RATES``) so the Twilio rate of a long code (1/s) is
+not what is measured. The load generator and the sandbox share the same 2 cores; their CPU is not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+TICK = os.sysconf("SC_CLK_TCK")
+
+SETUP = """
+import django, json, sys
+django.setup()
+from django.contrib.auth import get_user_model
+from messaging.models import MessagingSettings, PhoneNumber, TwilioAccount
+from tenancy.models import Membership, Organization, Role
+from tenancy.services import do_create_api_token
+sid, token, number_sid, number = sys.argv[1:5]
+org = Organization.objects.create(name="Bench", slug=f"bench-{sid[-8:]}")
+user = get_user_model().objects.create_user(username=f"bench-{sid[-8:]}", password="x")
+Membership.objects.create(organization=org, user=user, role=Role.ADMIN)
+account = TwilioAccount(organization=org, account_sid=sid, status="valid", twilio_status="active")
+account.set_auth_token(token)
+account.save()
+pn = PhoneNumber.objects.create(organization=org, account=account, sid=number_sid, phone_number=number,
+    number_type="local", sms_capable=True, mms_capable=True)
+MessagingSettings.objects.create(organization=org, default_number=pn)
+_t, key = do_create_api_token(user, org, "bench")
+print(json.dumps({"key": key, "org": org.pk}))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its live descendants."""
+    parents: dict[int, int] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            raw = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2 :].split()
+        parents[int(entry)] = int(fields[1])
+        stats[int(entry)] = fields
+    family = {pid}
+    changed = True
+    while changed:
+        changed = False
+        for child, parent in parents.items():
+            if parent in family and child not in family:
+                family.add(child)
+                changed = True
+    total = 0
+    for member in family:
+        if member in stats:
+            total += int(stats[member][11]) + int(stats[member][12])
+    return total / TICK
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+def psql(db: str, sql: str) -> str:
+    return subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-tAc", sql], capture_output=True, text=True
+    ).stdout.strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--db", default="qs_send_bench")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/7")
+    parser.add_argument("--worker-threads", type=int, default=8)
+    args = parser.parse_args()
+
+    web_port, sandbox_port = free_port(), free_port()
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}/sandbox"
+    rates = {"local": 100000, "tollfree": 100000, "shortcode": 100000, "mobile": 100000, "unknown": 100000}
+    env = dict(
+        os.environ,
+        SECRET_KEY="bench",  # noqa: S106 - a throwaway key for a scratch database
+        QUICKSEND_ENCRYPTION_KEYS="3q2Bpd0mRkpq6GaoBGHZOXHU4_lpr6wwzoR4QgP5G6s=",
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{args.db}",
+        REDIS_URL=args.redis,
+        PUBLIC_BASE_URL=f"http://127.0.0.1:{web_port}",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        TWILIO_API_BASE_URL=sandbox_url,
+        QUICKSEND_SEND_RATES=json.dumps(rates),
+        QUICKSEND_DISABLE_SCHEDULER="1",
+        DJANGO_SETTINGS_MODULE="quicksend.settings",
+        LOG_LEVEL="WARNING",
+        DB_POOL_MAX="20",
+        PYTHONUNBUFFERED="1",
+    )
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-c", f"DROP DATABASE IF EXISTS {args.db}"],
+        capture_output=True,
+    )
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-c", f"CREATE DATABASE {args.db}"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    subprocess.run(
+        [PY, "-m", "celery", "-A", "quicksend", "purge", "-f"], cwd=ROOT, env=env, capture_output=True
+    )
+
+    procs = []
+    logs = Path("/tmp")
+    try:
+        sandbox = subprocess.Popen(
+            [PY, "manage.py", "twilio_sandbox", "--host", "127.0.0.1", "--port", str(sandbox_port)],
+            cwd=ROOT,
+            env=env,
+            stdout=open(logs / "bench-sandbox.log", "wb"),
+            stderr=subprocess.STDOUT,
+        )
+        procs.append(sandbox)
+        wait_for(lambda: _ok(sandbox_url + "/control/health"), 30, "the sandbox")
+        account = requests.post(
+            sandbox_url + "/control/accounts", json={"status": "active"}, timeout=10
+        ).json()
+        sid, token = account["sid"], account["auth_token"]
+        number = requests.post(
+            f"{sandbox_url}/control/accounts/{sid}/numbers",
+            json={"phone_number": "+14155550142", "type": "local"},
+            timeout=10,
+        ).json()
+        requests.post(
+            f"{sandbox_url}/control/accounts/{sid}/behaviour",
+            json={"rates": {"local": 1000}, "delay_ms": [5, 40], "concurrency_limit": 1000},
+            timeout=10,
+        )
+        setup = subprocess.run(
+            [PY, "-c", SETUP, sid, token, number["sid"], number["phone_number"]],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        key = json.loads(setup.stdout.strip().splitlines()[-1])["key"]
+
+        web = subprocess.Popen(
+            [
+                PY,
+                "-m",
+                "uvicorn",
+                "quicksend.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(web_port),
+                "--lifespan",
+                "off",
+                "--workers",
+                "1",
+                "--no-access-log",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=open(logs / "bench-web.log", "wb"),
+            stderr=subprocess.STDOUT,
+        )
+        procs.append(web)
+        worker = subprocess.Popen(
+            [
+                PY,
+                "-m",
+                "celery",
+                "-A",
+                "quicksend",
+                "worker",
+                "--pool",
+                "threads",
+                "--concurrency",
+                str(args.worker_threads),
+                "--loglevel",
+                "WARNING",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-Q",
+                "quicksend",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=open(logs / "bench-worker.log", "wb"),
+            stderr=subprocess.STDOUT,
+        )
+        procs.append(worker)
+        base = f"http://127.0.0.1:{web_port}"
+        wait_for(lambda: _ok(base + "/livez"), 30, "uvicorn")
+
+        headers = {"Authorization": f"Token {key}"}
+        sent_sql = "SELECT count(*) FROM messaging_message WHERE sid IS NOT NULL"
+
+        def post(i: int, session_cache={}) -> int:  # noqa: B006 - one session per thread
+            import threading
+
+            session = session_cache.setdefault(threading.get_ident(), requests.Session())
+            response = session.post(
+                base + "/api/v1/messages",
+                json={
+                    "to": f"+1206555{i % 10000:04d}",
+                    "body": f"Bench message {i}: your code is {i * 7919 % 100000}",
+                },
+                headers=headers,
+                timeout=30,
+            )
+            return response.status_code
+
+        # Warm-up (imports, connection pools), not measured.
+        with ThreadPoolExecutor(args.concurrency) as pool:
+            warm = list(pool.map(post, range(50)))
+        assert all(s == 201 for s in warm), warm
+        wait_for(lambda: psql(args.db, sent_sql) == "50", 60, "the warm-up sends")
+
+        cpu_web0, cpu_worker0 = tree_cpu(web.pid), tree_cpu(worker.pid)
+        start = time.monotonic()
+        with ThreadPoolExecutor(args.concurrency) as pool:
+            statuses = list(pool.map(post, range(1000, 1000 + args.messages)))
+        api_done = time.monotonic()
+        target = str(50 + args.messages)
+        wait_for(lambda: psql(args.db, sent_sql) == target, 300, "every SID")
+        end = time.monotonic()
+        cpu_web = tree_cpu(web.pid) - cpu_web0
+        cpu_worker = tree_cpu(worker.pid) - cpu_worker0
+
+        at_sandbox = len(
+            requests.get(f"{sandbox_url}/control/accounts/{sid}/messages", timeout=60).json()["messages"]
+        )
+        errors = sum(1 for s in statuses if s != 201)
+        n = args.messages
+        print(
+            f"messages: {n} (+50 warm-up), client threads: {args.concurrency}, "
+            f"worker threads: {args.worker_threads}"
+        )
+        print(f"API: {n / (api_done - start):.0f} sends/s accepted (201), errors: {errors}")
+        print(
+            f"end to end: {n / (end - start):.0f} sends/s (first request → last SID stored), "
+            f"{end - start:.1f} s"
+        )
+        print(
+            f"CPU per message: web {1000 * cpu_web / n:.2f} ms, worker {1000 * cpu_worker / n:.2f} ms, "
+            f"total {1000 * (cpu_web + cpu_worker) / n:.2f} ms"
+        )
+        print(f"messages at the sandbox: {at_sandbox} (expected {50 + n})")
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _ok(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,347 @@
+"""Sending: the ONE service every outbound message goes through (agent, API, automation, campaign).
+
+``do_send_message`` checks everything a user can be told about *before* anything is queued (recipient,
+consent, sender, body, media), stores the message ``pending`` in its conversation, and queues
+``messaging.tasks.sending.send_message_task`` after commit. The task checks consent again at send time and
+hands the message to Twilio (docs/messaging.md "Sending").
+
+Every refusal is a ``SendRefused`` whose message is plain words the UI can show as is.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Sequence
+from datetime import timedelta
+
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from crm.models import CrmRecord, RecordType, RecordTypeConfig
+from crm.phones import InvalidPhoneNumber, normalize_phone
+from crm.services import can_text, find_records_by_phone, sms_number
+from messaging.access import default_sender_for, may_send_from, messaging_settings_for
+from messaging.media import MediaError, MediaFile, validate_media
+from messaging.models import (
+    Conversation,
+    Message,
+    MessageMedia,
+    MessageStatus,
+    PhoneNumber,
+    TwilioAccount,
+)
+from messaging.segments import analyze
+from messaging.services.consent import contact_refusal
+from messaging.services.conversations import get_or_create_conversation, touch_conversation
+from messaging.signals import outbound_message_created, send_after_commit
+from tenancy import audit
+from tenancy.models import Membership, Organization
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_CHARACTERS = 1600  # Twilio refuses longer bodies (21617)
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+
+
+class SendRefused(Exception):
+    """A message that cannot be sent, with the reason in plain words (``message``) for the person sending.
+
+    ``field`` names the input at fault when there is one ("to", "record", "from", "body", "media", ...), so an
+    API can attach the reason to it.
+    """
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+# --- recipient ---------------------------------------------------------------------------------------------
+
+
+def _raw_number_country(org: Organization) -> str:
+    # A raw number typed without a country code takes the contact type's default country, the same one
+    # inbound matching (crm.services.find_records_by_phone) uses for it.
+    return RecordTypeConfig.for_type(org.pk, RecordType.CONTACT).default_country
+
+
+def _check_records_using(org: Organization, e164: str) -> list[CrmRecord]:
+    """The records this number belongs to (best first). A record whose SMS number it is must allow texting:
+    sending to the bare number must not get round a record's do-not-contact or consent field."""
+    records = find_records_by_phone(org, e164)
+    for record in records:
+        config = RecordTypeConfig.for_type(org.pk, record.record_type)
+        if sms_number(record, config) == e164:
+            allowed, reason = can_text(record, config)
+            if not allowed:
+                raise SendRefused(reason, field="to")
+    return records
+
+
+def _resolve_recipient(
+    org: Organization, to: str | None, record: CrmRecord | None, conversation: Conversation | None
+) -> tuple[str, CrmRecord | None, list[CrmRecord]]:
+    """(E.164 number, the record addressed, records matching the number)."""
+    given = [
+        name for name, value in (("to", to), ("record", record), ("conversation", conversation)) if value
+    ]
+    if len(given) != 1:
+        raise SendRefused(
+            "Say who the message is for: a phone number, a record or a conversation (exactly one).",
+            field="to",
+        )
+    if record is not None:
+        if record.organization_id != org.pk:
+            raise SendRefused("That record was not found.", field="record")
+        config = RecordTypeConfig.for_type(org.pk, record.record_type)
+        allowed, reason = can_text(record, config)
+        if not allowed:
+            raise SendRefused(reason, field="record")
+        return sms_number(record, config), record, []
+    if conversation is not None:
+        if conversation.organization_id != org.pk:
+            raise SendRefused("That conversation was not found.", field="conversation")
+        e164 = conversation.customer_number
+        return e164, None, _check_records_using(org, e164)
+    try:
+        e164 = normalize_phone(str(to), _raw_number_country(org))
+    except InvalidPhoneNumber as exc:
+        raise SendRefused(str(exc), field="to") from None
+    return e164, None, _check_records_using(org, e164)
+
+
+# --- sender ------------------------------------------------------------------------------------------------
+
+
+def _lookup_number(org: Organization, ref) -> PhoneNumber:
+    """A number of the organization given as a PhoneNumber, our id, its SID (PN…) or the number itself."""
+    queryset = PhoneNumber.objects.select_related("account").filter(organization=org)
+    if isinstance(ref, PhoneNumber):
+        found = queryset.filter(pk=ref.pk).first()
+    else:
+        text = str(ref).strip()
+        if text.startswith("PN"):
+            found = queryset.filter(sid=text).first()
+        elif text.isdigit() and len(text) < 9:  # our id (short codes are 5–6 digits but never ids this small)
+            found = queryset.filter(pk=int(text)).first() or queryset.filter(phone_number=text).first()
+        else:
+            found = queryset.filter(phone_number=text).first()
+            if found is None:
+                try:
+                    found = queryset.filter(phone_number=normalize_phone(text, "US")).first()
+                except InvalidPhoneNumber:
+                    found = None
+    if found is None:
+        raise SendRefused("That sender number is not one of this organization's numbers.", field="from")
+    return found
+
+
+def _resolve_sender(
+    org: Organization,
+    membership: Membership | None,
+    from_number,
+    conversation: Conversation | None,
+    with_media: bool,
+) -> PhoneNumber:
+    """Explicit → the conversation's number → the member's default → the organization's default."""
+    checked = False
+    if from_number:
+        number = _lookup_number(org, from_number)
+    elif conversation is not None:
+        number = PhoneNumber.objects.select_related("account").get(pk=conversation.phone_number_id)
+    elif membership is not None and (default := default_sender_for(membership)) is not None:
+        number = default
+        checked = True  # default_sender_for only returns numbers the member may use
+    else:
+        default_id = messaging_settings_for(org).default_number_id
+        if default_id is None:
+            raise SendRefused(
+                "Choose a number to send from: you have no default sender number and neither has the "
+                "organization.",
+                field="from",
+            )
+        number = PhoneNumber.objects.select_related("account").get(pk=default_id)
+    label = number.display_name
+    if not number.is_active:
+        raise SendRefused(f"{label} is no longer active in the Twilio account.", field="from")
+    if not number.sms_capable:
+        raise SendRefused(f"{label} cannot send text messages.", field="from")
+    if with_media and not number.mms_capable:
+        raise SendRefused(
+            f"{label} cannot send pictures or files (it is not MMS-capable); remove the attachments or "
+            "choose another number.",
+            field="from",
+        )
+    if number.account.status != TwilioAccount.Status.VALID:
+        raise SendRefused(
+            f"The Twilio account of {label} needs its credentials checked by an admin before it can send.",
+            field="from",
+        )
+    if membership is not None and not checked and not may_send_from(membership, number):
+        raise SendRefused(f"You are not allowed to send from {label}.", field="from")
+    return number
+
+
+# --- body and media ----------------------------------------------------------------------------------------
+
+
+def _check_body(body: str, media: Sequence[MediaFile]) -> None:
+    if len(body) > MAX_BODY_CHARACTERS:
+        raise SendRefused(
+            f"A message can be at most 1,600 characters; this one has {len(body):,}.", field="body"
+        )
+    if not body.strip() and not media:
+        raise SendRefused("The message is empty: write something or attach a file.", field="body")
+
+
+def _media_name(name: str, content_type: str) -> str:
+    # Stored names are ours (never the uploader's path): random, with the extension of the sniffed type so
+    # the public URL ends like the content (Twilio and handsets look at it).
+    import mimetypes
+
+    ext = mimetypes.guess_extension(content_type) or os.path.splitext(name)[1][:8] or ".bin"
+    return f"{secrets.token_hex(8)}{ext}"
+
+
+# --- the service -------------------------------------------------------------------------------------------
+
+
+def _existing_for_key(org: Organization, key: str) -> Message | None:
+    return Message.objects.filter(
+        organization=org, idempotency_key=key, created_at__gte=timezone.now() - IDEMPOTENCY_WINDOW
+    ).first()
+
+
+def do_send_message(
+    org: Organization,
+    *,
+    actor=None,
+    membership: Membership | None = None,
+    source: str,
+    to: str | None = None,
+    record: CrmRecord | None = None,
+    conversation: Conversation | None = None,
+    from_number: PhoneNumber | int | str | None = None,
+    body: str = "",
+    media: Sequence[MediaFile] = (),
+    idempotency_key: str = "",
+) -> Message:
+    """Check, store (``pending``) and queue one outbound message; return it.
+
+    The recipient is exactly one of ``to`` (any format; the contact type's default country applies),
+    ``record`` (its SMS number; do-not-contact and the compliance field are honoured) or ``conversation``
+    (its customer). The sender is ``from_number`` (a PhoneNumber, id, PN… SID or the number), else the
+    conversation's number, else ``membership``'s default, else the organization's default; with a
+    ``membership`` the member must be allowed to use it (``messaging.access.may_send_from``). Automations and
+    campaigns pass no membership.
+
+    ``idempotency_key``: the same key within 24 hours returns the first message instead of sending again.
+
+    Raises SendRefused (plain words) for anything that stops the send. Twilio is called by the task after
+    commit, never here.
+    """
+    key = (idempotency_key or "").strip()[:100]
+    if key:
+        existing = _existing_for_key(org, key)
+        if existing is not None:
+            return existing
+    if source not in Message.Source.values:
+        raise ValueError(f"unknown message source {source!r}")
+    body = body or ""
+    media = list(media or ())
+    e164, record, matches = _resolve_recipient(org, to, record, conversation)
+    if not e164:
+        raise SendRefused("There is no number to text.", field="to")
+    refusal = contact_refusal(org, e164)
+    if refusal:
+        raise SendRefused(refusal, field="to")
+    number = _resolve_sender(org, membership, from_number, conversation, bool(media))
+    _check_body(body, media)
+    try:
+        validated = validate_media(media) if media else []
+    except MediaError as exc:
+        raise SendRefused(" ".join(exc.messages), field="media") from None
+    info = analyze(body)
+
+    try:
+        with transaction.atomic():
+            message = _store(
+                org, actor, source, number, e164, record, matches, body, info, media, validated, key
+            )
+    except IntegrityError:
+        # Two requests with one idempotency key raced: the loser returns the winner's message.
+        if key:
+            existing = Message.objects.filter(organization=org, idempotency_key=key).first()
+            if existing is not None:
+                return existing
+        raise
+    return message
+
+
+def _store(org, actor, source, number, e164, record, matches, body, info, media, validated, key) -> Message:
+    if key:
+        # A key older than the window may be used again: the old message lets go of it.
+        Message.objects.filter(
+            organization=org, idempotency_key=key, created_at__lt=timezone.now() - IDEMPOTENCY_WINDOW
+        ).update(idempotency_key="")
+    best = record or (matches[0] if matches else None)
+    defaults = {
+        "owner": actor if getattr(actor, "is_authenticated", False) else None,
+        "record_type": best.record_type if best is not None else "",
+        "record_id": best.pk if best is not None else None,
+        "other_matches": [
+            {"record_type": r.record_type, "record_id": r.pk} for r in matches if r is not best
+        ],
+    }
+    conversation, _created = get_or_create_conversation(number, e164, **defaults)
+    sender = actor if getattr(actor, "is_authenticated", False) else None
+    message = Message.objects.create(
+        organization=org,
+        conversation=conversation,
+        account=number.account,
+        direction=Message.Direction.OUTBOUND,
+        source=source,
+        status=MessageStatus.PENDING,
+        status_rank=0,
+        from_number=number.phone_number,
+        to_number=e164,
+        body=body,
+        num_segments=info.segments,
+        encoding=info.encoding,
+        num_media=len(validated),
+        sender=sender,
+        idempotency_key=key,
+    )
+    for file, checked in zip(media, validated, strict=True):
+        item = MessageMedia(
+            organization=org,
+            message=message,
+            filename=(file.name or "")[:200],
+            content_type=checked.content_type,
+            size=checked.size,
+        )
+        item.file.save(_media_name(file.name or "", checked.content_type), ContentFile(file.data), save=False)
+        item.save()
+    touch_conversation(conversation, message)
+    audit.record(
+        org,
+        actor,
+        "message.queued",
+        message,
+        {"to": e164, "from": number.phone_number, "source": source, "media": len(validated)},
+    )
+    send_after_commit(
+        outbound_message_created,
+        message_id=message.pk,
+        conversation_id=conversation.pk,
+        organization_id=org.pk,
+        sender_id=getattr(sender, "pk", None),
+    )
+    from messaging.tasks.sending import send_message_task
+
+    message_id = message.pk
+    transaction.on_commit(lambda: send_message_task.delay(message_id))
+    return message
