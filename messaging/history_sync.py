@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -40,6 +41,15 @@ PAGE_SIZE = 100
 MAX_PAGES_PER_RUN = 10
 OVERLAP = timedelta(hours=1)
 INITIAL_DAYS = 90
+
+
+# Messages younger than this are left to the next run (the overlap re-reads them): one we are sending may not
+# have its SID stored yet, and an inbound one may still be in its webhook's processing, which downloads the
+# media that a synced copy would lack.
+def settle_window() -> timedelta:
+    return timedelta(seconds=settings.QUICKSEND_HISTORY_SYNC_SETTLE_SECONDS)
+
+
 # Listing filters per direction (twilio-python spells From as ``from_``).
 DIRECTIONS = {"to": "to", "from": "from_"}
 
@@ -61,6 +71,9 @@ def store_twilio_message(number: PhoneNumber, item) -> Message | None:
     Message, or None when it was already stored."""
     inbound = (item.direction or "").startswith("inbound")
     customer = item.from_ if inbound else item.to
+    created = item.date_created or item.date_sent
+    if created is not None and created > timezone.now() - settle_window():
+        return None
     if not customer or Message.objects.filter(sid=item.sid).exists():
         return None
     status = _status(item.status)

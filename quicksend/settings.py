@@ -280,3 +280,5 @@ QUICKSEND_SEND_RETRY_BASE_SECONDS = env.float("QUICKSEND_SEND_RETRY_BASE_SECONDS
 # A hand-over younger than this may still be in flight in another worker: the task waits before reconciling.
 QUICKSEND_SEND_IN_FLIGHT_SECONDS = env.float("QUICKSEND_SEND_IN_FLIGHT_SECONDS", default=30.0)
 QUICKSEND_MEDIA_URL_MAX_AGE = env.int("QUICKSEND_MEDIA_URL_MAX_AGE", default=12 * 3600)
+# History sync leaves messages younger than this to its next run (messaging/history_sync.py).
+QUICKSEND_HISTORY_SYNC_SETTLE_SECONDS = env.int("QUICKSEND_HISTORY_SYNC_SETTLE_SECONDS", default=600)

@@ -123,3 +123,40 @@ def test_a_text_the_webhook_already_stored_is_not_imported_again(
     stats = history_sync.sync_number(number)
     assert stats["imported"] == 0
     assert Message.objects.get(sid=twilio_message["sid"]).pk == stored.pk
+
+
+@pytest.fixture(autouse=True)
+def _no_settle_window(settings):
+    # These tests create the Twilio history a moment before syncing it.
+    settings.QUICKSEND_HISTORY_SYNC_SETTLE_SECONDS = 0
+
+
+@pytest.mark.django_db
+def test_a_message_younger_than_the_settle_window_is_left_for_the_next_run(settings):
+    from types import SimpleNamespace
+
+    from django.utils import timezone
+
+    from messaging.history_sync import store_twilio_message
+    from messaging.models import Message
+    from tests.factories_messaging import PhoneNumberFactory
+
+    settings.QUICKSEND_HISTORY_SYNC_SETTLE_SECONDS = 600
+    number = PhoneNumberFactory()
+    item = SimpleNamespace(
+        sid="SM" + "1" * 32,
+        direction="outbound-api",
+        from_=number.phone_number,
+        to="+12025550111",
+        status="sent",
+        body="in flight",
+        num_segments="1",
+        num_media="0",
+        error_code=None,
+        date_created=timezone.now(),
+        date_sent=None,
+    )
+    assert store_twilio_message(number, item) is None
+    assert not Message.objects.filter(sid=item.sid).exists()
+    item.date_created = timezone.now() - timezone.timedelta(minutes=11)
+    assert store_twilio_message(number, item) is not None

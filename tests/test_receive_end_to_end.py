@@ -154,3 +154,41 @@ def test_the_app_starts_under_uvicorn_with_several_workers(tmp_path):
         assert "SynchronousOnlyOperation" not in server.log()
     finally:
         server.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_when_twilio_answers_keywords_itself_quicksend_records_consent_and_adds_no_reply(
+    twilio_sandbox, sandbox_line
+):
+    """The sandbox, like Twilio with Advanced Opt-Out, answers STOP/HELP itself and sends OptOutType: the app
+    records the consent and does not send the organization's reply on top (it would be a duplicate, and a
+    text after STOP is refused with 21610)."""
+    from messaging.models import ConsentState, MessagingSettings
+    from messaging.services.consent import contact_refusal
+
+    org = sandbox_line["account"].organization
+    MessagingSettings.objects.update_or_create(
+        organization=org,
+        defaults={
+            "help_reply": "Acme: reply STOP to opt out.",
+            "opt_out_reply": "Acme: you are unsubscribed.",
+        },
+    )
+    customer = "+12025550188"
+    ours = sandbox_line["number"].phone_number
+    twilio_sandbox.inbound(customer, ours, "help")
+    twilio_sandbox.inbound(customer, ours, "STOP")
+    wait_until(
+        lambda: ConsentState.objects.filter(phone_number=customer, opted_out=True).exists(), timeout=60
+    )
+    wait_until(lambda: Message.objects.filter(from_number=customer).count() == 2, timeout=60)
+    assert "opted out" in contact_refusal(org, customer)
+    assert not Message.objects.filter(to_number=customer, source=Message.Source.AUTO_REPLY).exists()
+
+    def replies():
+        return [m["body"] for m in twilio_sandbox.received(customer)]
+
+    # Twilio's own confirmation arrives; the organization's reply is not added.
+    wait_until(lambda: any("successfully been unsubscribed" in body for body in replies()), timeout=30)
+    assert "Acme: you are unsubscribed." not in replies()
+    assert "Acme: reply STOP to opt out." not in replies()

@@ -39,8 +39,13 @@ def consent_state(org: Organization, phone_number: str) -> ConsentState | None:
     return ConsentState.objects.filter(organization=org, phone_number=phone_number).first()
 
 
-def contact_refusal(org: Organization | int, phone_number: str) -> str | None:
-    """Why the organization may not text ``phone_number`` (E.164) now, in plain words; None if it may."""
+def contact_refusal(org: Organization | int, phone_number: str, *, keyword_reply: bool = False) -> str | None:
+    """Why the organization may not text ``phone_number`` (E.164) now, in plain words; None if it may.
+
+    ``keyword_reply``: the message is the automatic answer to the customer's own STOP/HELP text. Those two
+    answers are the texts carriers allow after an opt-out (CTIA), so an opt-out does not refuse them;
+    do-not-contact and blocked numbers still get nothing.
+    """
     org_id = org if isinstance(org, int) else org.pk
     state = (
         ConsentState.objects.filter(organization_id=org_id, phone_number=phone_number)
@@ -50,6 +55,8 @@ def contact_refusal(org: Organization | int, phone_number: str) -> str | None:
     if state is None:
         return None
     for flag in ("opted_out", "do_not_contact", "blocked"):
+        if flag == "opted_out" and keyword_reply:
+            continue
         if state[flag]:
             return REFUSALS[flag]
     return None

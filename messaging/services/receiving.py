@@ -260,23 +260,15 @@ def process_inbound_event(event_id: int) -> Message | None:
                     num_media=len(downloads),
                 )
         except IntegrityError:
-            # Another worker stored this MessageSid a moment ago.
+            # Another worker, or the history sync (which does not download media), stored this MessageSid a
+            # moment ago: keep that row, and give it the media only the webhook carries.
             message = Message.objects.get(sid=event.message_sid)
+            if downloads and not message.media.exists():
+                _store_media(org, message, downloads)
+                Message.objects.filter(pk=message.pk).update(num_media=len(downloads))
             _mark_processed(event, message)
             return message
-        for index, item in enumerate(downloads):
-            media = MessageMedia(
-                organization=org,
-                message=message,
-                content_type=(item.content_type or item.declared_type or "application/octet-stream")[:100],
-                source_url=item.url[:500],
-                error=item.error,
-                filename=_media_name(index, item)[:200],
-            )
-            if item.data is not None:
-                media.size = len(item.data)
-                media.file.save(media.filename, ContentFile(item.data), save=False)
-            media.save()
+        _store_media(org, message, downloads)
         touch_conversation(conversation, message)
         _apply_keyword(org, customer, message, action, payload.get("Body", ""))
         state = consent_state(org, customer)
@@ -290,9 +282,27 @@ def process_inbound_event(event_id: int) -> Message | None:
             created_conversation=created,
             blocked=blocked,
         )
-    if not blocked:
+    # With Twilio's Advanced Opt-Out (the webhook carries OptOutType) Twilio has already answered the keyword
+    # itself and refuses further texts after a STOP (21610): a reply of ours would be a duplicate or fail.
+    if not blocked and not payload.get("OptOutType"):
         _keyword_reply(org, conversation, action)
     return message
+
+
+def _store_media(org: Organization, message: Message, downloads) -> None:
+    for index, item in enumerate(downloads):
+        media = MessageMedia(
+            organization=org,
+            message=message,
+            content_type=(item.content_type or item.declared_type or "application/octet-stream")[:100],
+            source_url=item.url[:500],
+            error=item.error,
+            filename=_media_name(index, item)[:200],
+        )
+        if item.data is not None:
+            media.size = len(item.data)
+            media.file.save(media.filename, ContentFile(item.data), save=False)
+        media.save()
 
 
 def _small_int(value, default: int) -> int:

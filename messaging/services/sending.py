@@ -255,7 +255,7 @@ def do_send_message(
     e164, record, matches = _resolve_recipient(org, to, record, conversation)
     if not e164:
         raise SendRefused("There is no number to text.", field="to")
-    refusal = contact_refusal(org, e164)
+    refusal = contact_refusal(org, e164, keyword_reply=source == Message.Source.AUTO_REPLY)
     if refusal:
         raise SendRefused(refusal, field="to")
     number = _resolve_sender(org, membership, from_number, conversation, bool(media))

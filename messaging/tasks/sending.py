@@ -34,12 +34,8 @@ from messaging import throttle
 from messaging.models import Message, MessageStatus, TwilioAccount
 from messaging.public_urls import status_callback_url
 from messaging.services.consent import contact_refusal
+from messaging.services.status import apply_status
 from messaging.twilio_errors import TwilioError, twilio_call
-
-try:  # RECEIVE's forward-only status update (the one every path uses) once that branch is merged
-    from messaging.services.status import apply_status
-except ImportError:  # pragma: no cover - until then, the stand-in with the same semantics
-    from messaging.services.send_status import apply_status
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +232,9 @@ def _attempt(message_id: int) -> str:
     except TwilioError as error:
         return _handle_error(message, error)
 
-    refusal = contact_refusal(message.organization_id, message.to_number)
+    refusal = contact_refusal(
+        message.organization_id, message.to_number, keyword_reply=message.source == Message.Source.AUTO_REPLY
+    )
     if refusal:
         fail_message(message.pk, refusal)
         return "refused"
