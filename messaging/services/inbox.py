@@ -501,30 +501,29 @@ def do_bulk_reassign_conversations(
     return changed
 
 
-@transaction.atomic
-def do_archive_conversation(conversation: Conversation, actor) -> Conversation:
+def _set_status(conversation: Conversation, actor, status: str) -> Conversation:
     conversation = _locked(conversation)
     _check_may_see(conversation, _membership(conversation, actor))
-    if conversation.status != Conversation.Status.ARCHIVED:
-        conversation.status = Conversation.Status.ARCHIVED
+    if status == Conversation.Status.OPEN and not conversation.is_current:
+        raise Conflict("This conversation has ended; the next message starts a new one.")
+    if conversation.status != status:
+        old = conversation.status
+        conversation.status = status
         conversation.save(update_fields=["status", "updated_at"])
-        _audit(conversation, actor, "archived", {"status": ["open", "archived"]})
+        action = "archived" if status == Conversation.Status.ARCHIVED else "reopened"
+        _audit(conversation, actor, action, {"status": [old, status]})
         events.publish_conversation_updated(conversation, user_ids=[actor.pk])
     return conversation
+
+
+@transaction.atomic
+def do_archive_conversation(conversation: Conversation, actor) -> Conversation:
+    return _set_status(conversation, actor, Conversation.Status.ARCHIVED)
 
 
 @transaction.atomic
 def do_reopen_conversation(conversation: Conversation, actor) -> Conversation:
-    conversation = _locked(conversation)
-    _check_may_see(conversation, _membership(conversation, actor))
-    if not conversation.is_current:
-        raise Conflict("This conversation has ended; the next message starts a new one.")
-    if conversation.status != Conversation.Status.OPEN:
-        conversation.status = Conversation.Status.OPEN
-        conversation.save(update_fields=["status", "updated_at"])
-        _audit(conversation, actor, "reopened", {"status": ["archived", "open"]})
-        events.publish_conversation_updated(conversation, user_ids=[actor.pk])
-    return conversation
+    return _set_status(conversation, actor, Conversation.Status.OPEN)
 
 
 @transaction.atomic
