@@ -3,12 +3,12 @@
 import threading
 
 import pytest
-from django.db import connection
 
 from messaging.models import ConsentEvent, ConsentState, Conversation
 from messaging.services.consent import contact_refusal, do_change_consent
 from messaging.services.conversations import get_or_create_conversation
 from tests.factories_messaging import PhoneNumberFactory, TwilioAccountFactory
+from tests.markers import needs_postgres
 
 
 @pytest.fixture
@@ -33,10 +33,9 @@ def test_an_ended_conversation_makes_room_for_a_new_one(number):
     assert created and second.pk != first.pk
 
 
+@needs_postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_first_messages_make_one_conversation(number):
-    if connection.vendor == "sqlite":
-        pytest.skip("SQLite serializes writers; the race needs PostgreSQL (CI runs it)")
     barrier = threading.Barrier(8)
     results = []
 

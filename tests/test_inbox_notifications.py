@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection
 from django.utils import timezone
 
 from messaging.models import (
@@ -24,6 +23,7 @@ from tenancy.models import AuditLog, Role
 from tests.factories import MembershipFactory, TeamFactory
 from tests.factories_crm import LeadFactory
 from tests.factories_messaging import PhoneNumberFactory, TwilioAccountFactory, store_inbound, store_outbound
+from tests.markers import needs_postgres
 
 CUSTOMER = "+12025550147"
 
@@ -437,12 +437,11 @@ def test_create_record_from_conversation_sets_regarding_and_the_number(number, o
     assert isinstance(case, Case)
 
 
+@needs_postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_first_texts_from_one_number_make_one_conversation_and_one_request_each(
     number, alice, aaron
 ):
-    if connection.vendor == "sqlite":
-        pytest.skip("SQLite serializes writers; the race needs PostgreSQL (CI runs it)")
     barrier = threading.Barrier(6)
     errors = []
 

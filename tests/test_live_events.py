@@ -22,6 +22,7 @@ from quicksend import consumers
 from tenancy.models import Role
 from tests.factories import MembershipFactory
 from tests.factories_messaging import PhoneNumberFactory, TwilioAccountFactory, store_inbound
+from tests.markers import needs_shared_channel_layer
 
 CUSTOMER = "+12025550147"
 
@@ -126,18 +127,16 @@ def test_a_first_text_reaches_each_member_as_a_notification_with_their_unread_to
     asyncio.run(run())
 
 
+@needs_shared_channel_layer
 @pytest.mark.production
 @pytest.mark.django_db(transaction=True)
 def test_through_the_real_server_only_allowed_sockets_get_a_conversations_events(
     org_a, org_b, number, alice, aaron, amy, bob, tmp_path
 ):
     import websockets.sync.client as ws_client
-    from django.conf import settings
 
     from tests.plugins.servers import start_asgi_server
 
-    if "Redis" not in settings.CHANNEL_LAYERS["default"]["BACKEND"]:
-        pytest.skip("the in-memory channel layer does not cross processes (embedded mode)")
     conversation = store_inbound(number, CUSTOMER, "first").conversation
     inbox.do_accept_conversation(conversation, amy)
     InboxSettings.objects.create(organization=org_a, agent_visibility="own")

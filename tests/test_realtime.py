@@ -15,6 +15,7 @@ from django.db import transaction
 from django.urls import path
 
 from quicksend import consumers, realtime
+from tests.markers import needs_shared_channel_layer
 from tests.plugins.servers import wait_until
 
 
@@ -122,6 +123,7 @@ def test_subscriptions_are_denied_unless_a_check_allows_them(alice, monkeypatch)
     asyncio.run(run())
 
 
+@needs_shared_channel_layer
 @pytest.mark.production
 @pytest.mark.django_db(transaction=True)
 def test_events_reach_a_browser_socket_through_the_real_server(alice, tmp_path):
@@ -130,8 +132,6 @@ def test_events_reach_a_browser_socket_through_the_real_server(alice, tmp_path):
 
     from tests.plugins.servers import start_asgi_server
 
-    if not _channel_layer_is_shared():
-        pytest.skip("the in-memory channel layer does not cross processes (embedded mode)")
     asgi_server = start_asgi_server(tmp_path)
     key = _session_cookie_for(alice)
     url = asgi_server.base_url.replace("http://", "ws://") + "/ws/"
@@ -154,12 +154,6 @@ def test_events_reach_a_browser_socket_through_the_real_server(alice, tmp_path):
         finally:
             asgi_server.stop()
         assert received[-1]["type"] == "notification.created"
-
-
-def _channel_layer_is_shared() -> bool:
-    from django.conf import settings
-
-    return "Redis" in settings.CHANNEL_LAYERS["default"]["BACKEND"]
 
 
 def realtime_publish_now(user_id):

@@ -4,7 +4,6 @@ keywords; blocked numbers; record matching; anything unverifiable is refused and
 import threading
 
 import pytest
-from django.db import connection
 
 from crm.models import RecordPhone
 from messaging.models import ConsentEvent, ConsentState, Conversation, InboundEvent, Message
@@ -15,6 +14,7 @@ from messaging.signatures import VerifiedAccount
 from tests import receive_helpers
 from tests.factories_crm import ContactFactory, LeadFactory
 from tests.factories_messaging import MessagingSettingsFactory, PhoneNumberFactory
+from tests.markers import needs_postgres
 from tests.receive_helpers import Line, post_inbound
 
 # Fixtures shared by the receiving tests.
@@ -192,10 +192,9 @@ def test_the_customer_number_is_matched_to_records_first_by_priority(
     assert len(conversation.other_matches) == 1
 
 
+@needs_postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_first_inbound_messages_from_one_number_make_one_conversation(org_a):
-    if connection.vendor == "sqlite":
-        pytest.skip("SQLite serializes writers; the race needs PostgreSQL (CI runs it)")
     line = Line(org_a)
     account = VerifiedAccount(line.account.pk, org_a.pk, line.sid)
     event_ids = []
