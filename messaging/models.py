@@ -461,19 +461,51 @@ class InboundEvent(models.Model):
     message = models.ForeignKey(Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     attempts = models.PositiveSmallIntegerField(default=0)
     error = models.CharField(max_length=300, blank=True, help_text="Why processing failed, if it did.")
+    claimed_until = models.DateTimeField(
+        null=True, blank=True, help_text="A drain task is processing it until then (a lease, not a lock)."
+    )
 
     class Meta:
         indexes = [
-            # The sweep re-queues events whose task was lost; it only looks at unprocessed ones.
+            # The drain and the sweep only look at unprocessed events.
             models.Index(
                 fields=["received_at"],
                 condition=models.Q(processed_at__isnull=True),
                 name="inbound_unprocessed",
-            )
+            ),
+            models.Index(
+                fields=["id"], condition=models.Q(processed_at__isnull=True), name="inbound_pending"
+            ),
         ]
 
     def __str__(self) -> str:
         return self.message_sid
+
+
+class StatusEvent(models.Model):
+    """A verified status callback, stored by the webhook before it answers (one ``INSERT``); the drain task
+    ``messaging.tasks.receiving.drain_status_events`` applies it with ``apply_status`` and deletes it.
+
+    Not unique: Twilio posts several statuses per message (and repeats them); applying one twice changes
+    nothing (statuses only move forward).
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey(TwilioAccount, on_delete=models.CASCADE, related_name="+")
+    message_ref = models.BigIntegerField(
+        null=True, blank=True, help_text="Our message id from the callback URL's ``m`` parameter, if any."
+    )
+    message_sid = models.CharField(max_length=34)
+    status = models.CharField(max_length=20)
+    error_code = models.IntegerField(null=True, blank=True)
+    received_at = models.DateTimeField()
+    claimed_until = models.DateTimeField(
+        null=True, blank=True, help_text="A drain task is applying it until then (a lease, not a lock)."
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.message_sid} {self.status}"
 
 
 # --- inbox (issue 6): settings, per-user state, notifications, sessions, history sync ---------------------

@@ -12,15 +12,18 @@ moment ago is honoured at once.
 
 from __future__ import annotations
 
+import base64
+import hmac
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from hashlib import sha1
+from urllib.parse import parse_qsl, urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest
 from django.views.decorators.debug import sensitive_variables
-from twilio.request_validator import RequestValidator
 
 from messaging.models import TwilioAccount
 from quicksend import crypto
@@ -41,7 +44,7 @@ class VerifiedAccount:
 @dataclass(frozen=True)
 class _Entry:
     account: VerifiedAccount
-    validator: RequestValidator
+    key: bytes = field(repr=False)
     expires: float
 
 
@@ -57,9 +60,12 @@ def forget_cached_tokens() -> None:
 
 def public_url(request: HttpRequest) -> str:
     """The URL Twilio called: PUBLIC_BASE_URL + path + the query string exactly as sent."""
-    url = settings.PUBLIC_BASE_URL.rstrip("/") + request.path
-    query = request.META.get("QUERY_STRING", "")
-    return f"{url}?{query}" if query else url
+    return public_url_for(request.path, request.META.get("QUERY_STRING", ""))
+
+
+def public_url_for(path: str, query_string: str) -> str:
+    url = settings.PUBLIC_BASE_URL.rstrip("/") + path
+    return f"{url}?{query_string}" if query_string else url
 
 
 @sensitive_variables()
@@ -77,7 +83,7 @@ def _load(account_sid: str) -> _Entry | None:
         return None
     entry = _Entry(
         VerifiedAccount(row["id"], row["organization_id"], row["account_sid"]),
-        RequestValidator(token),
+        token.encode("utf-8"),
         time.monotonic() + TOKEN_CACHE_SECONDS,
     )
     with _lock:
@@ -85,24 +91,84 @@ def _load(account_sid: str) -> _Entry | None:
     return entry
 
 
-def verify_request(request: HttpRequest) -> VerifiedAccount | None:
+class Form(dict):
+    """A posted form as ``{name: [values]}`` with the ``QueryDict`` methods the webhooks use (``get`` gives
+    the last value, like Django). Parsing with ``parse_qsl`` is three times cheaper than a QueryDict."""
+
+    @classmethod
+    def parse(cls, text: str, max_fields: int = 1000) -> Form:
+        """Raises ValueError past ``max_fields`` fields."""
+        form = cls()
+        for name, value in parse_qsl(text, keep_blank_values=True, max_num_fields=max_fields):
+            form.setdefault(name, []).append(value)
+        return form
+
+    def get(self, name: str, default=None):
+        values = super().get(name)
+        return values[-1] if values else default
+
+    def getlist(self, name: str) -> list[str]:
+        return list(super().get(name, ()))
+
+    def dict(self) -> dict[str, str]:
+        return {name: values[-1] for name, values in self.items()}
+
+
+def compute_signature(key: bytes, url: str, params) -> str:
+    """Twilio's ``X-Twilio-Signature`` (HMAC-SHA1 of the URL followed by each parameter name and value, names
+    sorted, each name's distinct values sorted), exactly as ``twilio.request_validator`` computes it; a test
+    holds the two equal. ``params`` has ``getlist`` (a ``QueryDict`` or a ``Form``)."""
+    parts = [url]
+    for name in sorted(params.keys()):
+        for value in sorted(set(params.getlist(name))):
+            parts.append(name)
+            parts.append(value)
+    digest = hmac.new(key, "".join(parts).encode("utf-8"), sha1).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def _url_variants(url: str) -> list[str]:
+    """The URL as called, then with the default port added or removed: Twilio signs either form (its own
+    validator accepts both)."""
+    parts = urlsplit(url)
+    if parts.port:
+        other = parts._replace(netloc=parts.netloc.rsplit(":", 1)[0]).geturl()
+    else:
+        port = 443 if parts.scheme == "https" else 80
+        other = parts._replace(netloc=f"{parts.netloc}:{port}").geturl()
+    return [url, other] if other != url else [url]
+
+
+def signature_matches(key: bytes, url: str, params, signature: str) -> bool:
+    expected = signature.encode("utf-8", "replace")
+    return any(
+        hmac.compare_digest(compute_signature(key, candidate, params).encode("ascii"), expected)
+        for candidate in _url_variants(url)
+    )
+
+
+def verify(url: str, params, signature: str) -> VerifiedAccount | None:
     """The account a Twilio webhook comes from, or None when it cannot be verified (unknown or malformed
-    AccountSid, missing or wrong signature, a signature made with another account's token)."""
-    signature = request.headers.get("X-Twilio-Signature", "")
-    account_sid = request.POST.get("AccountSid", "")
+    AccountSid, missing or wrong signature, a signature made with another account's token). ``url`` is the URL
+    Twilio called (``public_url``); ``params`` the posted form (a ``QueryDict``: repeated fields count)."""
+    account_sid = params.get("AccountSid", "")
     if not signature or not ACCOUNT_SID_RE.match(account_sid):
         return None
-    url = public_url(request)
     entry = _cache.get(account_sid)
     fresh = False
     if entry is None or entry.expires < time.monotonic():
         entry, fresh = _load(account_sid), True
         if entry is None:
             return None
-    if entry.validator.validate(url, request.POST, signature):
+    if signature_matches(entry.key, url, params, signature):
         return entry.account
     if not fresh:
         entry = _load(account_sid)
-        if entry is not None and entry.validator.validate(url, request.POST, signature):
+        if entry is not None and signature_matches(entry.key, url, params, signature):
             return entry.account
     return None
+
+
+def verify_request(request: HttpRequest) -> VerifiedAccount | None:
+    """``verify`` for a Django request."""
+    return verify(public_url(request), request.POST, request.headers.get("X-Twilio-Signature", ""))

@@ -14,6 +14,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 from django.urls import path  # noqa: E402
 
+from messaging.webhook_asgi import with_webhooks  # noqa: E402
 from quicksend.consumers import EventsConsumer  # noqa: E402
 from quicksend.startup import on_process_start  # noqa: E402
 
@@ -41,7 +42,7 @@ def with_sandbox(django_app):
 
 application = ProtocolTypeRouter(
     {
-        "http": with_sandbox(django_asgi_app),
+        "http": with_webhooks(with_sandbox(django_asgi_app)),
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter([path("ws/", EventsConsumer.as_asgi())]))
         ),

@@ -17,6 +17,7 @@ from messaging.models import (
     MessagingSettings,
     Notification,
     PhoneNumber,
+    StatusEvent,
     TwilioAccount,
 )
 from tenancy.models import Membership, Team
@@ -122,6 +123,22 @@ def build_inbound_event(org, admin, canary):
         account=account,
         message_sid=sid,
         payload={"MessageSid": sid, "Body": f"Body {canary}"},
+        received_at=timezone.now(),
+    )
+
+
+@builds(StatusEvent)
+def build_status_event(org, admin, canary):
+    from django.utils import timezone
+
+    account = TwilioAccount.objects.filter(organization=org).first() or build_twilio_account(
+        org, admin, canary
+    )
+    return StatusEvent.objects.create(
+        organization=org,
+        account=account,
+        message_sid="SM" + canary.encode().hex()[:32].ljust(32, "1"),
+        status="delivered",
         received_at=timezone.now(),
     )
 

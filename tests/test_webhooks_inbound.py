@@ -8,7 +8,8 @@ import pytest
 from crm.models import RecordPhone
 from messaging.models import ConsentEvent, ConsentState, Conversation, InboundEvent, Message
 from messaging.services.consent import contact_refusal, do_change_consent
-from messaging.services.receiving import process_inbound_event, store_inbound_event
+from messaging.services.ingest import store_inbound_event
+from messaging.services.receiving import process_inbound_event
 from messaging.signals import inbound_message_stored
 from messaging.signatures import VerifiedAccount
 from tests import receive_helpers

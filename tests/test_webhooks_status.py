@@ -7,8 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from messaging.models import STATUS_RANK, Conversation, Message, MessageStatus
+from messaging.models import STATUS_RANK, Conversation, Message, MessageStatus, StatusEvent
 from messaging.services.conversations import get_or_create_conversation, touch_conversation
+from messaging.services.ingest import drain
 from messaging.services.receiving import last_message_status_for_record, poll_stuck_messages
 from messaging.tasks.receiving import poll_stuck_messages as poll_task
 from tests import receive_helpers
@@ -86,6 +87,10 @@ def test_a_thousand_messages_with_shuffled_and_duplicated_callbacks_end_in_their
             client, line.token, line.sid, sid, status, message_id=message_id, error_code=error
         )
         assert response.status_code == 200
+    # Stored as they came; the drain applies them in arrival order.
+    assert StatusEvent.objects.count() == len(callbacks)
+    assert drain("status", seconds=3600)["processed"] == len(callbacks)
+    assert not StatusEvent.objects.exists()
     for message in Message.objects.filter(conversation=conversation):
         final, code, sid = expected[message.pk]
         assert (message.status, message.error_code, message.sid) == (final, code, sid), message.pk
@@ -100,6 +105,7 @@ def test_a_status_callback_for_another_organizations_message_changes_nothing(cli
     theirs = outbound(Line(org_b))
     response = post_status(client, line.token, line.sid, theirs.sid, "delivered", message_id=theirs.pk)
     assert response.status_code == 200
+    drain("status")
     theirs.refresh_from_db()
     assert theirs.status == "queued"
 
@@ -122,6 +128,8 @@ def test_an_unverifiable_status_callback_gets_403_and_changes_nothing(client, li
             client, line.token, line.sid, message.sid, "delivered", message_id=message.pk, signature=signature
         )
     assert response.status_code == 403
+    assert not StatusEvent.objects.exists()
+    drain("status")
     message.refresh_from_db()
     assert message.status == "queued"
 
@@ -168,6 +176,7 @@ def test_the_record_shows_its_last_messages_delivery_status(client, line):
     post_status(
         client, line.token, line.sid, message.sid, "undelivered", message_id=message.pk, error_code=30005
     )
+    drain("status")
     shown = last_message_status_for_record(line.org, "lead", lead.pk)
     assert shown["status"] == "undelivered" and "no longer in service" in shown["error_message"]
     assert last_message_status_for_record(line.org, "lead", lead.pk + 1000) is None

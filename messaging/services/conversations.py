@@ -38,16 +38,19 @@ def touch_conversation(conversation: Conversation, message) -> None:
     from django.db.models import Q
 
     when = message.created_at
-    Conversation.objects.filter(pk=conversation.pk).filter(
-        Q(last_message_at__isnull=True) | Q(last_message_at__lte=when)
-    ).update(
-        last_message_at=when,
-        last_message_preview=(message.body or ("[media]" if message.num_media else ""))[:160],
-        last_message_direction=message.direction,
-        last_message_status=message.status,
-        status=Conversation.Status.OPEN,
+    newest = (
+        Conversation.objects.filter(pk=conversation.pk)
+        .filter(Q(last_message_at__isnull=True) | Q(last_message_at__lte=when))
+        .update(
+            last_message_at=when,
+            last_message_preview=(message.body or ("[media]" if message.num_media else ""))[:160],
+            last_message_direction=message.direction,
+            last_message_status=message.status,
+            status=Conversation.Status.OPEN,
+        )
     )
-    # A new message reopens an archived conversation even when it is not the newest (issue 6).
-    Conversation.objects.filter(pk=conversation.pk, status=Conversation.Status.ARCHIVED).update(
-        status=Conversation.Status.OPEN
-    )
+    if not newest:
+        # A new message reopens an archived conversation even when it is not the newest (issue 6).
+        Conversation.objects.filter(pk=conversation.pk, status=Conversation.Status.ARCHIVED).update(
+            status=Conversation.Status.OPEN
+        )

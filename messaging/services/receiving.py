@@ -1,17 +1,14 @@
-"""Receiving: inbound texts (store fast, process in a task), status callbacks, messages another tool sent from
-our numbers, the stuck-message poller, and the last delivery status a CRM record shows.
+"""Receiving: inbound texts (processing what the webhook stored), messages another tool sent from our numbers,
+the stuck-message poller, and the last delivery status a CRM record shows.
 
-Ingest design (docs/messaging.md "Receiving"): the webhook stores the form Twilio posted as an
-``InboundEvent`` with ONE statement, ``INSERT … ON CONFLICT (message_sid) DO NOTHING RETURNING id``, and
-queues ``process_inbound_event`` after commit. Inserting the ``Message`` directly would need our number, the
-conversation (get-or-create, a record match) and its denormalized preview first: four to six queries on the
-request path instead of one. The unique ``message_sid`` makes Twilio's retries free: a second delivery
-inserts nothing and queues nothing.
+The webhooks' request path and the drains that call into this module are ``messaging.services.ingest``
+(docs/messaging.md "Receiving"): the webhook stores the form Twilio posted as an ``InboundEvent`` with one
+statement; inserting the ``Message`` directly would need our number, the conversation (get-or-create, a
+record match) and its denormalized preview first: four to six queries on the request path instead of one.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import mimetypes
 from dataclasses import dataclass
@@ -19,8 +16,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from crm.phones import try_normalize_phone
@@ -44,7 +40,6 @@ from messaging.services.conversations import get_or_create_conversation, touch_c
 from messaging.services.matching import match_records
 from messaging.services.status import apply_status
 from messaging.signals import inbound_message_stored, outbound_message_created, send_after_commit
-from messaging.signatures import VerifiedAccount, forget_cached_tokens
 from messaging.twilio_client import account_api, client_for_account
 from messaging.twilio_errors import TwilioError, describe_code, twilio_call
 from quicksend import crypto
@@ -58,65 +53,6 @@ INBOUND_MEDIA_MAX_ITEMS = 10
 MEDIA_TIMEOUT_SECONDS = 20.0
 STUCK_AFTER_HOURS = 12
 STUCK_GIVE_UP_DAYS = 7
-
-
-# --- Ingest (the webhook's request path) -------------------------------------------------------------------
-
-
-def store_inbound_event(account: VerifiedAccount, form: dict[str, str]) -> bool | None:
-    """Store a verified inbound webhook; queue its processing. True: new; False: a repeat delivery (nothing
-    stored); None: the account vanished since its token was cached (the caller answers 403)."""
-    from messaging.tasks.receiving import process_inbound_event_task
-
-    table = InboundEvent._meta.db_table
-    cast = "::jsonb" if connection.vendor == "postgresql" else ""
-    columns = "organization_id, account_id, message_sid, payload, received_at, attempts, error"
-    sql = (
-        f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s{cast}, %s, 0, '') "  # noqa: S608
-        "ON CONFLICT (message_sid) DO NOTHING RETURNING id"
-    )
-    params = [
-        account.organization_id,
-        account.account_id,
-        form["MessageSid"],
-        json.dumps(form),
-        connection.ops.adapt_datetimefield_value(timezone.now()),
-    ]
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
-    except IntegrityError:  # the account's row is gone (foreign key)
-        forget_cached_tokens()
-        return None
-    if row is None:
-        return False
-    event_id = row[0]
-    transaction.on_commit(lambda: process_inbound_event_task.delay(event_id))
-    return True
-
-
-def receive_status_callback(
-    account: VerifiedAccount, message_id: int | None, sid: str, status: str, error_code: int | None
-) -> bool:
-    """Apply a verified status callback. A callback about a message we never stored (another tool sending
-    from the same number) queues a task that fetches it from Twilio and records it."""
-    from messaging.tasks.receiving import record_other_tool_message_task
-
-    if apply_status(
-        message_id,
-        sid,
-        status,
-        error_code=error_code,
-        organization_id=account.organization_id,
-        fast_commit=True,
-    ):
-        return True
-    if message_id is not None:
-        return False  # ours (the signed URL carries our id); already at or past this status
-    if not Message.objects.filter(sid=sid).exists():
-        transaction.on_commit(lambda: record_other_tool_message_task.delay(account.account_id, sid))
-    return False
 
 
 # --- Processing (tasks) ----------------------------------------------------------------------------------
@@ -215,14 +151,10 @@ def process_inbound_event(event_id: int) -> Message | None:
     event = InboundEvent.objects.select_related("organization", "account").filter(pk=event_id).first()
     if event is None:
         return None
-    existing = Message.objects.filter(sid=event.message_sid).first()
-    if existing is not None:
-        _mark_processed(event, existing)
-        return existing
     if event.processed_at is not None:
-        return None
-    # Counted before the work, so an event that keeps crashing stops being re-queued (attempts < 10).
-    InboundEvent.objects.filter(pk=event.pk).update(attempts=F("attempts") + 1)
+        return Message.objects.filter(sid=event.message_sid).first()
+    # A message already stored under this SID (a second run, the history sync) is found by the unique
+    # constraint on insert below, not by a query on every event.
     payload, org, account = event.payload, event.organization, event.account
     number = _our_number(account, payload.get("To", ""))
     if number is None:

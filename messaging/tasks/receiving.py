@@ -9,7 +9,8 @@ from messaging.twilio_errors import TwilioError
 
 @shared_task(acks_late=True)
 def process_inbound_event_task(event_id: int) -> int | None:
-    """Turn a stored inbound webhook into a message (idempotent)."""
+    """Turn one stored inbound webhook into a message (idempotent). The webhook queues a drain instead; this
+    stays for a single event processed by hand."""
     from messaging.services.receiving import process_inbound_event
 
     message = process_inbound_event(event_id)
@@ -48,29 +49,31 @@ def poll_stuck_messages() -> dict:
 
 @shared_task
 def requeue_inbound_events() -> dict:
-    """Periodic: re-queue inbound events whose processing task was lost (queued > 2 minutes ago)."""
-    from datetime import timedelta
-
+    """Periodic sweep: queue a drain for stored webhooks no drain holds (a lost task, an expired lease)."""
     from django.core.cache import cache
-    from django.utils import timezone
 
-    from messaging.models import InboundEvent
+    from messaging.services.ingest import sweep
 
     lock = "lock:messaging.requeue_inbound_events"
     if not cache.add(lock, 1, timeout=300):
         return {"skipped": "locked"}
     try:
-        ids = list(
-            InboundEvent.objects.filter(
-                processed_at__isnull=True,
-                received_at__lt=timezone.now() - timedelta(minutes=2),
-                attempts__lt=10,
-            )
-            .order_by("received_at")
-            .values_list("id", flat=True)[:500]
-        )
-        for event_id in ids:
-            process_inbound_event_task.delay(event_id)
-        return {"requeued": len(ids)}
+        return sweep()
     finally:
         cache.delete(lock)
+
+
+@shared_task(acks_late=True)
+def drain_inbound_events() -> dict:
+    """Turn stored inbound webhooks into messages until none is left (messaging.services.ingest)."""
+    from messaging.services.ingest import drain
+
+    return drain("inbound")
+
+
+@shared_task(acks_late=True)
+def drain_status_events() -> dict:
+    """Apply stored status callbacks until none is left (messaging.services.ingest)."""
+    from messaging.services.ingest import drain
+
+    return drain("status")

@@ -1,0 +1,290 @@
+"""Webhook ingest: what ``POST /api/incoming-sms`` and ``POST /api/status-callback`` do before they answer,
+and the drain tasks that do the rest.
+
+The request path is one function, ``handle_webhook``, shared by the Django views (``messaging.webhooks``, what
+the test client and any WSGI deployment reach) and the ASGI fast path (``messaging.webhook_asgi``, what the
+production server runs). It verifies the signature (``messaging.signatures``), checks the form, and stores
+the event with ONE statement: ``InboundEvent`` (``INSERT … ON CONFLICT (message_sid) DO NOTHING``, so Twilio's
+retries store nothing) or ``StatusEvent``. After commit it makes sure a drain task is queued: one Redis
+``SET NX`` per event, one Celery message per burst rather than per event (``schedule_drain``).
+
+Drains (``drain_inbound`` / ``drain_status``) claim pending events with a lease (``UPDATE … SET
+claimed_until = now() + lease WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)``), so several workers share a
+burst without doing an event twice, and an event whose worker died is claimed again when its lease runs out
+(the periodic sweep queues a drain for those). Each event is processed in its own transaction, so its live
+events go out as soon as it is done, not at the end of the batch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from messaging.models import InboundEvent, Message, StatusEvent
+from messaging.services.status import apply_status
+from messaging.signatures import VerifiedAccount, forget_cached_tokens, public_url_for, verify
+
+log = logging.getLogger(__name__)
+
+# The paths Twilio calls, and which kind of event each stores.
+WEBHOOK_PATHS = {"/api/incoming-sms": "inbound", "/api/status-callback": "status"}
+EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response />'
+MESSAGE_SID_RE = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
+
+# How long a drain may hold an event before another drain may take it over (a worker that died).
+LEASE_SECONDS = 120
+BATCH = 20
+# A drain task stops after this long and queues its successor, so one burst cannot hog a worker forever.
+DRAIN_SECONDS = 20.0
+MAX_ATTEMPTS = 10
+
+DRAIN_KINDS = ("inbound", "status")
+
+
+class WebhookResponse:
+    __slots__ = ("status", "body", "content_type")
+
+    def __init__(self, status: int, body: bytes, content_type: str) -> None:
+        self.status, self.body, self.content_type = status, body, content_type
+
+
+OK = WebhookResponse(200, EMPTY_TWIML, "text/xml")
+FORBIDDEN = WebhookResponse(403, b"Forbidden", "text/plain")
+
+
+def handle_webhook(kind: str, path: str, query_string: str, form, signature: str) -> WebhookResponse:
+    """A Twilio webhook's whole request path: verify, check, store, acknowledge.
+
+    ``kind`` is ``"inbound"`` or ``"status"``; ``path`` and ``query_string`` are what Twilio called (the
+    signature covers them); ``form`` is the posted form as a ``QueryDict``. Anything unverifiable or
+    malformed: 403 and nothing stored."""
+    account = verify(public_url_for(path, query_string), form, signature)
+    if account is None:
+        return FORBIDDEN
+    sid = form.get("MessageSid", "")
+    if not MESSAGE_SID_RE.match(sid):
+        return FORBIDDEN
+    if kind == "inbound":
+        if not form.get("From") or not form.get("To"):
+            return FORBIDDEN
+        if store_inbound_event(account, form.dict()) is None:
+            return FORBIDDEN  # the account was removed a moment ago (its token was still cached)
+        return OK
+    status = (form.get("MessageStatus") or form.get("SmsStatus", "")).strip().lower()
+    if not status:
+        return FORBIDDEN
+    raw_id = _query_param(query_string, "m")
+    message_id = int(raw_id) if raw_id.isdigit() and len(raw_id) < 19 else None
+    raw_code = form.get("ErrorCode", "")
+    error_code = int(raw_code) if raw_code.isdigit() and len(raw_code) < 9 else None
+    if store_status_event(account, message_id, sid, status[:20], error_code) is None:
+        return FORBIDDEN
+    return OK
+
+
+def _query_param(query_string: str, name: str) -> str:
+    prefix = name + "="
+    for part in query_string.split("&"):
+        if part.startswith(prefix):
+            return part[len(prefix) :]
+    return ""
+
+
+def _insert(sql: str, params: list) -> int | None | bool:
+    """Run one INSERT … RETURNING id; the id, False when it inserted nothing, None when the account's row is
+    gone (foreign key)."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+    except IntegrityError:
+        forget_cached_tokens()
+        return None
+    return row[0] if row else False
+
+
+def store_inbound_event(account: VerifiedAccount, form: dict[str, str]) -> bool | None:
+    """Store a verified inbound webhook and make sure a drain will process it. True: new; False: a repeat
+    delivery (nothing stored); None: the account vanished since its token was cached (the caller answers
+    403)."""
+    table = InboundEvent._meta.db_table
+    cast = "::jsonb" if connection.vendor == "postgresql" else ""
+    columns = "organization_id, account_id, message_sid, payload, received_at, attempts, error"
+    event_id = _insert(
+        f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s{cast}, %s, 0, '') "  # noqa: S608
+        "ON CONFLICT (message_sid) DO NOTHING RETURNING id",
+        [
+            account.organization_id,
+            account.account_id,
+            form["MessageSid"],
+            json.dumps(form),
+            connection.ops.adapt_datetimefield_value(timezone.now()),
+        ],
+    )
+    if not event_id:
+        return event_id
+    transaction.on_commit(lambda: schedule_drain("inbound"))
+    return True
+
+
+def store_status_event(
+    account: VerifiedAccount, message_id: int | None, sid: str, status: str, error_code: int | None
+) -> bool | None:
+    """Store a verified status callback and make sure a drain will apply it. None: the account vanished."""
+    table = StatusEvent._meta.db_table
+    columns = (
+        "organization_id, account_id, message_ref, message_sid, status, error_code, received_at, attempts"
+    )
+    event_id = _insert(
+        f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, 0) RETURNING id",  # noqa: S608
+        [
+            account.organization_id,
+            account.account_id,
+            message_id,
+            sid,
+            status,
+            error_code,
+            connection.ops.adapt_datetimefield_value(timezone.now()),
+        ],
+    )
+    if event_id is None:
+        return None
+    transaction.on_commit(lambda: schedule_drain("status"))
+    return True
+
+
+# --- Drains ------------------------------------------------------------------------------------------------
+
+
+def _pending_key(kind: str) -> str:
+    return f"ingest:drain-queued:{kind}"
+
+
+def schedule_drain(kind: str) -> None:
+    """Make sure a drain task of ``kind`` will run after this point.
+
+    Protocol: the flag ``ingest:drain-queued:<kind>`` is set (``SET NX``) by whoever queues a drain, and
+    cleared by the drain before it first looks for work. So when the flag is already set, a drain is queued
+    that has not looked yet and will see this event; when it is not, this call sets it and queues one. A lost
+    task leaves the flag set until it expires (``LEASE_SECONDS``); the periodic sweep covers that window.
+    """
+    from messaging.tasks.receiving import drain_inbound_events, drain_status_events
+
+    task = drain_inbound_events if kind == "inbound" else drain_status_events
+    if getattr(task.app.conf, "task_always_eager", False):
+        task.delay()  # embedded mode and tests: runs here, now
+        return
+    if cache.add(_pending_key(kind), 1, timeout=LEASE_SECONDS):
+        task.delay()
+
+
+def _claim(model, extra_where: str) -> list[int]:
+    """Lease up to BATCH pending events of ``model`` to this drain, oldest first."""
+    table = model._meta.db_table
+    now = timezone.now()
+    lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    sql = (
+        f"UPDATE {table} SET claimed_until = %s, attempts = attempts + 1 WHERE id IN ("  # noqa: S608
+        f"SELECT id FROM {table} WHERE {extra_where} AND attempts < %s "
+        f"AND (claimed_until IS NULL OR claimed_until < %s) ORDER BY id LIMIT %s{lock}) RETURNING id"
+    )
+    adapt = connection.ops.adapt_datetimefield_value
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, [adapt(now + timedelta(seconds=LEASE_SECONDS)), MAX_ATTEMPTS, adapt(now), BATCH])
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def drain(kind: str, seconds: float = DRAIN_SECONDS) -> dict:
+    """Process pending events of ``kind`` until there are none or ``seconds`` have passed (then queue a
+    successor). Returns counts."""
+    cache.delete(_pending_key(kind))
+    deadline = time.monotonic() + seconds
+    done = failed = 0
+    while True:
+        if kind == "inbound":
+            ids = _claim(InboundEvent, "processed_at IS NULL")
+            one = _process_inbound
+        else:
+            ids = _claim(StatusEvent, "1 = 1")
+            one = _apply_status_event
+        if not ids:
+            break
+        for event_id in ids:
+            try:
+                one(event_id)
+                done += 1
+            except Exception:
+                failed += 1
+                log.exception("%s event %s failed; it is retried when its lease runs out", kind, event_id)
+        if time.monotonic() > deadline:
+            schedule_drain(kind)
+            break
+    return {"processed": done, "failed": failed}
+
+
+def _process_inbound(event_id: int) -> None:
+    from messaging.services.receiving import process_inbound_event
+
+    process_inbound_event(event_id)
+
+
+def _apply_status_event(event_id: int) -> None:
+    from messaging.tasks.receiving import record_other_tool_message_task
+
+    event = StatusEvent.objects.filter(pk=event_id).first()
+    if event is None:
+        return
+    changed = apply_status(
+        event.message_ref,
+        event.message_sid,
+        event.status,
+        error_code=event.error_code,
+        at=event.received_at,
+        organization_id=event.organization_id,
+        fast_commit=True,
+    )
+    if (
+        not changed
+        and event.message_ref is None
+        and not Message.objects.filter(sid=event.message_sid).exists()
+    ):
+        # A message we never stored: another tool sent it from our number. Fetch it from Twilio.
+        account_id, sid = event.account_id, event.message_sid
+        transaction.on_commit(lambda: record_other_tool_message_task.delay(account_id, sid))
+    StatusEvent.objects.filter(pk=event_id).delete()
+
+
+def pending_counts() -> dict[str, int]:
+    """How many events wait for a drain (health and benchmarks)."""
+    return {
+        "inbound": InboundEvent.objects.filter(processed_at__isnull=True, attempts__lt=MAX_ATTEMPTS).count(),
+        "status": StatusEvent.objects.filter(attempts__lt=MAX_ATTEMPTS).count(),
+    }
+
+
+def sweep() -> dict:
+    """Periodic: queue a drain for each kind with events no drain holds (a lost task, an expired lease)."""
+    now = timezone.now()
+    queued = {}
+    for kind, rows in (
+        ("inbound", InboundEvent.objects.filter(processed_at__isnull=True)),
+        ("status", StatusEvent.objects.all()),
+    ):
+        stale = rows.filter(attempts__lt=MAX_ATTEMPTS).exclude(claimed_until__gte=now).exists()
+        if stale:
+            cache.delete(_pending_key(kind))
+            schedule_drain(kind)
+        queued[kind] = stale
+    return queued
+
+
+def webhook_threads() -> int:
+    return int(getattr(settings, "QUICKSEND_WEBHOOK_THREADS", 8))
