@@ -3,10 +3,20 @@
 Services call ``publish(...)`` with explicit recipients; frames go out after the transaction commits, so a
 client never hears of a row it cannot yet read. Groups: ``user.<id>`` (a user's own events) and
 ``conv.<id>`` (events of one conversation, joined only after a visibility check).
+
+Delivery from synchronous code (Celery workers, views): with the Redis layer, every frame goes through one
+long-lived event loop per process (a daemon thread, ``_publisher_loop``), so its Redis connections stay open
+between frames. ``async_to_sync`` in a worker would start a new event loop per frame, and channels_redis opens
+new connections for each loop: that was several milliseconds per group on the path from an inbound text to
+the agent's screen (docs/benchmarks.md, "Live push"). The in-memory layer (embedded mode) lives on the
+server's own loop, so it keeps ``async_to_sync``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+import threading
 from collections.abc import Iterable
 
 from asgiref.sync import async_to_sync
@@ -36,10 +46,39 @@ def publish(
     frame = {"type": "quicksend.event", "event": {"type": event_type, **payload}}
 
     def send() -> None:
-        layer = get_channel_layer()
-        if layer is None:
-            return
-        for group in groups:
-            async_to_sync(layer.group_send)(group, frame)
+        deliver(groups, frame)
 
     transaction.on_commit(send)
+
+
+def deliver(groups: list[str], frame: dict) -> None:
+    """Send ``frame`` to ``groups`` now (in order), waiting until the layer has it."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+
+    async def send_all() -> None:
+        for group in groups:
+            await layer.group_send(group, frame)
+
+    if type(layer).__name__ == "InMemoryChannelLayer":
+        async_to_sync(send_all)()
+        return
+    asyncio.run_coroutine_threadsafe(send_all(), _publisher_loop()).result(timeout=PUBLISH_TIMEOUT_SECONDS)
+
+
+PUBLISH_TIMEOUT_SECONDS = 10.0
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_pid: int | None = None
+_loop_lock = threading.Lock()
+
+
+def _publisher_loop() -> asyncio.AbstractEventLoop:
+    """This process's publisher loop, started on first use (again after a fork: threads do not survive it)."""
+    global _loop, _loop_pid
+    with _loop_lock:
+        if _loop is None or _loop_pid != os.getpid() or _loop.is_closed():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="realtime-publisher", daemon=True).start()
+            _loop, _loop_pid = loop, os.getpid()
+        return _loop

@@ -5,6 +5,7 @@ import asyncio
 import json
 
 import pytest
+from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.sessions import SessionMiddlewareStack
@@ -159,3 +160,27 @@ def test_events_reach_a_browser_socket_through_the_real_server(alice, tmp_path):
 def realtime_publish_now(user_id):
     with transaction.atomic():
         realtime.publish("notification.created", {"text": "cross-process"}, user_ids=[user_id])
+
+
+@needs_shared_channel_layer
+def test_a_worker_publishes_every_frame_through_one_long_lived_loop_and_a_new_one_after_a_fork(monkeypatch):
+    """Celery workers publish from plain threads: frames go through one persistent loop per process (its Redis
+    connections stay open), in order, and a forked child (same module state, no thread) starts its own."""
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)("user.987654", channel)
+    try:
+        realtime.deliver(["user.987654"], {"type": "quicksend.event", "event": {"n": 1}})
+        first_loop = realtime._publisher_loop()
+        realtime.deliver(["user.987654"], {"type": "quicksend.event", "event": {"n": 2}})
+        assert realtime._publisher_loop() is first_loop and first_loop.is_running()
+        got = [async_to_sync(layer.receive)(channel)["event"]["n"] for _ in range(2)]
+        assert got == [1, 2]
+        monkeypatch.setattr(realtime, "_loop_pid", -1)  # as a forked child sees it
+        realtime.deliver(["user.987654"], {"type": "quicksend.event", "event": {"n": 3}})
+        assert realtime._publisher_loop() is not first_loop
+        assert async_to_sync(layer.receive)(channel)["event"]["n"] == 3
+    finally:
+        async_to_sync(layer.group_discard)("user.987654", channel)
