@@ -173,8 +173,11 @@ def do_reassign_records(
 ) -> int:
     """Give ``records`` (one organization) a new owner (and optionally team). Returns how many changed.
 
-    Each changed record gets an audit row and an ``owner_changed`` event; messaging listens to that event
-    to carry the record's open conversations over to the new owner.
+    Each changed record gets an audit row and an ``owner_changed`` event. The record's conversations are not
+    touched here: what happens to them is the caller's explicit choice, made through messaging's
+    ``do_change_record_owner_conversations(record, new_owner, carry_over, actor)`` (carry over with the
+    whole history, or end them); over the API that is ``POST /api/v1/conversations/record-owner-change``
+    (docs/inbox.md).
     """
     changed = 0
     for record in records:
