@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from messaging.api_inbox import queue_sync
 from messaging.api_inbox_messages import ConversationThreadMixin
 from messaging.api_inbox_serializers import (
+    CONVERSATION_ROW_FIELDS,
     AssignSerializer,
     BulkReassignSerializer,
     ConversationSerializer,
@@ -33,6 +34,7 @@ from messaging.api_inbox_serializers import (
     _int,
     _page_size,
     _valid,
+    conversation_items,
 )
 from messaging.inbox_search import search_q
 from messaging.models import Conversation
@@ -40,22 +42,28 @@ from messaging.services import inbox as inbox_services
 from messaging.visibility import visible_conversations
 
 
-def _record_names(conversations: list[Conversation]) -> dict:
-    """(type, id) → display name, one query per record type on the page (at most five)."""
+def _record_names(rows: list[dict]) -> dict:
+    """(type, id) → display name for conversation rows (``CONVERSATION_ROW_FIELDS``): one query per record
+    type on the page (at most five), none when no conversation on it has a record."""
     from crm.models import RecordType, model_for
 
+    if not rows:
+        return {}
+    types = frozenset(RecordType.values)
     wanted: dict[str, set[int]] = {}
-    for c in conversations:
-        for rt, rid in ((c.record_type, c.record_id), (c.regarding_type, c.regarding_id)):
-            if rt in RecordType.values and rid:
+    for row in rows:
+        for rt, rid in ((row["record_type"], row["record_id"]), (row["regarding_type"], row["regarding_id"])):
+            if rid and rt in types:
                 wanted.setdefault(rt, set()).add(rid)
     names = {}
     for rt, ids in wanted.items():
-        for record in model_for(rt).objects.filter(
-            pk__in=ids, organization_id=conversations[0].organization_id
-        ):
+        for record in model_for(rt).objects.filter(pk__in=ids, organization_id=rows[0]["organization_id"]):
             names[(rt, record.pk)] = str(record)
     return names
+
+
+def _items(rows: list[dict]) -> list[dict]:
+    return conversation_items(rows, _record_names(rows))
 
 
 CONVERSATION_FILTERS = [
@@ -87,7 +95,6 @@ class ConversationViewSet(ConversationThreadMixin, viewsets.GenericViewSet):
         # The caller's own state joins in once (LEFT JOIN on the unique (conversation, user) index).
         return (
             visible_conversations(self.request.membership)
-            .select_related("phone_number", "owner", "team")
             .annotate(mine=FilteredRelation("user_states", condition=Q(user_states__user=self.request.user)))
             .annotate(
                 my_unread=Coalesce(F("mine__unread_count"), 0),
@@ -97,8 +104,8 @@ class ConversationViewSet(ConversationThreadMixin, viewsets.GenericViewSet):
 
     def get_object(self) -> Conversation:
         try:
-            return self._base().get(pk=int(self.kwargs["pk"]))
-        except (Conversation.DoesNotExist, ValueError):
+            return self._base().select_related("phone_number", "owner", "team").get(pk=self._pk())
+        except Conversation.DoesNotExist:
             raise Http404
 
     def _filtered(self) -> QuerySet[Conversation]:
@@ -148,27 +155,40 @@ class ConversationViewSet(ConversationThreadMixin, viewsets.GenericViewSet):
             at, pk = _decode(cursor)
             qs = qs.filter(Q(last_message_at__lt=at) | Q(last_message_at=at, pk__lt=pk))
         size = _page_size(request)
-        rows = list(qs.order_by("-last_message_at", "-id")[: size + 1])
+        rows = list(qs.order_by("-last_message_at", "-id").values(*CONVERSATION_ROW_FIELDS)[: size + 1])
         more = len(rows) > size
         rows = rows[:size]
-        context = {"request": request, "record_names": _record_names(rows) if rows else {}}
-        next_cursor = _encode(rows[-1].last_message_at, rows[-1].pk) if more else None
-        return Response(
-            {"results": ConversationSerializer(rows, many=True, context=context).data, "next": next_cursor}
-        )
+        next_cursor = _encode(rows[-1]["last_message_at"], rows[-1]["id"]) if more else None
+        return Response({"results": _items(rows), "next": next_cursor})
 
     @extend_schema(summary="Get a conversation", responses=_conversation_schema())
     def retrieve(self, request, pk=None):
-        conversation = self.get_object()
-        context = {"request": request, "record_names": _record_names([conversation])}
-        return Response(ConversationSerializer(conversation, context=context).data)
+        rows = self._rows(self._pk())
+        if not rows:
+            raise Http404
+        return Response(_items(rows)[0])
+
+    def _rows(self, pk: int) -> list[dict]:
+        return list(self._base().filter(pk=pk).values(*CONVERSATION_ROW_FIELDS)[:1])
+
+    def _pk(self) -> int:
+        try:
+            return int(self.kwargs["pk"])
+        except ValueError:
+            raise Http404
+
+    def visible_pk(self) -> int:
+        """The requested conversation's id if the caller may see it (one small query), else 404."""
+        pk = self._pk()
+        if not visible_conversations(self.request.membership).filter(pk=pk).exists():
+            raise Http404
+        return pk
 
     def _done(self, conversation, code=status.HTTP_200_OK):
-        fresh = self._base().filter(pk=conversation.pk).first()
-        if fresh is None:  # e.g. reassigned away from someone who may no longer see it
+        rows = self._rows(conversation.pk)
+        if not rows:  # e.g. reassigned away from someone who may no longer see it
             return Response(status=status.HTTP_204_NO_CONTENT)
-        context = {"request": self.request, "record_names": _record_names([fresh])}
-        return Response(ConversationSerializer(fresh, context=context).data, status=code)
+        return Response(_items(rows)[0], status=code)
 
     def handle_exception(self, exc):
         if isinstance(exc, inbox_services.NeedsConfirmation):

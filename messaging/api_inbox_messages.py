@@ -19,12 +19,14 @@ from rest_framework.views import APIView
 
 from crm.phones import try_normalize_phone
 from messaging.api_inbox_serializers import (
+    MESSAGE_ROW_FIELDS,
     MessageSerializer,
     SessionSerializer,
     _decode,
     _encode,
     _int,
     _page_size,
+    message_items,
 )
 from messaging.api_send import SendMessageViewSet
 from messaging.models import Message, MessageSession
@@ -33,7 +35,7 @@ from quicksend.pagination import CursorPagination
 
 
 class ConversationThreadMixin:
-    """The thread actions of ``ConversationViewSet`` (its ``get_object`` applies the visibility rules)."""
+    """The thread actions of ``ConversationViewSet`` (its ``visible_pk`` applies the visibility rules)."""
 
     @extend_schema(
         summary="A conversation's messages, newest first (before/after cursors; filter by session)",
@@ -54,12 +56,12 @@ class ConversationThreadMixin:
     )
     @action(detail=True, methods=["get"])
     def messages(self, request, pk=None):
-        conversation = self.get_object()
-        qs = Message.objects.filter(conversation_id=conversation.pk)
+        conversation_id = self.visible_pk()
+        qs = Message.objects.filter(conversation_id=conversation_id)
         params = request.query_params
         if params.get("session"):
             session = MessageSession.objects.filter(
-                conversation_id=conversation.pk, pk=_int(params["session"], "session")
+                conversation_id=conversation_id, pk=_int(params["session"], "session")
             ).first()
             if session is None:
                 raise ValidationError({"session": "Not a session of this conversation."})
@@ -67,11 +69,8 @@ class ConversationThreadMixin:
         size = _page_size(request)
         if params.get("after"):
             at, mid = _decode(params["after"])
-            rows = list(
-                qs.filter(Q(created_at__gt=at) | Q(created_at=at, pk__gt=mid)).order_by("created_at", "id")[
-                    : size + 1
-                ]
-            )
+            qs = qs.filter(Q(created_at__gt=at) | Q(created_at=at, pk__gt=mid)).order_by("created_at", "id")
+            rows = list(qs.values(*MESSAGE_ROW_FIELDS)[: size + 1])
             more_newer = len(rows) > size
             rows = list(reversed(rows[:size]))
             more_older = True
@@ -79,15 +78,15 @@ class ConversationThreadMixin:
             if params.get("before"):
                 at, mid = _decode(params["before"])
                 qs = qs.filter(Q(created_at__lt=at) | Q(created_at=at, pk__lt=mid))
-            rows = list(qs.order_by("-created_at", "-id")[: size + 1])
+            rows = list(qs.order_by("-created_at", "-id").values(*MESSAGE_ROW_FIELDS)[: size + 1])
             more_older = len(rows) > size
             rows = rows[:size]
             more_newer = bool(params.get("before"))
         return Response(
             {
-                "results": MessageSerializer(rows, many=True).data,
-                "before": _encode(rows[-1].created_at, rows[-1].pk) if rows and more_older else None,
-                "after": _encode(rows[0].created_at, rows[0].pk) if rows and more_newer else None,
+                "results": message_items(rows),
+                "before": _encode(rows[-1]["created_at"], rows[-1]["id"]) if rows and more_older else None,
+                "after": _encode(rows[0]["created_at"], rows[0]["id"]) if rows and more_newer else None,
             }
         )
 
@@ -96,8 +95,7 @@ class ConversationThreadMixin:
     )
     @action(detail=True, methods=["get"])
     def sessions(self, request, pk=None):
-        conversation = self.get_object()
-        rows = MessageSession.objects.filter(conversation_id=conversation.pk).order_by("-started_at")[:200]
+        rows = MessageSession.objects.filter(conversation_id=self.visible_pk()).order_by("-started_at")[:200]
         return Response(SessionSerializer(rows, many=True).data)
 
 

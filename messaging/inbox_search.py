@@ -3,7 +3,8 @@ Each branch finds ids first through an index (docs/benchmarks.md, "Inbox"), then
 
 from __future__ import annotations
 
-from django.db.models import Q
+from django.db.models import Q, Subquery
+from django.db.models.functions import Coalesce
 
 from crm.phones import try_normalize_phone
 from messaging.models import Conversation, Message
@@ -38,25 +39,30 @@ def _record_match_q(org_id: int, text: str) -> Q:
 
 
 def _text_match_ids(org_id: int, text: str) -> list[int]:
-    """Conversations with a message containing ``text``: every match among the organization's most recent
-    ``RECENT_WINDOW`` messages first (a bounded backward scan), then up to the limit from anywhere (the
-    trigram index on UPPER(body), unordered so a common word stops early instead of sorting every match)."""
+    """Conversations with a message containing ``text``, the most recent matches first.
+
+    First the matches from anywhere, unordered, through the trigram index on UPPER(body) (what
+    ``icontains`` compiles to), capped: a rare text comes back complete in this one query, and sorting its
+    message ids here keeps the most recent conversations. A common text hits the cap (the index cannot give
+    recency): then every match among the organization's ``RECENT_WINDOW`` most recent messages comes first
+    (a bounded backward scan of the recent index, its lower bound a subquery), then the unordered matches
+    until the limit."""
+    cap = SEARCH_LIMIT * 4
     messages = Message.objects.filter(organization_id=org_id)
-    threshold = (
-        messages.order_by("-id").values_list("id", flat=True)[RECENT_WINDOW - 1 : RECENT_WINDOW].first()
-    )
     matching = messages.filter(body__icontains=text)
-    recent = matching.filter(id__gte=threshold) if threshold is not None else matching
+    found = list(matching.order_by().values_list("id", "conversation_id")[:cap])
     ids: dict[int, None] = {}
-    for conversation_id in recent.order_by("-id").values_list("conversation_id", flat=True)[
-        : SEARCH_LIMIT * 4
-    ]:
-        ids.setdefault(conversation_id, None)
-    if threshold is not None and len(ids) < SEARCH_LIMIT:
-        for conversation_id in matching.order_by().values_list("conversation_id", flat=True)[
-            : SEARCH_LIMIT * 4
-        ]:
+    if len(found) < cap:  # complete
+        found.sort(reverse=True)
+    else:
+        window_start = messages.order_by("-id").values("id")[RECENT_WINDOW - 1 : RECENT_WINDOW]
+        recent = matching.filter(id__gte=Coalesce(Subquery(window_start), 0)).order_by("-id")
+        for conversation_id in recent.values_list("conversation_id", flat=True)[:cap]:
             ids.setdefault(conversation_id, None)
+    for _message_id, conversation_id in found:
+        if len(ids) >= SEARCH_LIMIT:
+            break
+        ids.setdefault(conversation_id, None)
     return list(ids)[:SEARCH_LIMIT]
 
 
