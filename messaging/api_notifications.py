@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from messaging import events
 from messaging.api_inbox_serializers import _bool, _int
 from messaging.models import Notification
-from messaging.services import inbox as inbox_services
+from messaging.services.inbox_notifications import do_mark_notifications_read
 
 
 class NotificationSerializer(serializers.ModelSerializer):
@@ -74,7 +74,7 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         notification = self.get_queryset().filter(pk=_int(pk, "id")).first()
         if notification is None:
             raise Http404
-        inbox_services.do_mark_notifications_read(request.user, [notification.pk])
+        do_mark_notifications_read(request.user, [notification.pk])
         notification.refresh_from_db()
         return Response(events.notification_payload(notification))
 
@@ -86,4 +86,4 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @action(detail=False, methods=["post"], url_path="read-all")
     def read_all(self, request):
         ids = list(self.get_queryset().filter(is_read=False).values_list("pk", flat=True))
-        return Response({"marked": inbox_services.do_mark_notifications_read(request.user, ids)})
+        return Response({"marked": do_mark_notifications_read(request.user, ids)})

@@ -3,11 +3,30 @@ Each branch finds ids first through an index (docs/benchmarks.md, "Inbox"), then
 
 from __future__ import annotations
 
-from django.db.models import Q, Subquery
+from django.core.exceptions import EmptyResultSet
+from django.db.models import Q, Subquery, lookups
 from django.db.models.functions import Coalesce
 
 from crm.phones import try_normalize_phone
 from messaging.models import Conversation, Message
+
+
+class InArray(lookups.In):
+    """``id__in_array=[...]``: ``IN`` for the long id lists of a search. PostgreSQL gets one array parameter
+    (``= ANY(%s)``) instead of a placeholder per id (500 ids cost ~7 ms of CPU to compile, quote and parse
+    that way); other databases get the plain ``IN``."""
+
+    lookup_name = "in_array"
+
+    def as_postgresql(self, compiler, connection):
+        values = [value for value in self.rhs if value is not None]  # prepared by get_prep_lookup
+        if not values:
+            raise EmptyResultSet
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s)", (*lhs_params, values)
+
+
+Conversation._meta.pk.register_lookup(InArray)
 
 SEARCH_LIMIT = 500  # conversations a text or record-name search can return
 RECENT_WINDOW = 10_000  # the organization's most recent messages, always searched in full
@@ -81,8 +100,8 @@ def search_q(org_id: int, text: str) -> Q:
             .order_by()
             .values_list("pk", flat=True)[:SEARCH_LIMIT]
         )
-        return Q(pk__in=list(ids))
+        return Q(id__in_array=list(ids))
     q = _record_match_q(org_id, text)
     if len(text) >= 3:
-        q |= Q(pk__in=_text_match_ids(org_id, text))
+        q |= Q(id__in_array=_text_match_ids(org_id, text))
     return q
