@@ -56,32 +56,49 @@ class ConversationThreadMixin:
     )
     @action(detail=True, methods=["get"])
     def messages(self, request, pk=None):
-        conversation_id = self.visible_pk()
-        qs = Message.objects.filter(conversation_id=conversation_id)
         params = request.query_params
         if params.get("session"):
+            conversation_id = self.visible_pk()  # 404 before judging the session
+            checked = True
+            qs = Message.objects.filter(conversation_id=conversation_id)
             session = MessageSession.objects.filter(
                 conversation_id=conversation_id, pk=_int(params["session"], "session")
             ).first()
             if session is None:
                 raise ValidationError({"session": "Not a session of this conversation."})
             qs = qs.filter(created_at__gte=session.started_at, created_at__lt=session.ends_at)
-        size = _page_size(request)
-        if params.get("after"):
-            at, mid = _decode(params["after"])
+        else:
+            # The visibility rules ride along as a semi-join: one query for the page. Only an empty page (or
+            # bad parameters) checks them on their own: 404, or a visible thread with nothing in it.
+            conversation_id = self._pk()
+            checked = False
+            visible = visible_conversations(request.membership).filter(pk=conversation_id).values("pk")
+            qs = Message.objects.filter(conversation_id=conversation_id, conversation__in=visible)
+        try:
+            size = _page_size(request)
+            after = _decode(params["after"]) if params.get("after") else None
+            before = _decode(params["before"]) if params.get("before") and after is None else None
+        except ValidationError:
+            if not checked:
+                self.visible_pk()  # a conversation the caller may not see is 404 whatever the parameters
+            raise
+        if after is not None:
+            at, mid = after
             qs = qs.filter(Q(created_at__gt=at) | Q(created_at=at, pk__gt=mid)).order_by("created_at", "id")
             rows = list(qs.values(*MESSAGE_ROW_FIELDS)[: size + 1])
             more_newer = len(rows) > size
             rows = list(reversed(rows[:size]))
             more_older = True
         else:
-            if params.get("before"):
-                at, mid = _decode(params["before"])
+            if before is not None:
+                at, mid = before
                 qs = qs.filter(Q(created_at__lt=at) | Q(created_at=at, pk__lt=mid))
             rows = list(qs.order_by("-created_at", "-id").values(*MESSAGE_ROW_FIELDS)[: size + 1])
             more_older = len(rows) > size
             rows = rows[:size]
-            more_newer = bool(params.get("before"))
+            more_newer = before is not None
+        if not rows and not checked:
+            self.visible_pk()
         return Response(
             {
                 "results": message_items(rows),

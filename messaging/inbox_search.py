@@ -60,18 +60,20 @@ def _record_match_q(org_id: int, text: str) -> Q:
 def _text_match_ids(org_id: int, text: str) -> list[int]:
     """Conversations with a message containing ``text``, the most recent matches first.
 
-    First the matches from anywhere, unordered, through the trigram index on UPPER(body) (what
-    ``icontains`` compiles to), capped: a rare text comes back complete in this one query, and sorting its
-    message ids here keeps the most recent conversations. A common text hits the cap (the index cannot give
-    recency): then every match among the organization's ``RECENT_WINDOW`` most recent messages comes first
-    (a bounded backward scan of the recent index, its lower bound a subquery), then the unordered matches
-    until the limit."""
+    First a probe: up to ``SEARCH_LIMIT`` matches from anywhere, unordered, through the trigram index on
+    UPPER(body) (what ``icontains`` compiles to). A rare text comes back complete in this one query, and
+    sorting its message ids here keeps the most recent conversations. A common text fills the probe quickly
+    (the planner scans until it has them), but the index cannot give recency: then every match among the
+    organization's ``RECENT_WINDOW`` most recent messages comes first (a bounded backward scan of the recent
+    index, its lower bound a subquery), then the probe's, then, only if still short of the limit, more
+    unordered matches."""
     cap = SEARCH_LIMIT * 4
     messages = Message.objects.filter(organization_id=org_id)
-    matching = messages.filter(body__icontains=text)
-    found = list(matching.order_by().values_list("id", "conversation_id")[:cap])
+    matching = messages.filter(body__icontains=text).order_by()
+    found = list(matching.values_list("id", "conversation_id")[:SEARCH_LIMIT])
+    complete = len(found) < SEARCH_LIMIT
     ids: dict[int, None] = {}
-    if len(found) < cap:  # complete
+    if complete:
         found.sort(reverse=True)
     else:
         window_start = messages.order_by("-id").values("id")[RECENT_WINDOW - 1 : RECENT_WINDOW]
@@ -79,9 +81,12 @@ def _text_match_ids(org_id: int, text: str) -> list[int]:
         for conversation_id in recent.values_list("conversation_id", flat=True)[:cap]:
             ids.setdefault(conversation_id, None)
     for _message_id, conversation_id in found:
-        if len(ids) >= SEARCH_LIMIT:
-            break
         ids.setdefault(conversation_id, None)
+    if not complete and len(ids) < SEARCH_LIMIT:
+        for conversation_id in matching.values_list("conversation_id", flat=True)[:cap]:
+            ids.setdefault(conversation_id, None)
+            if len(ids) >= SEARCH_LIMIT:
+                break
     return list(ids)[:SEARCH_LIMIT]
 
 

@@ -169,3 +169,39 @@ def test_thread_sessions_notifications_and_my_messages_use_a_constant_number_of_
     with django_assert_num_queries(before[thread]):
         body = aaron_client.get(thread).json()
     assert len(body["results"]) == 13
+
+
+@pytest.mark.django_db
+def test_a_thread_page_is_one_query_and_still_404_for_outsiders_whatever_the_parameters(
+    alice_client, bob_client, number, django_assert_num_queries
+):
+    conversation = _conversations(number, 1)[0]
+    empty = _conversations(number, 1, prefix="+1505555")[0]
+    MessageFactory(conversation=conversation)
+    thread = f"/api/v1/conversations/{conversation.pk}/messages"
+    alice_client.get("/api/v1/inbox-settings")
+    with django_assert_num_queries(4):  # session, user, membership, the page (visibility is a semi-join)
+        assert len(alice_client.get(thread).json()["results"]) == 1
+    assert alice_client.get(f"/api/v1/conversations/{empty.pk}/messages").json()["results"] == []
+    for query in ("", "?before=garbage", "?after=garbage", "?page_size=x", "?session=1"):
+        assert bob_client.get(thread + query).status_code == 404, query
+    assert alice_client.get(thread + "?before=garbage").status_code == 400
+    assert alice_client.get("/api/v1/conversations/999999/messages").status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_common_word_finds_the_most_recent_conversations_first(alice_client, number, monkeypatch):
+    from messaging import inbox_search
+
+    monkeypatch.setattr(inbox_search, "SEARCH_LIMIT", 3)
+    monkeypatch.setattr(inbox_search, "RECENT_WINDOW", 4)
+    conversations = _conversations(number, 8)
+    for c in reversed(conversations):  # the oldest conversation gets the oldest message (lowest id)
+        MessageFactory(conversation=c, body="About the deposit")
+    MessageFactory(conversation=conversations[7], body="a rare word: zanzibar")
+
+    found = {c["id"] for c in alice_client.get("/api/v1/conversations?q=deposit").json()["results"]}
+    rare = {c["id"] for c in alice_client.get("/api/v1/conversations?q=zanzibar").json()["results"]}
+
+    assert found == {c.pk for c in conversations[:3]}
+    assert rare == {conversations[7].pk}
