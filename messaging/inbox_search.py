@@ -18,6 +18,11 @@ class InArray(lookups.In):
 
     lookup_name = "in_array"
 
+    def get_prep_lookup(self):
+        if all(type(value) is int for value in self.rhs):  # our own ids: nothing to prepare one by one
+            return list(self.rhs)
+        return super().get_prep_lookup()
+
     def as_postgresql(self, compiler, connection):
         values = [value for value in self.rhs if value is not None]  # prepared by get_prep_lookup
         if not values:
