@@ -3,8 +3,11 @@ Each branch finds ids first through an index (docs/benchmarks.md, "Inbox"), then
 
 from __future__ import annotations
 
+from itertools import chain
+
 from django.core.exceptions import EmptyResultSet
-from django.db.models import Q, Subquery, lookups
+from django.db import connection
+from django.db.models import CharField, Q, Subquery, Value, lookups
 from django.db.models.functions import Coalesce
 
 from crm.phones import try_normalize_phone
@@ -39,11 +42,13 @@ PHONE_PUNCTUATION = set(" +-().")
 
 
 def _record_match_q(org_id: int, text: str) -> Q:
-    """Conversations whose matched or "regarding" record's name contains ``text``: one small query per record
-    type for the ids, then an indexed lookup on (record_type, record_id) / (regarding_type, regarding_id)."""
+    """Conversations whose matched or "regarding" record's name contains ``text``: the ids of up to
+    ``SEARCH_LIMIT`` records of each type (one UNION ALL query on PostgreSQL, one query per type where the
+    database cannot limit the parts of a UNION, e.g. SQLite), then an indexed lookup on (record_type,
+    record_id) / (regarding_type, regarding_id)."""
     from crm.models import RecordType, model_for
 
-    q = Q(pk__in=[])
+    parts = []
     for rt in RecordType.values:
         model = model_for(rt)
         fields = {f.name for f in model._meta.get_fields()}
@@ -51,14 +56,23 @@ def _record_match_q(org_id: int, text: str) -> Q:
         for field in ("first_name", "last_name", "name", "subject", "company"):
             if field in fields:
                 name_q |= Q(**{f"{field}__icontains": text})
-        ids = list(
+        parts.append(
             model.objects.filter(organization_id=org_id)
             .filter(name_q)
             .order_by("-pk")
-            .values_list("pk", flat=True)[:SEARCH_LIMIT]
+            .annotate(record_type=Value(rt, output_field=CharField()))
+            .values_list("pk", "record_type")[:SEARCH_LIMIT]
         )
-        if ids:
-            q |= Q(record_type=rt, record_id__in=ids) | Q(regarding_type=rt, regarding_id__in=ids)
+    if connection.features.supports_slicing_ordering_in_compound:
+        rows = parts[0].union(*parts[1:], all=True)
+    else:
+        rows = chain.from_iterable(parts)
+    found: dict[str, list[int]] = {}
+    for pk, rt in rows:
+        found.setdefault(rt, []).append(pk)
+    q = Q(pk__in=[])
+    for rt, ids in found.items():
+        q |= Q(record_type=rt, record_id__in=ids) | Q(regarding_type=rt, regarding_id__in=ids)
     return q
 
 
