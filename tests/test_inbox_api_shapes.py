@@ -205,3 +205,21 @@ def test_a_common_word_finds_the_most_recent_conversations_first(alice_client, n
 
     assert found == {c.pk for c in conversations[:3]}
     assert rare == {conversations[7].pk}
+
+
+@pytest.mark.django_db
+def test_a_record_name_search_finds_matched_and_regarding_records_of_every_type(alice_client, number, org_b):
+    from tests.factories_crm import AccountFactory, ContactFactory
+
+    account = AccountFactory(organization=number.organization, name="Quillfeather Holdings")
+    contact = ContactFactory(organization=number.organization, first_name="Ada", last_name="Quillfeather")
+    foreign = AccountFactory(organization=org_b, name="Quillfeather Abroad")
+    matched, regarding, neither = _conversations(number, 3)
+    Conversation.objects.filter(pk=matched.pk).update(record_type="account", record_id=account.pk)
+    Conversation.objects.filter(pk=regarding.pk).update(regarding_type="contact", regarding_id=contact.pk)
+    Conversation.objects.filter(pk=neither.pk).update(record_type="account", record_id=foreign.pk)
+
+    found = alice_client.get("/api/v1/conversations?q=quillfeather").json()["results"]
+
+    assert {c["id"] for c in found} == {matched.pk, regarding.pk}
+    assert {c["record_name"] or c["regarding_name"] for c in found} == {str(account), str(contact)}
