@@ -258,7 +258,7 @@ def main() -> None:
             "messaging_conversation",
         ),
         ("list unread (agent)", cases[2][1], "/api/v1/conversations?unread=true", "messaging_conversation"),
-        ("thread page (50 messages)", client, thread, ("messaging_conversation", "messaging_message")),
+        ("thread page (50 messages)", client, thread, "messaging_message"),
         (
             "reference: GET /api/v1/inbox-settings",
             client,
