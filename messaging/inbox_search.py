@@ -22,7 +22,7 @@ class InArray(lookups.In):
     lookup_name = "in_array"
 
     def get_prep_lookup(self):
-        if all(type(value) is int for value in self.rhs):  # our own ids: nothing to prepare one by one
+        if isinstance(self.rhs, list | tuple) and all(type(v) is int for v in self.rhs):  # our own ids
             return list(self.rhs)
         return super().get_prep_lookup()
 
