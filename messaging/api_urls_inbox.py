@@ -3,16 +3,16 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from messaging import api_inbox
+from messaging import api_inbox, api_inbox_conversations, api_inbox_messages, api_notifications
 
 router = SimpleRouter(trailing_slash=False)
-router.register("conversations", api_inbox.ConversationViewSet, basename="conversation")
-router.register("notifications", api_inbox.NotificationViewSet, basename="notification")
+router.register("conversations", api_inbox_conversations.ConversationViewSet, basename="conversation")
+router.register("notifications", api_notifications.NotificationViewSet, basename="notification")
 
 urlpatterns = [
     # GET lists "My Messages", POST sends (one view for one path; see MessagesView).
-    path("messages", api_inbox.MessagesView.as_view(), name="my-messages"),
-    path("messages/export", api_inbox.MyMessagesExportView.as_view(), name="my-messages-export"),
+    path("messages", api_inbox_messages.MessagesView.as_view(), name="my-messages"),
+    path("messages/export", api_inbox_messages.MyMessagesExportView.as_view(), name="my-messages-export"),
     path("inbox-settings", api_inbox.InboxSettingsView.as_view(), name="inbox-settings"),
     path("history-sync", api_inbox.HistorySyncView.as_view(), name="history-sync"),
     *router.urls,

@@ -24,7 +24,8 @@ from tenancy.models import Membership, Organization
 
 def inbox_settings_for(org: Organization | int) -> InboxSettings:
     org_id = org if isinstance(org, int) else org.pk
-    found = InboxSettings.objects.filter(organization_id=org_id).first()
+    # One row per organization: a plain LIMIT 1, no ORDER BY (this runs on every agent's inbox request).
+    found = next(iter(InboxSettings.objects.filter(organization_id=org_id)[:1]), None)
     return found or InboxSettings(organization_id=org_id)
 
 

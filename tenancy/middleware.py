@@ -12,7 +12,8 @@ def resolve_membership(user, wanted_org_id) -> Membership | None:
         return None
     memberships = Membership.objects.select_related("organization").filter(user=user, is_active=True)
     if wanted_org_id is not None:
-        chosen = memberships.filter(organization_id=wanted_org_id).first()
+        # (user, organization) is unique: a plain LIMIT 1, no ORDER BY (this runs on every request).
+        chosen = next(iter(memberships.filter(organization_id=wanted_org_id)[:1]), None)
         if chosen is not None:
             return chosen
     return memberships.order_by("organization__name").first()

@@ -1,14 +1,9 @@
-"""Inbox actions: who owns a conversation, who is notified, unread state, sessions, and the reactions to
-stored messages (the receivers of messaging/signals.py call ``handle_*``).
+"""Inbox actions: who owns a conversation, its status, records created from it, and the reactions to stored
+messages (the receivers of messaging/signals.py call ``handle_*``). Who is notified lives in
+services/inbox_notifications.py, per-user state and sessions in services/inbox_state.py.
 
 Every ``do_*`` is atomic, writes its audit row and publishes its live events through messaging/events.py
-(after commit). Who is notified of an inbound text (issue 6, items 3 and 7):
-
-- no owner yet: a *request* (Accept / Dismiss / Block) to every member who may see the conversation (the
-  team's members when a team owns it);
-- an owner active within the idle timeout: the owner only;
-- an owner idle longer than that: the owner, plus the team (or everyone who may see it) with "Assign to me";
-- a blocked number: nobody (the text is stored, the thread's open viewers still see it arrive).
+(after commit).
 """
 
 from __future__ import annotations
@@ -17,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -28,10 +23,18 @@ from messaging.models import (
     ConversationUserState,
     InboxSettings,
     Message,
-    MessageSession,
     Notification,
 )
-from messaging.visibility import inbox_settings_for, members_who_may_see, visibility_q
+from messaging.services.inbox_notifications import (
+    clear_notifications,
+    inbound_recipients,
+    notify,
+    open_notification_users,
+    owner_is_active,
+    team_member_ids,
+)
+from messaging.services.inbox_state import attach_to_session, record_activity, user_state
+from messaging.visibility import inbox_settings_for, visibility_q
 from tenancy import audit
 from tenancy.models import Membership, Team
 
@@ -47,178 +50,6 @@ class NeedsConfirmation(Exception):
 
 class Conflict(Exception):
     """The action no longer applies (e.g. someone else accepted the request first)."""
-
-
-# --- per-user state and sessions ----------------------------------------------------------------------------
-
-
-def _state(conversation: Conversation, user_id: int) -> ConversationUserState:
-    state, _ = ConversationUserState.objects.get_or_create(
-        conversation=conversation, user_id=user_id, defaults={"organization_id": conversation.organization_id}
-    )
-    return state
-
-
-def record_activity(conversation: Conversation, user_id: int, when: datetime | None = None) -> None:
-    """Note that ``user_id`` acted on the conversation (read, replied, took it): the idle clock restarts."""
-    when = when or timezone.now()
-    updated = ConversationUserState.objects.filter(conversation=conversation, user_id=user_id).update(
-        last_active_at=when
-    )
-    if not updated:
-        try:
-            with transaction.atomic():
-                ConversationUserState.objects.create(
-                    organization_id=conversation.organization_id,
-                    conversation=conversation,
-                    user_id=user_id,
-                    last_active_at=when,
-                )
-        except IntegrityError:
-            ConversationUserState.objects.filter(conversation=conversation, user_id=user_id).update(
-                last_active_at=when
-            )
-
-
-def attach_to_session(
-    conversation: Conversation, message: Message, settings: InboxSettings | None = None
-) -> MessageSession:
-    """The session that covers ``message.created_at``, started there if none does: a window of the
-    organization's session timeout, cut short where a later session starts (sync may fill the past)."""
-    settings = settings or inbox_settings_for(conversation.organization_id)
-    at = message.created_at
-    session = (
-        MessageSession.objects.filter(conversation=conversation, started_at__lte=at, ends_at__gt=at)
-        .order_by("-started_at")
-        .first()
-    )
-    if session is None:
-        ends = at + timedelta(minutes=settings.session_timeout_minutes)
-        following = (
-            MessageSession.objects.filter(conversation=conversation, started_at__gt=at)
-            .order_by("started_at")
-            .values_list("started_at", flat=True)
-            .first()
-        )
-        if following is not None and following < ends:
-            ends = following
-        session, _ = MessageSession.objects.get_or_create(
-            conversation=conversation,
-            started_at=at,
-            defaults={
-                "organization_id": conversation.organization_id,
-                "ends_at": ends,
-                "owner": conversation.owner,
-            },
-        )
-    MessageSession.objects.filter(pk=session.pk).update(message_count=F("message_count") + 1)
-    if session.owner_id is None and conversation.owner_id is not None:
-        MessageSession.objects.filter(pk=session.pk, owner__isnull=True).update(
-            owner_id=conversation.owner_id
-        )
-    return session
-
-
-# --- notifications ---------------------------------------------------------------------------------------
-
-
-def _record_link(conversation: Conversation) -> tuple[str, int | None]:
-    if conversation.regarding_type and conversation.regarding_id:
-        return conversation.regarding_type, conversation.regarding_id
-    return conversation.record_type, conversation.record_id
-
-
-def _notify(
-    conversation: Conversation, recipient_ids: Iterable[int], kind: str, message: Message | None
-) -> list:
-    """Create or refresh the one open notification per recipient for this conversation."""
-    record_type, record_id = _record_link(conversation)
-    touched = []
-    for user_id in recipient_ids:
-        existing = Notification.objects.filter(
-            recipient_id=user_id, conversation=conversation, cleared_at__isnull=True
-        ).first()
-        if existing is not None:
-            existing.kind = kind
-            existing.message = message
-            existing.count = existing.count + (1 if message is not None else 0)
-            existing.is_read = False
-            existing.record_type, existing.record_id = record_type, record_id
-            existing.save(
-                update_fields=[
-                    "kind",
-                    "message",
-                    "count",
-                    "is_read",
-                    "record_type",
-                    "record_id",
-                    "updated_at",
-                ]
-            )
-            existing.conversation = conversation
-            touched.append(existing)
-        else:
-            created = Notification.objects.create(
-                organization_id=conversation.organization_id,
-                recipient_id=user_id,
-                kind=kind,
-                conversation=conversation,
-                message=message,
-                record_type=record_type,
-                record_id=record_id,
-            )
-            created.conversation = conversation
-            touched.append(created)
-    return touched
-
-
-def _clear_notifications(
-    conversation: Conversation, *, user_ids: Iterable[int] | None = None, kinds=None
-) -> None:
-    qs = Notification.objects.filter(conversation=conversation, cleared_at__isnull=True)
-    if user_ids is not None:
-        qs = qs.filter(recipient_id__in=list(user_ids))
-    if kinds is not None:
-        qs = qs.filter(kind__in=kinds)
-    cleared = list(qs)
-    if not cleared:
-        return
-    Notification.objects.filter(pk__in=[n.pk for n in cleared]).update(
-        cleared_at=timezone.now(), is_read=True
-    )
-    events.publish_notifications_cleared(cleared)
-
-
-def _owner_is_active(conversation: Conversation, settings: InboxSettings, now: datetime) -> bool:
-    last = (
-        ConversationUserState.objects.filter(conversation=conversation, user_id=conversation.owner_id)
-        .values_list("last_active_at", flat=True)
-        .first()
-    )
-    return last is not None and last >= now - timedelta(minutes=settings.idle_timeout_minutes)
-
-
-def _team_member_ids(team_id: int) -> set[int]:
-    return set(Membership.objects.filter(teams__pk=team_id, is_active=True).values_list("user_id", flat=True))
-
-
-def inbound_recipients(
-    conversation: Conversation, settings: InboxSettings, now: datetime, *, first_text: bool = False
-) -> dict[int, str]:
-    """user id → notification kind for a new inbound text (the rules in the module docstring). The first text
-    of a new conversation is a request even if the pipeline gave it an owner (e.g. the matched record's)."""
-    may_see = {m.user_id for m in members_who_may_see(conversation)}
-    if conversation.team_id is not None:
-        team = _team_member_ids(conversation.team_id) & may_see
-    else:
-        team = may_see
-    if conversation.owner_id is None or first_text:
-        return {uid: Notification.Kind.REQUEST for uid in team | ({conversation.owner_id} - {None})}
-    if _owner_is_active(conversation, settings, now):
-        return {conversation.owner_id: Notification.Kind.MESSAGE}
-    recipients = {uid: Notification.Kind.IDLE for uid in team if uid != conversation.owner_id}
-    recipients[conversation.owner_id] = Notification.Kind.MESSAGE
-    return recipients
 
 
 # --- reactions to stored messages (called by the signal receivers in messaging/receivers.py) ---------------
@@ -275,7 +106,7 @@ def _handle_inbound(message: Message, *, blocked: bool, created_conversation: bo
         by_kind.setdefault(kind, []).append(user_id)
     notifications = []
     for kind, user_ids in by_kind.items():
-        notifications += _notify(conversation, user_ids, kind, message)
+        notifications += notify(conversation, user_ids, kind, message)
     events.publish_message_created(message, user_ids=recipients, to_conversation=False)
     events.publish_conversation_updated(conversation, user_ids=recipients)
     for notification in notifications:
@@ -343,12 +174,12 @@ def _mark_read(conversation: Conversation, user_id: int, last_message_id: int | 
         .values_list("pk", flat=True)
         .first()
     )
-    state = _state(conversation, user_id)
+    state = user_state(conversation, user_id)
     state.unread_count = 0
     state.last_read_message_id = last_id
     state.last_active_at = timezone.now()
     state.save(update_fields=["unread_count", "last_read_message_id", "last_active_at", "updated_at"])
-    _clear_notifications(
+    clear_notifications(
         conversation, user_ids=[user_id], kinds=[Notification.Kind.MESSAGE, Notification.Kind.ASSIGNED]
     )
 
@@ -394,7 +225,7 @@ def do_assign_conversation_to_me(conversation: Conversation, actor, *, confirm: 
         return conversation
     if previous is not None and not confirm:
         settings = inbox_settings_for(conversation.organization_id)
-        idle = not _owner_is_active(conversation, settings, timezone.now())
+        idle = not owner_is_active(conversation, settings, timezone.now())
         state = "has been idle" if idle else "is active"
         raise NeedsConfirmation(
             f"{_name(previous)} owns this conversation and {state}. Assign it to you?", previous.pk
@@ -402,11 +233,11 @@ def do_assign_conversation_to_me(conversation: Conversation, actor, *, confirm: 
     changes = _set_owner(conversation, actor)
     record_activity(conversation, actor.pk)
     _audit(conversation, actor, "assigned", {**changes, "confirmed": bool(previous is not None)})
-    others = [u for u in _open_notification_users(conversation) if u != actor.pk]
-    _clear_notifications(
+    others = [u for u in open_notification_users(conversation) if u != actor.pk]
+    clear_notifications(
         conversation, user_ids=others, kinds=[Notification.Kind.REQUEST, Notification.Kind.IDLE]
     )
-    _clear_notifications(
+    clear_notifications(
         conversation, user_ids=[actor.pk], kinds=[Notification.Kind.REQUEST, Notification.Kind.IDLE]
     )
     _move_unread(conversation, actor.pk)
@@ -417,14 +248,6 @@ def do_assign_conversation_to_me(conversation: Conversation, actor, *, confirm: 
 
 def _name(user) -> str:
     return (user.get_full_name() or user.get_username()) if user else "Nobody"
-
-
-def _open_notification_users(conversation: Conversation) -> list[int]:
-    return list(
-        Notification.objects.filter(conversation=conversation, cleared_at__isnull=True).values_list(
-            "recipient_id", flat=True
-        )
-    )
 
 
 def _move_unread(conversation: Conversation, owner_id: int) -> None:
@@ -474,12 +297,12 @@ def _reassign(conversation: Conversation, actor, user, team: Team | None) -> Con
     if user is not None:
         new_ids = {user.pk}
     else:
-        new_ids = _team_member_ids(team.pk)
+        new_ids = team_member_ids(team.pk)
     new_ids.discard(getattr(actor, "pk", None))
     if previous_owner_id and previous_owner_id not in new_ids:
-        _clear_notifications(conversation, user_ids=[previous_owner_id])
-    _clear_notifications(conversation, kinds=[Notification.Kind.REQUEST, Notification.Kind.IDLE])
-    for n in _notify(conversation, new_ids, Notification.Kind.ASSIGNED, None):
+        clear_notifications(conversation, user_ids=[previous_owner_id])
+    clear_notifications(conversation, kinds=[Notification.Kind.REQUEST, Notification.Kind.IDLE])
+    for n in notify(conversation, new_ids, Notification.Kind.ASSIGNED, None):
         events.publish_notification_created(n)
     if user is not None:
         _move_unread(conversation, user.pk)
@@ -536,7 +359,7 @@ def do_accept_conversation(conversation: Conversation, actor) -> Conversation:
     changes = _set_owner(conversation, actor)
     record_activity(conversation, actor.pk)
     _audit(conversation, actor, "accepted", changes)
-    _clear_notifications(conversation, kinds=[Notification.Kind.REQUEST, Notification.Kind.IDLE])
+    clear_notifications(conversation, kinds=[Notification.Kind.REQUEST, Notification.Kind.IDLE])
     _move_unread(conversation, actor.pk)
     events.publish_conversation_updated(conversation, user_ids=[actor.pk])
     return conversation
@@ -547,11 +370,11 @@ def do_dismiss_conversation(conversation: Conversation, actor) -> None:
     """Hide the conversation from the actor's notifications and inbox until a new message arrives."""
     conversation = _locked(conversation)
     _check_may_see(conversation, _membership(conversation, actor))
-    state = _state(conversation, actor.pk)
+    state = user_state(conversation, actor.pk)
     state.dismissed = True
     state.unread_count = 0
     state.save(update_fields=["dismissed", "unread_count", "updated_at"])
-    _clear_notifications(conversation, user_ids=[actor.pk])
+    clear_notifications(conversation, user_ids=[actor.pk])
     events.publish_conversation_updated(conversation, user_ids=[actor.pk])
 
 
@@ -566,7 +389,7 @@ def do_block_conversation(conversation: Conversation, actor) -> Conversation:
     do_change_consent(conversation.organization, conversation.customer_number, "block", "agent", actor=actor)
     conversation.status = Conversation.Status.ARCHIVED
     conversation.save(update_fields=["status", "updated_at"])
-    _clear_notifications(conversation)
+    clear_notifications(conversation)
     ConversationUserState.objects.filter(conversation=conversation).update(unread_count=0)
     events.publish_conversation_updated(conversation, user_ids=[actor.pk])
     return conversation
@@ -642,10 +465,10 @@ def do_change_record_owner_conversations(record, new_owner, carry_over: bool, ac
                 "carried_over",
                 {**changes, "record": f"{record.record_type}:{record.pk}"},
             )
-            _clear_notifications(conversation)
+            clear_notifications(conversation)
             _move_unread(conversation, new_owner.pk)
             if new_owner.pk != getattr(actor, "pk", None):
-                for n in _notify(conversation, [new_owner.pk], Notification.Kind.ASSIGNED, None):
+                for n in notify(conversation, [new_owner.pk], Notification.Kind.ASSIGNED, None):
                     events.publish_notification_created(n)
             events.publish_conversation_updated(
                 conversation, user_ids={new_owner.pk} | ({previous} if previous else set())
@@ -660,7 +483,7 @@ def do_change_record_owner_conversations(record, new_owner, carry_over: bool, ac
                 "ended",
                 {"record": f"{record.record_type}:{record.pk}", "carry_over": False},
             )
-            _clear_notifications(conversation)
+            clear_notifications(conversation)
             ConversationUserState.objects.filter(conversation=conversation).update(unread_count=0)
             events.publish_conversation_updated(
                 conversation, user_ids=[u for u in (conversation.owner_id,) if u]
@@ -700,10 +523,3 @@ def do_save_inbox_settings(org, actor, **fields) -> InboxSettings:
     if changes:
         audit.record(org, actor, "inbox_settings.updated", settings, changes)
     return settings
-
-
-@transaction.atomic
-def do_mark_notifications_read(user, notification_ids: Iterable[int]) -> int:
-    """Mark the user's own notifications read (they stay listed until cleared by the action they ask for)."""
-    ids = list(notification_ids)
-    return Notification.objects.filter(recipient=user, pk__in=ids, is_read=False).update(is_read=True)
