@@ -32,7 +32,7 @@ _entries: dict[tuple[str, int], tuple[float, object]] = {}
 
 
 def _ttl() -> float:
-    return float(getattr(settings, "QUICKSEND_ORG_CACHE_SECONDS", 2.0))
+    return float(settings.QUICKSEND_ORG_CACHE_SECONDS)
 
 
 def cached(name: str, org_id: int, load: Callable[[int], T]) -> T:
