@@ -14,3 +14,8 @@ class CrmConfig(AppConfig):
         from quicksend import periodic
 
         periodic.register("crm.purge_abandoned_imports", "crm.tasks.purge_abandoned_imports", 3600)
+
+        from crm.models import RecordTypeConfig
+        from quicksend import org_cache
+
+        org_cache.forget_on_change(RecordTypeConfig)

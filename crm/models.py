@@ -361,6 +361,20 @@ class RecordTypeConfig(models.Model):
         ]
         return sorted(configs, key=lambda c: (c.priority, RecordType.values.index(c.record_type)))
 
+    @classmethod
+    def cached_all_for(cls, org_id: int) -> tuple[RecordTypeConfig, ...]:
+        """``all_for`` through the per-process cache (``quicksend.org_cache``): for the hot paths that only
+        read the configs (sending, matching a number to records). The instances are shared: never save or
+        change them."""
+        from quicksend import org_cache
+
+        return org_cache.cached("record_type_configs", org_id, lambda pk: tuple(cls.all_for(pk)))
+
+    @classmethod
+    def cached_for_type(cls, org_id: int, record_type: str) -> RecordTypeConfig:
+        """``for_type`` through the per-process cache (read-only, see ``cached_all_for``)."""
+        return next(c for c in cls.cached_all_for(org_id) if c.record_type == record_type)
+
     def clean(self) -> None:
         model = model_for(self.record_type)
         if self.sms_phone_field and self.sms_phone_field not in model.phone_fields:

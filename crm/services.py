@@ -222,8 +222,11 @@ def do_save_record_type_config(org: Organization, actor, record_type: str, **fie
 
 def find_records_by_phone(org: Organization, number: str) -> list[CrmRecord]:
     """Records of ``org`` having ``number`` (any format) in any phone field, best match first (record-type
-    priority, then the most recently created). One indexed query on RecordPhone, then one per matched type."""
-    e164 = try_normalize_phone(number, RecordTypeConfig.for_type(org.pk, RecordType.CONTACT).default_country)
+    priority, then the most recently created). One indexed query on RecordPhone, then one per matched type
+    (the record-type configs come from the per-process cache: this runs for every send and inbound text)."""
+    e164 = try_normalize_phone(
+        number, RecordTypeConfig.cached_for_type(org.pk, RecordType.CONTACT).default_country
+    )
     if e164 is None:
         return []
     hits: dict[str, set[int]] = {}
@@ -234,7 +237,7 @@ def find_records_by_phone(org: Organization, number: str) -> list[CrmRecord]:
     if not hits:
         return []
     found: list[CrmRecord] = []
-    for config in RecordTypeConfig.all_for(org.pk):
+    for config in RecordTypeConfig.cached_all_for(org.pk):
         ids = hits.get(config.record_type)
         if ids:
             model = model_for(config.record_type)

@@ -3,7 +3,7 @@ from?" (used by the composer, the send pipeline and the API)."""
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 
 from messaging.models import MemberMessagingSettings, MessagingSettings, PhoneNumber, TwilioAccount
@@ -61,30 +61,46 @@ def numbers_usable_by(membership: Membership) -> QuerySet[PhoneNumber]:
     base = sendable_numbers(org)
     if not membership.is_active:
         return base.none()
-    if membership.is_admin or messaging_settings_for(org).agents_may_use_any_number:
+    if membership.is_admin:
         return base
+    # The organization's "agents may use any number" is read inside the same query (always current).
+    any_number = Exists(MessagingSettings.objects.filter(organization=org, agents_may_use_any_number=True))
     team_ids = membership.teams.values("pk")
-    return base.filter(Q(assigned_members=membership) | Q(assigned_teams__in=team_ids)).distinct()
+    return base.filter(
+        Q(any_number) | Q(assigned_members=membership) | Q(assigned_teams__in=team_ids)
+    ).distinct()
 
 
 def may_send_from(membership: Membership, number: PhoneNumber) -> bool:
     return numbers_usable_by(membership).filter(pk=number.pk).exists()
 
 
+def org_default_number(org: Organization) -> PhoneNumber | None:
+    """The organization's default sender (with its account), or None. One query."""
+    default_id = MessagingSettings.objects.filter(organization=org).values("default_number_id")[:1]
+    return (
+        PhoneNumber.objects.select_related("account")
+        .filter(organization=org, pk=Subquery(default_id))
+        .first()
+    )
+
+
 def default_sender_for(membership: Membership) -> PhoneNumber | None:
     """The member's own default if they may still use it, else the organization's default if they may use
-    it, else None (the caller asks the user to pick)."""
-    usable = numbers_usable_by(membership)
-    own = MemberMessagingSettings.objects.filter(membership=membership).values_list(
-        "default_number", flat=True
+    it, else None (the caller asks the user to pick). One query (with the number's account); both defaults
+    are read inside it."""
+    own = MemberMessagingSettings.objects.filter(membership=membership, default_number=OuterRef("pk"))
+    org_default = MessagingSettings.objects.filter(
+        organization_id=membership.organization_id, default_number=OuterRef("pk")
     )
-    own_id = own.first()
-    if own_id and usable.filter(pk=own_id).exists():
-        return usable.get(pk=own_id)
-    org_default_id = messaging_settings_for(membership.organization).default_number_id
-    if org_default_id and usable.filter(pk=org_default_id).exists():
-        return usable.get(pk=org_default_id)
-    return None
+    return (
+        numbers_usable_by(membership)
+        .filter(Q(Exists(own)) | Q(Exists(org_default)))
+        .annotate(is_own_default=Exists(own))
+        .select_related("account")
+        .order_by("-is_own_default")
+        .first()
+    )
 
 
 def account_for_webhook(account_sid: str) -> TwilioAccount | None:

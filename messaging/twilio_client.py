@@ -41,18 +41,43 @@ def client_for_credentials(account_sid: str, auth_token: str) -> Client:
     return client
 
 
+_MAX_CLIENTS_PER_THREAD = 64
+
+
 @sensitive_variables()
 def client_for_account(account) -> Client:
     """A client for a stored ``messaging.TwilioAccount`` (its token is decrypted here, never elsewhere).
 
+    The send task asks for one per message, so each thread keeps the clients it built, keyed by the account
+    and the *encrypted* token as stored plus the base URL and timeout: a changed token (a new ciphertext),
+    another account or another setting gets a new client at once, and a token is decrypted once per thread
+    rather than once per message. The clients share the thread's pooled HTTP session.
+
     Raises TwilioError (kind ``secret_unreadable``, permanent) when the stored token cannot be decrypted, so
     callers handle a single exception type.
     """
+    key = (
+        account.pk,
+        account.account_sid,
+        account.auth_token_encrypted,
+        settings.TWILIO_API_BASE_URL,
+        float(settings.TWILIO_HTTP_TIMEOUT),
+    )
+    clients = getattr(_local, "clients", None)
+    if clients is None:
+        clients = _local.clients = {}
+    client = clients.get(key)
+    if client is not None and client.http_client is _http_client():
+        return client
     try:
         auth_token = account.get_auth_token()
     except crypto.SecretUnreadable as exc:
         raise TwilioError(str(exc), kind=KIND_SECRET_UNREADABLE, retryable=False) from None
-    return client_for_credentials(account.account_sid, auth_token)
+    client = client_for_credentials(account.account_sid, auth_token)
+    if len(clients) >= _MAX_CLIENTS_PER_THREAD:
+        clients.clear()
+    clients[key] = client
+    return client
 
 
 def account_api(client: Client, account_sid: str):

@@ -279,6 +279,9 @@ QUICKSEND_SEND_RATES = env.json("QUICKSEND_SEND_RATES", default={})
 QUICKSEND_SEND_RETRY_BASE_SECONDS = env.float("QUICKSEND_SEND_RETRY_BASE_SECONDS", default=2.0)
 # A hand-over younger than this may still be in flight in another worker: the task waits before reconciling.
 QUICKSEND_SEND_IN_FLIGHT_SECONDS = env.float("QUICKSEND_SEND_IN_FLIGHT_SECONDS", default=30.0)
+# How long another process may go on using an organization's record-type configs after a change
+# (quicksend/org_cache.py; the process that saved it sees the change at once).
+QUICKSEND_ORG_CACHE_SECONDS = env.float("QUICKSEND_ORG_CACHE_SECONDS", default=2.0)
 QUICKSEND_MEDIA_URL_MAX_AGE = env.int("QUICKSEND_MEDIA_URL_MAX_AGE", default=12 * 3600)
 # History sync leaves messages younger than this to its next run (messaging/history_sync.py).
 QUICKSEND_HISTORY_SYNC_SETTLE_SECONDS = env.int("QUICKSEND_HISTORY_SYNC_SETTLE_SECONDS", default=600)

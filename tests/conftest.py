@@ -20,6 +20,15 @@ def _fast_password_hashing(request, settings):
         settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _empty_org_cache():
+    # The per-process configuration cache must not carry one test's organizations into the next (SQLite
+    # hands out the same ids again after a rollback).
+    from quicksend import org_cache
+
+    org_cache.clear()
+
+
 @pytest.fixture
 def org_a(db):
     return OrganizationFactory(name="Acme", slug="acme")

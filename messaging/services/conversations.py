@@ -33,24 +33,23 @@ def get_or_create_conversation(
 
 def touch_conversation(conversation: Conversation, message) -> None:
     """Denormalize ``message`` onto its conversation (preview, time, direction, status) and reopen it if it
-    was archived. A conditional UPDATE: an older message (history sync, a late webhook) never overwrites a
-    newer preview."""
-    from django.db.models import Q
+    was archived. One conditional UPDATE: an older message (history sync, a late webhook) never overwrites a
+    newer preview, and still reopens an archived conversation (issue 6)."""
+    from django.db.models import Case, F, Q, Value, When
 
     when = message.created_at
-    newest = (
-        Conversation.objects.filter(pk=conversation.pk)
-        .filter(Q(last_message_at__isnull=True) | Q(last_message_at__lte=when))
-        .update(
-            last_message_at=when,
-            last_message_preview=(message.body or ("[media]" if message.num_media else ""))[:160],
-            last_message_direction=message.direction,
-            last_message_status=message.status,
-            status=Conversation.Status.OPEN,
-        )
+    newest = Q(last_message_at__isnull=True) | Q(last_message_at__lte=when)
+
+    def if_newest(value, field: str):
+        return Case(When(newest, then=Value(value)), default=F(field))
+
+    archived = Q(status=Conversation.Status.ARCHIVED)
+    Conversation.objects.filter(pk=conversation.pk).filter(newest | archived).update(
+        last_message_at=if_newest(when, "last_message_at"),
+        last_message_preview=if_newest(
+            (message.body or ("[media]" if message.num_media else ""))[:160], "last_message_preview"
+        ),
+        last_message_direction=if_newest(message.direction, "last_message_direction"),
+        last_message_status=if_newest(message.status, "last_message_status"),
+        status=Case(When(newest | archived, then=Value(Conversation.Status.OPEN)), default=F("status")),
     )
-    if not newest:
-        # A new message reopens an archived conversation even when it is not the newest (issue 6).
-        Conversation.objects.filter(pk=conversation.pk, status=Conversation.Status.ARCHIVED).update(
-            status=Conversation.Status.OPEN
-        )

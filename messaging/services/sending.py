@@ -23,7 +23,7 @@ from django.utils import timezone
 from crm.models import CrmRecord, RecordType, RecordTypeConfig
 from crm.phones import InvalidPhoneNumber, normalize_phone
 from crm.services import can_text, find_records_by_phone, sms_number
-from messaging.access import default_sender_for, may_send_from, messaging_settings_for
+from messaging.access import default_sender_for, may_send_from, org_default_number
 from messaging.media import MediaError, MediaFile, validate_media
 from messaging.models import (
     Conversation,
@@ -65,7 +65,7 @@ class SendRefused(Exception):
 def _raw_number_country(org: Organization) -> str:
     # A raw number typed without a country code takes the contact type's default country, the same one
     # inbound matching (crm.services.find_records_by_phone) uses for it.
-    return RecordTypeConfig.for_type(org.pk, RecordType.CONTACT).default_country
+    return RecordTypeConfig.cached_for_type(org.pk, RecordType.CONTACT).default_country
 
 
 def _check_records_using(org: Organization, e164: str) -> list[CrmRecord]:
@@ -73,7 +73,7 @@ def _check_records_using(org: Organization, e164: str) -> list[CrmRecord]:
     sending to the bare number must not get round a record's do-not-contact or consent field."""
     records = find_records_by_phone(org, e164)
     for record in records:
-        config = RecordTypeConfig.for_type(org.pk, record.record_type)
+        config = RecordTypeConfig.cached_for_type(org.pk, record.record_type)
         if sms_number(record, config) == e164:
             allowed, reason = can_text(record, config)
             if not allowed:
@@ -96,7 +96,7 @@ def _resolve_recipient(
     if record is not None:
         if record.organization_id != org.pk:
             raise SendRefused("That record was not found.", field="record")
-        config = RecordTypeConfig.for_type(org.pk, record.record_type)
+        config = RecordTypeConfig.cached_for_type(org.pk, record.record_type)
         allowed, reason = can_text(record, config)
         if not allowed:
             raise SendRefused(reason, field="record")
@@ -156,14 +156,13 @@ def _resolve_sender(
         number = default
         checked = True  # default_sender_for only returns numbers the member may use
     else:
-        default_id = messaging_settings_for(org).default_number_id
-        if default_id is None:
+        number = org_default_number(org)
+        if number is None:
             raise SendRefused(
                 "Choose a number to send from: you have no default sender number and neither has the "
                 "organization.",
                 field="from",
             )
-        number = PhoneNumber.objects.select_related("account").get(pk=default_id)
     label = number.display_name
     if not number.is_active:
         raise SendRefused(f"{label} is no longer active in the Twilio account.", field="from")
@@ -281,6 +280,15 @@ def do_send_message(
     return message
 
 
+def _remember_media(message: Message, items: list[MessageMedia]) -> None:
+    # The caller serializes the new message with its media: hand it the rows just written (what
+    # prefetch_related would have stored) instead of reading them back.
+    rows = MessageMedia.objects.filter(message=message)
+    rows._result_cache = items
+    rows._prefetch_done = True
+    message._prefetched_objects_cache = {"media": rows}
+
+
 def _store(org, actor, source, number, e164, record, matches, body, info, media, validated, key) -> Message:
     if key:
         # A key older than the window may be used again: the old message lets go of it.
@@ -315,6 +323,7 @@ def _store(org, actor, source, number, e164, record, matches, body, info, media,
         sender=sender,
         idempotency_key=key,
     )
+    items = []
     for file, checked in zip(media, validated, strict=True):
         item = MessageMedia(
             organization=org,
@@ -325,6 +334,8 @@ def _store(org, actor, source, number, e164, record, matches, body, info, media,
         )
         item.file.save(_media_name(file.name or "", checked.content_type), ContentFile(file.data), save=False)
         item.save()
+        items.append(item)
+    _remember_media(message, items)
     touch_conversation(conversation, message)
     audit.record(
         org,

@@ -49,6 +49,7 @@ def apply_status(
     at: datetime | None = None,
     organization_id: int | None = None,
     fast_commit: bool = False,
+    row: Message | None = None,
 ) -> bool:
     """Move a message forward to ``status``; return whether it changed.
 
@@ -60,7 +61,9 @@ def apply_status(
     now), ``error_code`` with its plain-words ``error_message`` when Twilio gives a code, and the
     conversation's ``last_message_status`` when this is its last message. Sends ``message_status_changed``
     after commit. Unknown status values change nothing. ``organization_id`` (webhooks pass the verified
-    account's) restricts the update to that organization's messages.
+    account's) restricts the update to that organization's messages. ``row``: the message when the caller
+    has it already (the send task), so its conversation and creation time, which never change, are not read
+    again.
     """
     rank = STATUS_RANK.get(status)
     if rank is None or (message_id is None and not sid):
@@ -109,8 +112,16 @@ def apply_status(
             if message_id is not None and sid:
                 _store_sid(message_id, sid)
             return False
-        msg = rows.values("id", "conversation_id", "organization_id", "created_at")[:1]
-        msg = msg[0] if msg else None
+        if row is not None and row.pk == message_id:
+            msg = {
+                "id": row.pk,
+                "conversation_id": row.conversation_id,
+                "organization_id": row.organization_id,
+                "created_at": row.created_at,
+            }
+        else:
+            msg = rows.values("id", "conversation_id", "organization_id", "created_at")[:1]
+            msg = msg[0] if msg else None
         if msg is None:  # pragma: no cover - the row we just updated
             return False
         # The conversation shows its last message's status: only when this message is that last one.

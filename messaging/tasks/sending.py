@@ -121,8 +121,9 @@ def _reconcile(message: Message, client) -> str | None:
 
 
 def _adopt(message: Message, sid: str, status: str) -> None:
-    apply_status(message.pk, sid, status or MessageStatus.QUEUED)
-    Message.objects.filter(pk=message.pk, sid__isnull=True).update(sid=sid)
+    # apply_status stores the SID with the status (or alone when the status did not move forward), never
+    # the SID another row already holds.
+    apply_status(message.pk, sid, status or MessageStatus.QUEUED, row=message)
 
 
 def _twilio_status(status: str | None) -> str:
