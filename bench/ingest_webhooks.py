@@ -37,6 +37,7 @@ from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 os.environ["DJANGO_SETTINGS_MODULE"] = "bench.ingest_settings"
 # Own Celery queue and cache prefix, so nothing else queued in this Redis database is mixed in.
 os.environ["PYTEST_XDIST_WORKER"] = "bench"
@@ -374,17 +375,20 @@ def main() -> None:
 
         maker = Requests(world, base_url, f"127.0.0.1:{port}")
         print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores shared with other work)", flush=True)
+        from machine import Phase
+
         uvloop.run(load("127.0.0.1", port, 3, args.connections, maker.baseline))  # warm-up
-        baseline = uvloop.run(
-            load("127.0.0.1", port, args.baseline_seconds, args.connections, maker.baseline)
-        )
-        lean = uvloop.run(
-            load("127.0.0.1", port, args.baseline_seconds, args.connections, maker.lean_baseline)
-        )
+        with Phase() as phase_baseline:
+            baseline = uvloop.run(
+                load("127.0.0.1", port, args.baseline_seconds, args.connections, maker.baseline)
+            )
+        with Phase() as phase_lean:
+            lean = uvloop.run(
+                load("127.0.0.1", port, args.baseline_seconds, args.connections, maker.lean_baseline)
+            )
         uvloop.run(load("127.0.0.1", port, 3, args.connections, maker.webhook))  # warm-up (thread pools)
-        load_mid = os.getloadavg()[0]
-        ingest = uvloop.run(load("127.0.0.1", port, args.seconds, args.connections, maker.webhook))
-        load_after = os.getloadavg()[0]
+        with Phase() as phase_ingest:
+            ingest = uvloop.run(load("127.0.0.1", port, args.seconds, args.connections, maker.webhook))
 
         from messaging.models import InboundEvent, Message, StatusEvent
 
@@ -395,14 +399,13 @@ def main() -> None:
                 f"errors {r['errors'] or 0}"
             )
 
-        print(line("baseline", baseline) + "   (trivial Django view)")
-        print(line("lean", lean) + "   (answered at the ASGI level, no work)")
-        print(line("webhooks", ingest), flush=True)
+        print(line("baseline", baseline) + f"   (trivial Django view; {phase_baseline.describe()})")
+        print(line("lean", lean) + f"   (answered at the ASGI level, no work; {phase_lean.describe()})")
+        print(line("webhooks", ingest) + f"   ({phase_ingest.describe()})", flush=True)
         print(
             f"ratio webhooks/baseline: {ingest['rps'] / baseline['rps']:.2f} (trivial Django view), "
             f"{ingest['rps'] / lean['rps']:.2f} (ASGI-level answer)"
         )
-        print(f"load average: during baseline {load_mid:.2f}, after webhooks {load_after:.2f}", flush=True)
         backlog = InboundEvent.objects.filter(
             organization_id=world["org_id"], processed_at__isnull=True
         ).count()

@@ -110,8 +110,11 @@ def main() -> None:
         ),
     ]
     webhook = Webhook(account.account_sid, "y" * 32, number.phone_number, customer, args.port)
+    from machine import Phase
+
     try:
-        latencies = asyncio.run(run_clients(args, cookies, conversation.pk, webhook))
+        with Phase() as phase:
+            latencies = asyncio.run(run_clients(args, cookies, conversation.pk, webhook))
     finally:
         for proc in procs:
             proc.terminate()
@@ -120,7 +123,7 @@ def main() -> None:
     latencies.sort()
     p50 = statistics.median(latencies)
     p99 = latencies[int(0.99 * (len(latencies) - 1))]
-    print(f"clients={args.clients} texts={args.texts} frames={len(latencies)}")
+    print(f"clients={args.clients} texts={args.texts} frames={len(latencies)} ({phase.describe()})")
     print(
         f"signed webhook sent → frame at the client: p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
         f"max {latencies[-1]:.1f} ms"
