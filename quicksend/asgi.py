@@ -29,7 +29,13 @@ def with_sandbox(django_app):
     """
     if not settings.QUICKSEND_SANDBOX:
         return django_app
+    from messaging.public_urls import incoming_sms_url
     from messaging.sandbox.app import application as sandbox_app
+    from messaging.sandbox.state import get_store
+
+    # The customer phone (/sandbox/phone/) texts the demo numbers: their texts come to this app, as if an
+    # admin had pressed "Configure this number for me".
+    get_store().point_demo_numbers(incoming_sms_url())
 
     async def http(scope, receive, send):
         if scope["path"].startswith("/sandbox/"):

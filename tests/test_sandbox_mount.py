@@ -62,6 +62,48 @@ def test_a_sync_view_of_the_app_can_call_its_own_mounted_sandbox(
         server.stop()
 
 
+def test_the_customer_phone_texts_a_demo_number_and_the_app_receives_it(
+    transactional_db, tmp_path, org_a, monkeypatch
+):
+    """``make run``: the mounted sandbox's demo numbers post incoming texts to this app (no manual "Configure
+    this number" first), signed with the demo account's token, and the app stores them."""
+    from messaging.models import InboundEvent
+    from messaging.sandbox.state import Store
+    from tests.factories_messaging import PhoneNumberFactory, TwilioAccountFactory
+
+    port = servers.free_port()
+    monkeypatch.setattr(servers, "free_port", lambda: port)
+    base = f"http://127.0.0.1:{port}"
+    account = TwilioAccountFactory(
+        organization=org_a, account_sid=demo.DEMO_ACCOUNT_SID, auth_token=demo.DEMO_AUTH_TOKEN
+    )
+    PhoneNumberFactory(account=account, phone_number=demo.DEMO_LOCAL_NUMBER)
+    server = start_asgi_server(tmp_path, extra_env={**sandbox_enabled_env(), "PUBLIC_BASE_URL": base})
+    try:
+        answer = requests.post(
+            base + "/sandbox/control/inbound",
+            json={
+                "from": "+12025550177",
+                "to": demo.DEMO_LOCAL_NUMBER,
+                "body": "Is it still free?",
+                "wait": True,
+            },
+            timeout=30,
+        ).json()
+        assert answer["webhook"]["url"] == base + "/api/incoming-sms"
+        assert answer["webhook"]["status_code"] == 200, answer["webhook"]
+        assert InboundEvent.objects.filter(message_sid=answer["sid"], organization=org_a).exists()
+    finally:
+        server.stop()
+    # A standalone sandbox keeps its demo numbers unconfigured; a reset keeps the mounted app's choice.
+    store = Store()
+    assert all(not n.sms_url for n in store.accounts[demo.DEMO_ACCOUNT_SID].numbers.values())
+    store.point_demo_numbers("http://app.example/api/incoming-sms")
+    store.reset_demo()
+    urls = {n.sms_url for n in store.accounts[demo.DEMO_ACCOUNT_SID].numbers.values()}
+    assert urls == {"http://app.example/api/incoming-sms"}
+
+
 @pytest.mark.skipif("settings.EMBEDDED", reason="the embedded mode always has the sandbox")
 def test_production_app_has_no_sandbox_unless_enabled(transactional_db, tmp_path):
     server = start_asgi_server(tmp_path, extra_env={"QUICKSEND_SANDBOX": "0"})

@@ -299,10 +299,24 @@ class Store:
         self.sent_by_customer: dict[str, deque[Message]] = {}  # customer phone → its inbound messages
         self.media: dict[str, Media] = {}
         self.seq = 0
+        # Where the demo numbers' texts go ("A message comes in"): empty for a standalone sandbox; the app
+        # that mounts the sandbox points them at itself (``point_demo_numbers``).
+        self.demo_sms_url = ""
         self.reset_demo()
 
+    def point_demo_numbers(self, sms_url: str) -> None:
+        """Make the demo numbers post incoming texts to ``sms_url`` (now and after every ``reset_demo``),
+        unless a number was already pointed elsewhere."""
+        self.demo_sms_url = sms_url
+        for spec in demo.DEMO_ACCOUNTS:
+            account = self.accounts.get(spec["sid"])
+            for number in account.numbers.values() if account else ():
+                if not number.sms_url:
+                    number.sms_url, number.sms_method = sms_url, "POST"
+
     def reset_demo(self) -> None:
-        """Put the demo accounts back as they start (numbers unconfigured, no messages, no opt-outs)."""
+        """Put the demo accounts back as they start (numbers pointed at ``demo_sms_url``, which is empty for a
+        standalone sandbox; no messages, no opt-outs)."""
         for spec in demo.DEMO_ACCOUNTS:
             old = self.accounts.pop(spec["sid"], None)
             if old is not None:
@@ -317,7 +331,7 @@ class Store:
                 spec["friendly_name"], spec["status"], sid=spec["sid"], auth_token=spec["auth_token"]
             )
             for number in spec["numbers"]:
-                self.add_number(account.sid, **number)
+                self.add_number(account.sid, **number, sms_url=self.demo_sms_url)
 
     # --- accounts and numbers ---------------------------------------------------------------------
     def create_account(
