@@ -160,11 +160,13 @@ def fetch(
     except (httpx.InvalidURL, TypeError) as exc:
         raise FetchError(f"That is not a valid link ({exc}).")
     origin = current
-    deadline = time.monotonic() + timeout
+    _check_url(current)  # a link we would never fetch is refused before anything else
 
     with httpx.Client(trust_env=False, follow_redirects=False, timeout=timeout, verify=TLS_VERIFY) as client:
-        for _hop in range(max_redirects + 1):
-            if time.monotonic() > deadline:
+        # The clock starts once the client is built (loading the CA bundle is not the server's time).
+        deadline = time.monotonic() + timeout
+        for hop in range(max_redirects + 1):
+            if hop and time.monotonic() > deadline:
                 raise FetchError(f"Timed out after {timeout:g} s fetching {origin}.")
             _check_url(current)
             response = _connect(
