@@ -390,7 +390,8 @@ def main() -> None:
         with Phase() as phase_ingest:
             ingest = uvloop.run(load("127.0.0.1", port, args.seconds, args.connections, maker.webhook))
 
-        from messaging.models import InboundEvent, Message, StatusEvent
+        from messaging.models import Message
+        from messaging.services.ingest import pending_counts
 
         def line(name: str, r: dict) -> str:
             return (
@@ -406,21 +407,13 @@ def main() -> None:
             f"ratio webhooks/baseline: {ingest['rps'] / baseline['rps']:.2f} (trivial Django view), "
             f"{ingest['rps'] / lean['rps']:.2f} (ASGI-level answer)"
         )
-        backlog = InboundEvent.objects.filter(
-            organization_id=world["org_id"], processed_at__isnull=True
-        ).count()
-        backlog += StatusEvent.objects.filter(organization_id=world["org_id"]).count()
+        backlog = sum(pending_counts().values())
         print(f"events waiting for the worker when the load ended: {backlog}", flush=True)
         inbound_sids = ingest["acked"].get("inbound", [])
         delivered_ids = set(ingest["acked"].get("status_delivered", []))
         sent_ids = set(ingest["acked"].get("status_sent", []))
         drain = wait_until(
-            lambda: (
-                not InboundEvent.objects.filter(
-                    organization_id=world["org_id"], processed_at__isnull=True
-                ).exists()
-                and not StatusEvent.objects.filter(organization_id=world["org_id"]).exists()
-            ),
+            lambda: not any(pending_counts().values()),
             1800,
             "the worker to process the stored events",
         )

@@ -22,7 +22,6 @@ from hashlib import sha1
 from urllib.parse import parse_qsl, urlsplit
 
 from django.conf import settings
-from django.http import HttpRequest
 from django.views.decorators.debug import sensitive_variables
 
 from messaging.models import TwilioAccount
@@ -56,11 +55,6 @@ def forget_cached_tokens() -> None:
     """Drop every cached token (tests, and after an account is deleted or its token changed)."""
     with _lock:
         _cache.clear()
-
-
-def public_url(request: HttpRequest) -> str:
-    """The URL Twilio called: PUBLIC_BASE_URL + path + the query string exactly as sent."""
-    return public_url_for(request.path, request.META.get("QUERY_STRING", ""))
 
 
 def public_url_for(path: str, query_string: str) -> str:
@@ -149,8 +143,9 @@ def signature_matches(key: bytes, url: str, params, signature: str) -> bool:
 
 def verify(url: str, params, signature: str) -> VerifiedAccount | None:
     """The account a Twilio webhook comes from, or None when it cannot be verified (unknown or malformed
-    AccountSid, missing or wrong signature, a signature made with another account's token). ``url`` is the URL
-    Twilio called (``public_url``); ``params`` the posted form (a ``QueryDict``: repeated fields count)."""
+    AccountSid, missing or wrong signature, a signature made with another account's token). ``url`` is the
+    URL Twilio called (``public_url_for``); ``params`` the posted form (a ``QueryDict`` or a ``Form``:
+    repeated fields count)."""
     account_sid = params.get("AccountSid", "")
     if not signature or not ACCOUNT_SID_RE.match(account_sid):
         return None
@@ -167,8 +162,3 @@ def verify(url: str, params, signature: str) -> VerifiedAccount | None:
         if entry is not None and signature_matches(entry.key, url, params, signature):
             return entry.account
     return None
-
-
-def verify_request(request: HttpRequest) -> VerifiedAccount | None:
-    """``verify`` for a Django request."""
-    return verify(public_url(request), request.POST, request.headers.get("X-Twilio-Signature", ""))

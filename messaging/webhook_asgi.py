@@ -35,11 +35,14 @@ from messaging.signatures import Form
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 256 * 1024
+MAX_FIELDS = 1000
 CONNECTION_MAX_SECONDS = 60.0
 FORM_TYPE = "application/x-www-form-urlencoded"
 
-TOO_LARGE = WebhookResponse(413, b"Request body too large", "text/plain")
-BAD_REQUEST = WebhookResponse(400, b"Bad request", "text/plain")
+TOO_LARGE = WebhookResponse(
+    413, b"The form is larger than 256 KB; Twilio's webhooks are a few KB.", "text/plain"
+)
+BAD_REQUEST = WebhookResponse(400, b"The form has more than 1,000 fields.", "text/plain")
 UNAVAILABLE = WebhookResponse(503, b"Service unavailable", "text/plain")
 SERVER_ERROR = WebhookResponse(500, b"Server error", "text/plain")
 
@@ -61,7 +64,7 @@ def _run(kind: str, path: str, query_string: str, body: bytes, content_type: str
     try:
         text = body.decode("utf-8", "replace") if content_type.split(";")[0].strip() == FORM_TYPE else ""
         try:
-            form = Form.parse(text)
+            form = Form.parse(text, max_fields=MAX_FIELDS)
         except ValueError:  # more fields than any Twilio form has
             return BAD_REQUEST
         answer = handle_webhook(kind, path, query_string, form, signature)

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterable
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 
 
@@ -61,7 +61,7 @@ def deliver(groups: list[str], frame: dict) -> None:
         for group in groups:
             await layer.group_send(group, frame)
 
-    if type(layer).__name__ == "InMemoryChannelLayer":
+    if isinstance(layer, InMemoryChannelLayer):
         async_to_sync(send_all)()
         return
     asyncio.run_coroutine_threadsafe(send_all(), _publisher_loop()).result(timeout=PUBLISH_TIMEOUT_SECONDS)

@@ -21,16 +21,16 @@ import json
 import logging
 import re
 import time
-from datetime import timedelta
+from datetime import UTC, timedelta
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from messaging.models import InboundEvent, Message, StatusEvent
 from messaging.services.status import apply_status
-from messaging.signatures import VerifiedAccount, forget_cached_tokens, public_url_for, verify
+from messaging.signatures import Form, VerifiedAccount, forget_cached_tokens, public_url_for, verify
 
 log = logging.getLogger(__name__)
 
@@ -81,21 +81,13 @@ def handle_webhook(kind: str, path: str, query_string: str, form, signature: str
     status = (form.get("MessageStatus") or form.get("SmsStatus", "")).strip().lower()
     if not status:
         return FORBIDDEN
-    raw_id = _query_param(query_string, "m")
+    raw_id = Form.parse(query_string).get("m", "")
     message_id = int(raw_id) if raw_id.isdigit() and len(raw_id) < 19 else None
     raw_code = form.get("ErrorCode", "")
     error_code = int(raw_code) if raw_code.isdigit() and len(raw_code) < 9 else None
     if store_status_event(account, message_id, sid, status[:20], error_code) is None:
         return FORBIDDEN
     return OK
-
-
-def _query_param(query_string: str, name: str) -> str:
-    prefix = name + "="
-    for part in query_string.split("&"):
-        if part.startswith(prefix):
-            return part[len(prefix) :]
-    return ""
 
 
 def _insert(sql: str, params: list) -> int | None | bool:
@@ -180,54 +172,87 @@ def schedule_drain(kind: str) -> None:
 
     task = drain_inbound_events if kind == "inbound" else drain_status_events
     if getattr(task.app.conf, "task_always_eager", False):
-        task.delay()  # embedded mode and tests: runs here, now
-        return
-    if cache.add(_pending_key(kind), 1, timeout=LEASE_SECONDS):
+        # Embedded mode (and tests that run tasks eagerly): no queue to share, the drain runs here, now. The
+        # flag stays out of it: one set by a queued (never consumed) task must not stop this drain.
         task.delay()
+        return
+    key = _pending_key(kind)
+    if cache.add(key, 1, timeout=LEASE_SECONDS):
+        try:
+            task.delay()
+        except Exception:
+            cache.delete(key)  # nothing was queued: the next event must try again
+            raise
 
 
-def _claim(model, extra_where: str) -> list[int]:
-    """Lease up to BATCH pending events of ``model`` to this drain, oldest first."""
+_INBOUND_PENDING = "processed_at IS NULL"
+_STATUS_COLUMNS = (
+    "id",
+    "organization_id",
+    "account_id",
+    "message_ref",
+    "message_sid",
+    "status",
+    "error_code",
+    "received_at",
+)
+
+
+def _claim_rows(model, where: str, columns: tuple[str, ...] = ("id",)) -> list[tuple]:
+    """Lease up to BATCH pending events of ``model`` to this drain, oldest first: their ``columns``."""
     table = model._meta.db_table
     now = timezone.now()
     lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
     sql = (
         f"UPDATE {table} SET claimed_until = %s, attempts = attempts + 1 WHERE id IN ("  # noqa: S608
-        f"SELECT id FROM {table} WHERE {extra_where} AND attempts < %s "
-        f"AND (claimed_until IS NULL OR claimed_until < %s) ORDER BY id LIMIT %s{lock}) RETURNING id"
+        f"SELECT id FROM {table} WHERE {where} AND attempts < %s "
+        f"AND (claimed_until IS NULL OR claimed_until < %s) ORDER BY id LIMIT %s{lock}) "
+        f"RETURNING {', '.join(columns)}"
     )
     adapt = connection.ops.adapt_datetimefield_value
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, [adapt(now + timedelta(seconds=LEASE_SECONDS)), MAX_ATTEMPTS, adapt(now), BATCH])
-        return sorted(row[0] for row in cursor.fetchall())
+        return sorted(cursor.fetchall())
+
+
+def _claim(model, where: str) -> list[int]:
+    """The ids of the events ``_claim_rows`` leased."""
+    return [row[0] for row in _claim_rows(model, where)]
 
 
 def drain(kind: str, seconds: float = DRAIN_SECONDS) -> dict:
     """Process pending events of ``kind`` until there are none or ``seconds`` have passed (then queue a
     successor). Returns counts."""
     cache.delete(_pending_key(kind))
+    batch = _inbound_batch if kind == "inbound" else _status_batch
     deadline = time.monotonic() + seconds
-    done = failed = 0
-    while True:
-        if kind == "inbound":
-            ids = _claim(InboundEvent, "processed_at IS NULL")
-            one = _process_inbound
-        else:
-            ids = _claim(StatusEvent, "1 = 1")
-            one = _apply_status_event
-        if not ids:
-            break
-        for event_id in ids:
-            try:
-                one(event_id)
-                done += 1
-            except Exception:
-                failed += 1
-                log.exception("%s event %s failed; it is retried when its lease runs out", kind, event_id)
+    totals = {"processed": 0, "failed": 0}
+    while (counts := batch()) is not None:
+        totals["processed"] += counts[0]
+        totals["failed"] += counts[1]
         if time.monotonic() > deadline:
             schedule_drain(kind)
             break
-    return {"processed": done, "failed": failed}
+    return totals
+
+
+def _each(kind: str, items: list, handle) -> tuple[int, int]:
+    """``handle`` every item; a failure is logged and left to its lease. (processed, failed)."""
+    done = failed = 0
+    for item in items:
+        try:
+            handle(item)
+            done += 1
+        except Exception:
+            failed += 1
+            event_id = item[0] if isinstance(item, tuple) else item
+            log.exception("%s event %s failed; it is retried when its lease runs out", kind, event_id)
+    return done, failed
+
+
+def _inbound_batch() -> tuple[int, int] | None:
+    ids = _claim(InboundEvent, _INBOUND_PENDING)
+    return _each("inbound", ids, lambda event_id: _process_inbound(event_id)) if ids else None
 
 
 def _process_inbound(event_id: int) -> None:
@@ -236,34 +261,52 @@ def _process_inbound(event_id: int) -> None:
     process_inbound_event(event_id)
 
 
-def _apply_status_event(event_id: int) -> None:
+def _status_batch() -> tuple[int, int] | None:
+    """Apply a leased batch of status events (the claim returned their columns: no read per event), then
+    delete the applied ones in one statement; a failed one keeps its lease and is retried."""
+    rows = _claim_rows(StatusEvent, "1 = 1", _STATUS_COLUMNS)
+    if not rows:
+        return None
+    applied: list[int] = []
+
+    def handle(row: tuple) -> None:
+        _apply_status_event(dict(zip(_STATUS_COLUMNS, row, strict=True)))
+        applied.append(row[0])
+
+    counts = _each("status", rows, handle)
+    StatusEvent.objects.filter(pk__in=applied).delete()
+    return counts
+
+
+def _apply_status_event(event: dict) -> None:
     from messaging.tasks.receiving import record_other_tool_message_task
 
-    event = StatusEvent.objects.filter(pk=event_id).first()
-    if event is None:
-        return
+    received_at = event["received_at"]
+    if isinstance(received_at, str):  # SQLite's raw RETURNING: the stored text
+        received_at = parse_datetime(received_at)
+    if timezone.is_naive(received_at):  # SQLite stores UTC without an offset
+        received_at = received_at.replace(tzinfo=UTC)
     changed = apply_status(
-        event.message_ref,
-        event.message_sid,
-        event.status,
-        error_code=event.error_code,
-        at=event.received_at,
-        organization_id=event.organization_id,
+        event["message_ref"],
+        event["message_sid"],
+        event["status"],
+        error_code=event["error_code"],
+        at=received_at,
+        organization_id=event["organization_id"],
         fast_commit=True,
     )
     if (
         not changed
-        and event.message_ref is None
-        and not Message.objects.filter(sid=event.message_sid).exists()
+        and event["message_ref"] is None
+        and not Message.objects.filter(sid=event["message_sid"]).exists()
     ):
         # A message we never stored: another tool sent it from our number. Fetch it from Twilio.
-        account_id, sid = event.account_id, event.message_sid
+        account_id, sid = event["account_id"], event["message_sid"]
         transaction.on_commit(lambda: record_other_tool_message_task.delay(account_id, sid))
-    StatusEvent.objects.filter(pk=event_id).delete()
 
 
 def pending_counts() -> dict[str, int]:
-    """How many events wait for a drain (health and benchmarks)."""
+    """How many events wait for a drain, all organizations (bench/ingest_webhooks.py waits on it)."""
     return {
         "inbound": InboundEvent.objects.filter(processed_at__isnull=True, attempts__lt=MAX_ATTEMPTS).count(),
         "status": StatusEvent.objects.filter(attempts__lt=MAX_ATTEMPTS).count(),
@@ -284,7 +327,3 @@ def sweep() -> dict:
             schedule_drain(kind)
         queued[kind] = stale
     return queued
-
-
-def webhook_threads() -> int:
-    return int(getattr(settings, "QUICKSEND_WEBHOOK_THREADS", 8))
