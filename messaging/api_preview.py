@@ -14,25 +14,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from messaging.segments import analyze, apply_gsm_replacements
+from messaging.serializers import RecordRefField, message_body_field
+from messaging.services.sending import MAX_BODY_CHARACTERS
 from quicksend.api import StrictSerializer
-
-# Twilio refuses longer bodies (error 21617).
-MAX_BODY_CHARACTERS = 1600
 
 
 class PreviewRequestSerializer(StrictSerializer):
     template = serializers.IntegerField(required=False, help_text="A template id (instead of body).")
-    record = serializers.JSONField(
+    record = RecordRefField(
         required=False,
         help_text='The record to fill the template\'s merge fields from: {"type": "lead", "id": 12}.',
     )
-    body = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        trim_whitespace=False,
-        max_length=MAX_BODY_CHARACTERS,
-        error_messages={"max_length": "A message can be at most 1,600 characters."},
-    )
+    body = message_body_field()
 
 
 class OffendingCharacterSerializer(serializers.Serializer):
@@ -67,7 +60,7 @@ class PreviewSerializer(serializers.Serializer):
 
 def _body_to_preview(request, data: dict) -> tuple[str, tuple[str, ...]]:
     """The body as it would be sent: given as is, or the template rendered against the record."""
-    from crm.models import RecordType, model_for
+    from crm.models import model_for
     from templates_app.models import MessageTemplate
     from templates_app.rendering import render
     from tenancy.access import get_in_org
@@ -83,9 +76,7 @@ def _body_to_preview(request, data: dict) -> tuple[str, tuple[str, ...]]:
     template = get_in_org(MessageTemplate.objects.all(), request.org, data["template"])
     record = None
     if "record" in data:
-        ref = data["record"]
-        if not isinstance(ref, dict) or set(ref) != {"type", "id"} or ref["type"] not in RecordType.values:
-            raise ValidationError({"record": ['Give the record as {"type": "lead", "id": 12}.']})
+        ref = data["record"]  # checked by RecordRefField: a record type and an integer id
         record = get_in_org(model_for(ref["type"]).objects.all(), request.org, ref["id"])
         if template.record_type and template.record_type != record.record_type:
             raise ValidationError(
@@ -93,7 +84,7 @@ def _body_to_preview(request, data: dict) -> tuple[str, tuple[str, ...]]:
             )
     result = render(template.body, record, sender=request.user)
     if len(result.text) > MAX_BODY_CHARACTERS:
-        raise ValidationError({"body": ["A message can be at most 1,600 characters."]})
+        raise ValidationError({"body": [f"A message can be at most {MAX_BODY_CHARACTERS:,} characters."]})
     return result.text, result.missing_fields
 
 

@@ -19,10 +19,11 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from crm.models import RecordType, model_for
+from crm.models import model_for
 from messaging.media import MAX_ITEMS, MAX_TOTAL_BYTES, MediaFile
 from messaging.models import Conversation, Message, MessageMedia
-from messaging.services.sending import MAX_BODY_CHARACTERS, SendRefused, do_send_message
+from messaging.serializers import RecordRefField, message_body_field
+from messaging.services.sending import SendRefused, do_send_message
 from quicksend.api import StrictSerializer
 from tenancy.access import get_in_org
 
@@ -39,28 +40,6 @@ class MediaUploadSerializer(StrictSerializer):
     content_base64 = serializers.CharField(max_length=_MAX_BASE64, help_text="The file, base64-encoded.")
 
 
-class RecordRefField(serializers.Field):
-    """``{"type": "lead", "id": 12}`` (JSON) or ``"lead:12"`` (form)."""
-
-    default_error_messages = {"invalid": 'Give the record as {"type": "lead", "id": 12} (or "lead:12").'}
-
-    def to_internal_value(self, data):
-        if isinstance(data, str) and ":" in data:
-            kind, _, ident = data.partition(":")
-            data = {"type": kind, "id": ident}
-        if not isinstance(data, dict) or set(data) != {"type", "id"}:
-            self.fail("invalid")
-        if data["type"] not in RecordType.values:
-            raise ValidationError(f"'{data['type']}' is not a record type ({', '.join(RecordType.values)}).")
-        try:
-            return {"type": data["type"], "id": int(data["id"])}
-        except (TypeError, ValueError):
-            self.fail("invalid")
-
-    def to_representation(self, value):
-        return value
-
-
 class SendRequestSerializer(StrictSerializer):
     to = serializers.CharField(
         required=False,
@@ -69,13 +48,7 @@ class SendRequestSerializer(StrictSerializer):
     )
     record = RecordRefField(required=False, help_text='A CRM record: {"type": "lead", "id": 12}.')
     conversation = serializers.IntegerField(required=False, help_text="A conversation id: reply in it.")
-    body = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        trim_whitespace=False,
-        max_length=MAX_BODY_CHARACTERS,
-        error_messages={"max_length": "A message can be at most 1,600 characters."},
-    )
+    body = message_body_field()
     media = MediaUploadSerializer(many=True, required=False, max_length=MAX_ITEMS)
 
     def get_fields(self):

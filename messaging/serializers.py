@@ -1,7 +1,9 @@
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
 
+from crm.models import RecordType
 from messaging import labels
 from messaging.models import MessagingSettings, PhoneNumber, TwilioAccount
 from quicksend.api import StrictModelSerializer, StrictSerializer
@@ -140,3 +142,41 @@ class MessagingSettingsSerializer(StrictModelSerializer):
 class MyDefaultNumberSerializer(StrictSerializer):
     default_number = OrgNumberField(allow_null=True, help_text="Your own default; null → the organization's.")
     effective_default = serializers.IntegerField(read_only=True, allow_null=True)
+
+
+class RecordRefField(serializers.Field):
+    """``{"type": "lead", "id": 12}`` (JSON) or ``"lead:12"`` (form)."""
+
+    # DRF formats these with str.format: the braces of the example are doubled.
+    default_error_messages = {"invalid": 'Give the record as {{"type": "lead", "id": 12}} (or "lead:12").'}
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and ":" in data:
+            kind, _, ident = data.partition(":")
+            data = {"type": kind, "id": ident}
+        if not isinstance(data, dict) or set(data) != {"type", "id"}:
+            self.fail("invalid")
+        if data["type"] not in RecordType.values:
+            raise ValidationError(f"'{data['type']}' is not a record type ({', '.join(RecordType.values)}).")
+        try:
+            return {"type": data["type"], "id": int(data["id"])}
+        except (TypeError, ValueError):
+            self.fail("invalid")
+
+    def to_representation(self, value):
+        return value
+
+
+def message_body_field(**kwargs) -> serializers.CharField:
+    """A message body as every API takes it: optional (media or a template may stand in), kept exactly as
+    typed, at most ``MAX_BODY_CHARACTERS`` (Twilio refuses longer, 21617)."""
+    from messaging.services.sending import MAX_BODY_CHARACTERS
+
+    return serializers.CharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=MAX_BODY_CHARACTERS,
+        error_messages={"max_length": f"A message can be at most {MAX_BODY_CHARACTERS:,} characters."},
+        **kwargs,
+    )

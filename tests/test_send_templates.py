@@ -118,3 +118,23 @@ def test_preview_renders_a_template_for_a_record(alice, alice_client, bob_client
     assert data["body"] == "Hi Zoé " and data["encoding"] == "GSM-7" and data["segments"] == 1
     assert data["missing_fields"] == ["company"]
     assert bob_client.post("/api/v1/messages/preview", payload, format="json").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "record",
+    [{"type": "lead", "id": "twelve"}, {"type": "boat", "id": 1}, {"type": "lead"}, "nonsense", 12],
+)
+def test_preview_refuses_a_malformed_record_in_plain_words(alice_client, org_a, record):
+    template = MessageTemplate.objects.create(organization=org_a, name="t", body="Hi {{first_name}}")
+    payload = {"template": template.pk, "record": record}
+    response = alice_client.post("/api/v1/messages/preview", payload, format="json")
+    assert response.status_code == 400
+    message = response.json()["record"][0]
+    assert "Give the record as" in message or "is not a record type" in message
+
+
+@pytest.mark.parametrize("record", [{"type": "lead", "id": "twelve"}, {"type": "lead"}, "lead:x"])
+def test_send_refuses_a_malformed_record_in_plain_words(alice_client, record):
+    response = alice_client.post("/api/v1/messages", {"record": record, "body": "hi"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["record"] == ['Give the record as {"type": "lead", "id": 12} (or "lead:12").']
