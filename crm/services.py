@@ -201,17 +201,10 @@ def do_save_record_type_config(org: Organization, actor, record_type: str, **fie
         "priority",
         "allow_create_from_conversation",
     }
-    bad = set(fields) - allowed
-    if bad:
-        raise ValidationError(f"Cannot change {', '.join(sorted(bad))} here.")
     if record_type not in RecordType.values:
         raise ValidationError({"record_type": f"'{record_type}' is not a record type."})
     config = RecordTypeConfig.for_type(org.pk, record_type)
-    changes = {k: [getattr(config, k), v] for k, v in fields.items() if getattr(config, k) != v}
-    for k, v in fields.items():
-        setattr(config, k, v)
-    config.full_clean(exclude=["organization"])
-    config.save()
+    changes = audit.save_changes(config, fields, allowed, clean_exclude=["organization"])
     if changes:
         audit.record(org, actor, "record_type.updated", config, changes)
     return config

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from tenancy.models import AuditLog, Organization
@@ -42,3 +43,20 @@ def record(
         object_repr=object_repr[:200],
         changes=_scrub(changes or {}),
     )
+
+
+def save_changes(
+    obj: models.Model, fields: dict[str, Any], allowed: set[str], *, clean_exclude: list[str] | None = None
+) -> dict[str, list]:
+    """The settings pages' write: refuse any field outside ``allowed`` (nothing changed), set the rest on
+    ``obj``, validate (``full_clean``) and save it; return ``{field: [old, new]}`` of what really changed,
+    for ``record``."""
+    bad = set(fields) - allowed
+    if bad:
+        raise ValidationError(f"Cannot change {', '.join(sorted(bad))} here.")
+    changes = {k: [getattr(obj, k), v] for k, v in fields.items() if getattr(obj, k) != v}
+    for k, v in fields.items():
+        setattr(obj, k, v)
+    obj.full_clean(exclude=clean_exclude)
+    obj.save()
+    return changes

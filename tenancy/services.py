@@ -35,15 +35,7 @@ def do_create_organization(
 
 @transaction.atomic
 def do_update_organization(org: Organization, actor, **fields) -> Organization:
-    allowed = {"name", "time_zone"}
-    bad = set(fields) - allowed
-    if bad:
-        raise ValidationError(f"Cannot change {', '.join(sorted(bad))} here.")
-    changes = {k: [getattr(org, k), v] for k, v in fields.items() if getattr(org, k) != v}
-    for k, v in fields.items():
-        setattr(org, k, v)
-    org.full_clean()
-    org.save()
+    changes = audit.save_changes(org, fields, {"name", "time_zone"})
     if changes:
         audit.record(org, actor, "organization.updated", org, changes)
     return org

@@ -511,15 +511,8 @@ def auto_archive_conversations(now: datetime | None = None) -> dict:
 def do_save_inbox_settings(org, actor, **fields) -> InboxSettings:
     """Create or change the organization's inbox settings (admin); audited."""
     allowed = {"session_timeout_minutes", "idle_timeout_minutes", "auto_archive_days", "agent_visibility"}
-    bad = set(fields) - allowed
-    if bad:
-        raise ValidationError(f"Cannot change {', '.join(sorted(bad))} here.")
-    settings, _ = InboxSettings.objects.get_or_create(organization=org)
-    changes = {k: [getattr(settings, k), v] for k, v in fields.items() if getattr(settings, k) != v}
-    for k, v in fields.items():
-        setattr(settings, k, v)
-    settings.full_clean(exclude=["organization"])
-    settings.save()
+    settings, _ = InboxSettings.objects.get_or_create(organization=org)  # a refusal rolls it back
+    changes = audit.save_changes(settings, fields, allowed, clean_exclude=["organization"])
     if changes:
         audit.record(org, actor, "inbox_settings.updated", settings, changes)
     return settings
