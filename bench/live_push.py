@@ -52,14 +52,14 @@ def main() -> None:
     import django
 
     django.setup()
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
-    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
     from messaging.models import PhoneNumber, TwilioAccount
     from messaging.services import inbox
     from tenancy.models import Membership, Organization, Role
     from tests.factories_messaging import store_inbound
+    from tests.sessions import session_cookie_for
 
     call_command("migrate", verbosity=0)
     org, _ = Organization.objects.get_or_create(slug="live-bench", defaults={"name": "Live bench"})
@@ -83,16 +83,7 @@ def main() -> None:
     if conversation.owner_id is None:
         inbox.do_accept_conversation(conversation, users[0])  # the owner is active: one notification per text
 
-    def cookie(user) -> str:
-        session = SessionStore()
-        session[SESSION_KEY] = str(user.pk)
-        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-        session["org_id"] = org.pk
-        session.save()
-        return session.session_key
-
-    cookies = [cookie(u) for u in users]
+    cookies = [session_cookie_for(u, org) for u in users]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     procs = [
         subprocess.Popen(

@@ -12,8 +12,6 @@ from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.sessions import SessionMiddlewareStack
 from channels.testing.websocket import WebsocketCommunicator
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-from django.contrib.sessions.backends.db import SessionStore
 from django.urls import path
 
 from messaging.models import InboxSettings
@@ -23,18 +21,9 @@ from tenancy.models import Role
 from tests.factories import MembershipFactory
 from tests.factories_messaging import PhoneNumberFactory, TwilioAccountFactory, store_inbound
 from tests.markers import needs_shared_channel_layer
+from tests.sessions import session_cookie_for
 
 CUSTOMER = "+12025550147"
-
-
-def session_cookie_for(user, org) -> str:
-    session = SessionStore()
-    session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    session["org_id"] = org.pk
-    session.save()
-    return session.session_key
 
 
 def _app():

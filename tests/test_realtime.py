@@ -10,23 +10,13 @@ from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.sessions import SessionMiddlewareStack
 from channels.testing.websocket import WebsocketCommunicator
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-from django.contrib.sessions.backends.db import SessionStore
 from django.db import transaction
 from django.urls import path
 
 from quicksend import consumers, realtime
 from tests.markers import needs_shared_channel_layer
 from tests.plugins.servers import wait_until
-
-
-def _session_cookie_for(user) -> str:
-    session = SessionStore()
-    session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    session.save()
-    return session.session_key
+from tests.sessions import session_cookie_for
 
 
 def _app():
@@ -40,7 +30,7 @@ def _app():
 async def _connect(user=None):
     headers = []
     if user is not None:
-        key = await database_sync_to_async(_session_cookie_for)(user)
+        key = await database_sync_to_async(session_cookie_for)(user)
         headers.append((b"cookie", f"sessionid={key}".encode()))
     communicator = WebsocketCommunicator(_app(), "/ws/", headers=headers)
     connected, code = await communicator.connect()
@@ -134,7 +124,7 @@ def test_events_reach_a_browser_socket_through_the_real_server(alice, tmp_path):
     from tests.plugins.servers import start_asgi_server
 
     asgi_server = start_asgi_server(tmp_path)
-    key = _session_cookie_for(alice)
+    key = session_cookie_for(alice)
     url = asgi_server.base_url.replace("http://", "ws://") + "/ws/"
     with ws_client.connect(
         url, additional_headers={"Cookie": f"sessionid={key}"}, origin=asgi_server.base_url
