@@ -151,28 +151,6 @@ def _conversation_schema(**kwargs):
     )
 
 
-class MessageSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Message
-        fields = [
-            "id",
-            "conversation",
-            "direction",
-            "source",
-            "status",
-            "from_number",
-            "to_number",
-            "body",
-            "num_media",
-            "num_segments",
-            "error_code",
-            "error_message",
-            "sender",
-            "created_at",
-        ]
-        read_only_fields = fields
-
-
 MESSAGE_ROW_FIELDS = (
     "id",
     "conversation_id",
@@ -189,6 +167,16 @@ MESSAGE_ROW_FIELDS = (
     "sender_id",
     "created_at",
 )
+
+
+# A thread item, for the schema; ``message_items`` builds the same from rows (tests hold them equal).
+class MessageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Message
+        fields = [name.removesuffix("_id") for name in MESSAGE_ROW_FIELDS]  # conversation_id → conversation
+        read_only_fields = fields
+
+
 _DATETIME = serializers.DateTimeField(read_only=True)
 
 
