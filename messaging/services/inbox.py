@@ -90,17 +90,21 @@ def _handle_inbound(message: Message, *, blocked: bool, created_conversation: bo
     # A new text brings a dismissed conversation back for everyone who dismissed it.
     ConversationUserState.objects.filter(conversation=conversation, dismissed=True).update(dismissed=False)
     recipients = inbound_recipients(conversation, settings, timezone.now(), first_text=created_conversation)
-    for user_id in recipients:
-        updated = ConversationUserState.objects.filter(conversation=conversation, user_id=user_id).update(
+    if recipients:
+        # Two statements whoever is told (a team handover may tell many): the missing rows, then +1 for all.
+        # The conversation's row lock above keeps concurrent texts of this conversation in line.
+        ConversationUserState.objects.bulk_create(
+            [
+                ConversationUserState(
+                    organization_id=conversation.organization_id, conversation=conversation, user_id=user_id
+                )
+                for user_id in recipients
+            ],
+            ignore_conflicts=True,
+        )
+        ConversationUserState.objects.filter(conversation=conversation, user_id__in=list(recipients)).update(
             unread_count=F("unread_count") + 1
         )
-        if not updated:
-            ConversationUserState.objects.create(
-                organization_id=conversation.organization_id,
-                conversation=conversation,
-                user_id=user_id,
-                unread_count=1,
-            )
     by_kind: dict[str, list[int]] = {}
     for user_id, kind in recipients.items():
         by_kind.setdefault(kind, []).append(user_id)
