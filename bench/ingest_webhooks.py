@@ -8,16 +8,19 @@ token over ``PUBLIC_BASE_URL`` exactly as Twilio signs).
 
     SECRET_KEY=x QUICKSEND_ENCRYPTION_KEYS=3q2Bpd0mRkpq6GaoBGHZOXHU4_lpr6wwzoR4QgP5G6s= \
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/qs_receive_bench REDIS_URL=redis://127.0.0.1:6379/8 \
-    python bench/ingest_webhooks.py --seconds 60 --baseline-seconds 20 --workers 2 --connections 32
+    python bench/ingest_webhooks.py --seconds 60 --baseline-seconds 20 --workers 2 --connections 24 \
+        --worker-nice 10 --drain-timeout 120
 
 Phases: (1) two baselines for ``--baseline-seconds`` each, same server, same bytes answered:
 ``POST /bench/empty-twiml``, a trivial Django view (the whole middleware stack), and ``POST
 /bench/lean-empty-twiml``, answered at the ASGI level with no work (bench/ingest_asgi.py: the server's own
 ceiling); (2) the webhooks for ``--seconds``, half ``/api/incoming-sms`` (a new MessageSid each, from 2,000
 customer numbers) and half ``/api/status-callback?m=<id>`` (``sent`` then ``delivered`` for pre-created
-outbound messages); (3) waits for the worker to process every stored event (inbound and status), then
-counts: every acknowledged inbound webhook must be a stored message, every acknowledged ``delivered`` a
-delivered message.
+outbound messages); (3) checks that every acknowledged webhook is stored (acknowledged means stored),
+then waits for the worker to process every stored event (inbound and status; at most ``--drain-timeout``
+seconds) and counts: every acknowledged inbound webhook must become a stored message, every acknowledged
+``delivered`` a delivered message. Each phase also prints the CPU time each process role spent per request
+(bench/machine.py).
 Prints requests/s, p50/p99 latency, errors, stored vs sent, and the ratio ingest/baseline.
 """
 
@@ -73,6 +76,15 @@ def setup(status_messages: int) -> dict:
     from tenancy.models import Organization
 
     call_command("migrate", verbosity=0)
+    from messaging.services.ingest import pending_counts
+
+    left = sum(pending_counts().values())
+    if left:
+        raise SystemExit(
+            f"{left} webhook events of an earlier run still wait for a worker; they would be processed "
+            "during this run and skew it. Drop this benchmark database (or let a worker finish), then run "
+            "again."
+        )
     tag = secrets.token_hex(4)
     org = Organization.objects.create(name=f"Bench {tag}", slug=f"bench-{tag}")
     token = secrets.token_hex(16)
@@ -276,6 +288,24 @@ async def load(host: str, port: int, seconds: float, connections: int, make) -> 
     }
 
 
+class Prepared:
+    """The requests of a phase, made (and signed) before its clock starts: on this one machine the load
+    generator shares the cores with the server, and Twilio's signing is Twilio's work, not ours. When the list
+    runs out, requests are made on the fly (``extra`` counts them)."""
+
+    def __init__(self, make, count: int) -> None:
+        self.make = make
+        self.items = [make() for _ in range(count)]
+        self.items.reverse()
+        self.extra = 0
+
+    def __call__(self):
+        if self.items:
+            return self.items.pop()
+        self.extra += 1
+        return self.make()
+
+
 def wait_until(predicate, timeout: float, what: str) -> float:
     started = time.monotonic()
     while not predicate():
@@ -292,6 +322,18 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--status-messages", type=int, default=40_000)
+    parser.add_argument(
+        "--prepare-rate",
+        type=int,
+        default=2500,
+        help="requests made and signed before each phase, per second of the phase (more are made on the fly)",
+    )
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=1800,
+        help="seconds to wait for the worker to process every stored event before giving up",
+    )
     parser.add_argument(
         "--no-celery", action="store_true", help="do not start a Celery worker (one runs already)"
     )
@@ -375,22 +417,23 @@ def main() -> None:
 
         maker = Requests(world, base_url, f"127.0.0.1:{port}")
         print(f"load average before: {os.getloadavg()[0]:.2f} (2 cores shared with other work)", flush=True)
-        from machine import Phase
+        from machine import Phase, ProcessCPU
+
+        def phase(make, seconds: float):
+            prepared = Prepared(make, int(args.prepare_rate * seconds))
+            with Phase() as machine, ProcessCPU() as cpu:
+                result = uvloop.run(load("127.0.0.1", port, seconds, args.connections, prepared))
+            result["machine"] = f"{machine.describe()}; made on the fly: {prepared.extra}"
+            result["cpu"] = cpu.per(result["requests"])
+            return result
 
         uvloop.run(load("127.0.0.1", port, 3, args.connections, maker.baseline))  # warm-up
-        with Phase() as phase_baseline:
-            baseline = uvloop.run(
-                load("127.0.0.1", port, args.baseline_seconds, args.connections, maker.baseline)
-            )
-        with Phase() as phase_lean:
-            lean = uvloop.run(
-                load("127.0.0.1", port, args.baseline_seconds, args.connections, maker.lean_baseline)
-            )
+        baseline = phase(maker.baseline, args.baseline_seconds)
+        lean = phase(maker.lean_baseline, args.baseline_seconds)
         uvloop.run(load("127.0.0.1", port, 3, args.connections, maker.webhook))  # warm-up (thread pools)
-        with Phase() as phase_ingest:
-            ingest = uvloop.run(load("127.0.0.1", port, args.seconds, args.connections, maker.webhook))
+        ingest = phase(maker.webhook, args.seconds)
 
-        from messaging.models import Message
+        from messaging.models import InboundEvent, Message, StatusEvent
         from messaging.services.ingest import pending_counts
 
         def line(name: str, r: dict) -> str:
@@ -400,9 +443,13 @@ def main() -> None:
                 f"errors {r['errors'] or 0}"
             )
 
-        print(line("baseline", baseline) + f"   (trivial Django view; {phase_baseline.describe()})")
-        print(line("lean", lean) + f"   (answered at the ASGI level, no work; {phase_lean.describe()})")
-        print(line("webhooks", ingest) + f"   ({phase_ingest.describe()})", flush=True)
+        for name, result, what in (
+            ("baseline", baseline, "trivial Django view; "),
+            ("lean", lean, "answered at the ASGI level, no work; "),
+            ("webhooks", ingest, ""),
+        ):
+            print(line(name, result) + f"   ({what}{result['machine']})")
+            print(f"{'':9} {result['cpu']}", flush=True)
         print(
             f"ratio webhooks/baseline: {ingest['rps'] / baseline['rps']:.2f} (trivial Django view), "
             f"{ingest['rps'] / lean['rps']:.2f} (ASGI-level answer)"
@@ -412,12 +459,27 @@ def main() -> None:
         inbound_sids = ingest["acked"].get("inbound", [])
         delivered_ids = set(ingest["acked"].get("status_delivered", []))
         sent_ids = set(ingest["acked"].get("status_sent", []))
-        drain = wait_until(
-            lambda: not any(pending_counts().values()),
-            1800,
-            "the worker to process the stored events",
+        status_acked = len(delivered_ids) + len(sent_ids)
+        # Acknowledged means stored: every acknowledged webhook must be a row now, processed or not.
+        stored_events = set(
+            InboundEvent.objects.filter(organization_id=world["org_id"]).values_list("message_sid", flat=True)
         )
-        stored = Message.objects.filter(organization_id=world["org_id"], direction="inbound").count()
+        applied_before = Message.objects.filter(pk__in=delivered_ids | sent_ids, status_rank__gte=40).count()
+        status_rows = StatusEvent.objects.filter(organization_id=world["org_id"]).count()
+        print(
+            f"stored when acknowledged: inbound {len(inbound_sids)} acknowledged, "
+            f"{len(set(inbound_sids) & stored_events)} stored as events "
+            f"(missing {len(set(inbound_sids) - stored_events)}); status callbacks {status_acked} "
+            f"acknowledged, {status_rows} waiting + applied to {applied_before} messages",
+            flush=True,
+        )
+        started = time.monotonic()
+        try:
+            wait_until(lambda: not any(pending_counts().values()), args.drain_timeout, "the worker")
+        except SystemExit:
+            pass
+        waited = time.monotonic() - started
+        left = sum(pending_counts().values())
         stored_sids = set(
             Message.objects.filter(organization_id=world["org_id"], direction="inbound").values_list(
                 "sid", flat=True
@@ -425,12 +487,11 @@ def main() -> None:
         )
         delivered = Message.objects.filter(pk__in=delivered_ids, status="delivered").count()
         sent_ok = Message.objects.filter(pk__in=sent_ids, status_rank__gte=40).count()
-
+        done = "all processed" if not left else f"{left} still waiting (--drain-timeout)"
         print(
-            f"inbound acknowledged {len(inbound_sids)}, stored as messages {stored} "
-            f"(missing {len(set(inbound_sids) - stored_sids)}), "
-            f"all processed {drain:.1f} s after the load ended "
-            f"({backlog / drain if drain else 0:.0f} events/s while catching up)"
+            f"after the load: {done} {waited:.1f} s later, {(backlog - left) / waited if waited else 0:.1f} "
+            f"events/s while catching up; inbound acknowledged {len(inbound_sids)}, stored as messages "
+            f"{len(set(inbound_sids) & stored_sids)}"
         )
         print(
             f"status callbacks acknowledged: sent {len(sent_ids)} (applied {sent_ok}), "

@@ -285,6 +285,3 @@ QUICKSEND_ORG_CACHE_SECONDS = env.float("QUICKSEND_ORG_CACHE_SECONDS", default=2
 QUICKSEND_MEDIA_URL_MAX_AGE = env.int("QUICKSEND_MEDIA_URL_MAX_AGE", default=12 * 3600)
 # History sync leaves messages younger than this to its next run (messaging/history_sync.py).
 QUICKSEND_HISTORY_SYNC_SETTLE_SECONDS = env.int("QUICKSEND_HISTORY_SYNC_SETTLE_SECONDS", default=600)
-# Threads of the webhook fast path (messaging.webhook_asgi) per server process; each keeps one of the
-# process's pooled database connections (DB_POOL_MAX) while it lives.
-QUICKSEND_WEBHOOK_THREADS = env.int("QUICKSEND_WEBHOOK_THREADS", default=2 if EMBEDDED else 4)

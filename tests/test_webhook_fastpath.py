@@ -39,35 +39,43 @@ def line(org_a):
     return Line(org_a)
 
 
-def call(app, path: str, body: bytes, headers: dict[str, str], method: str = "POST", query: str = ""):
-    """One HTTP request through an ASGI app in this process: (status, headers, body)."""
+@pytest.fixture(autouse=True)
+def _writer_closed():
+    """The writer thread's connection must not outlive the test (the test database is dropped at the end)."""
+    yield
+    webhook_asgi.shutdown()
+
+
+async def call_async(app, path: str, body: bytes, headers: dict[str, str], method="POST", query: str = ""):
+    """One HTTP request through an ASGI app on the running event loop: (status, headers, body)."""
     received: list[dict] = []
     chunks = [body[i : i + 1000] for i in range(0, len(body), 1000)] or [b""]
+    messages = [
+        {"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1}
+        for i, chunk in enumerate(chunks)
+    ]
 
-    async def run():
-        messages = [
-            {"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1}
-            for i, chunk in enumerate(chunks)
-        ]
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
 
-        async def receive():
-            return messages.pop(0) if messages else {"type": "http.disconnect"}
+    async def send(message):
+        received.append(message)
 
-        async def send(message):
-            received.append(message)
-
-        scope = {
-            "type": "http",
-            "method": method,
-            "path": path,
-            "query_string": query.encode(),
-            "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
-        }
-        await app(scope, receive, send)
-
-    asyncio.run(run())
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "query_string": query.encode(),
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+    }
+    await app(scope, receive, send)
     start = received[0]
     return start["status"], dict(start["headers"]), b"".join(m.get("body", b"") for m in received[1:])
+
+
+def call(app, path: str, body: bytes, headers: dict[str, str], method: str = "POST", query: str = ""):
+    """One HTTP request through an ASGI app in this process: (status, headers, body)."""
+    return asyncio.run(call_async(app, path, body, headers, method, query))
 
 
 class Fallback:
@@ -149,12 +157,52 @@ def test_a_database_error_answers_503_so_twilio_can_retry(line, monkeypatch, cap
     def down(*args, **kwargs):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(webhook_asgi, "handle_webhook", down)
+    monkeypatch.setattr(webhook_asgi, "store_events", down)
     body, headers = signed(line, INCOMING_SMS_PATH, line.inbound(CUSTOMER, "hello"))
     with caplog.at_level(logging.ERROR, logger="messaging.webhook_asgi"):
         status, _, _ = call(webhook_asgi.with_webhooks(Fallback()), INCOMING_SMS_PATH, body, headers)
     assert status == 503
     assert line.token not in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_webhooks_that_arrive_together_are_stored_as_one_batch_and_answered_each_on_its_own(
+    line, monkeypatch, eager_tasks
+):
+    from tests.test_webhooks_status import outbound
+
+    batches = []
+    store = webhook_asgi.store_events
+
+    def recording(events):
+        batches.append(sorted(event.kind for event in events))
+        return store(events)
+
+    monkeypatch.setattr(webhook_asgi, "store_events", recording)
+    message = outbound(line)
+    texts = [line.inbound(f"+1202555{1000 + i}", f"text {i}") for i in range(5)]
+    requests_ = [(INCOMING_SMS_PATH, *signed(line, INCOMING_SMS_PATH, params), "") for params in texts]
+    forged = signed(line, INCOMING_SMS_PATH, line.inbound(CUSTOMER, "forged"))
+    forged[1]["x-twilio-signature"] = "c2lnbmF0dXJlIGJ5IG5vYm9keQ=="
+    requests_.append((INCOMING_SMS_PATH, *forged, ""))
+    status_params = {"MessageSid": message.sid, "MessageStatus": "sent", "AccountSid": line.sid}
+    query = f"m={message.pk}"
+    requests_.append((STATUS_CALLBACK_PATH, *signed(line, STATUS_CALLBACK_PATH, status_params, query), query))
+    app = webhook_asgi.with_webhooks(Fallback())
+
+    async def all_at_once():
+        return await asyncio.gather(
+            *(call_async(app, path, body, headers, "POST", q) for path, body, headers, q in requests_)
+        )
+
+    statuses = [status for status, _, _ in asyncio.run(all_at_once())]
+    assert statuses == [200] * 5 + [403, 200]
+    assert batches == [["inbound"] * 5 + ["status"]]  # the forged one was refused before the store
+    assert set(Message.objects.filter(direction="inbound").values_list("sid", flat=True)) == {
+        t["MessageSid"] for t in texts
+    }
+    message.refresh_from_db()
+    assert message.status == "sent"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -200,7 +248,9 @@ def test_the_production_server_answers_webhooks_without_django_middleware(tmp_pa
 def _store(line, n: int) -> list[int]:
     account = VerifiedAccount(line.account.pk, line.org.pk, line.sid)
     for i in range(n):
-        assert ingest.store_inbound_event(account, line.inbound(CUSTOMER, f"text {i}")) is True
+        assert ingest.store_events([ingest.inbound_event(account, line.inbound(CUSTOMER, f"text {i}"))]) == [
+            ingest.OK
+        ]
     return list(InboundEvent.objects.order_by("id").values_list("id", flat=True))
 
 

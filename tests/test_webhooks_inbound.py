@@ -8,7 +8,7 @@ import pytest
 from crm.models import RecordPhone
 from messaging.models import ConsentEvent, ConsentState, Conversation, InboundEvent, Message
 from messaging.services.consent import contact_refusal, do_change_consent
-from messaging.services.ingest import store_inbound_event
+from messaging.services.ingest import OK, inbound_event, store_events
 from messaging.services.receiving import process_inbound_event
 from messaging.signals import inbound_message_stored
 from messaging.signatures import VerifiedAccount
@@ -94,8 +94,8 @@ def test_five_deliveries_of_the_same_inbound_webhook_make_one_message(
 def test_processing_the_same_event_twice_stores_one_message(client, line, django_capture_on_commit_callbacks):
     params = line.inbound(CUSTOMER, "hi")
     account = VerifiedAccount(line.account.pk, line.org.pk, line.sid)
-    assert store_inbound_event(account, params) is True
-    assert store_inbound_event(account, params) is False
+    assert store_events([inbound_event(account, params)]) == [OK]
+    assert store_events([inbound_event(account, params)]) == [OK]  # a repeat: acknowledged, nothing stored
     event = InboundEvent.objects.get(message_sid=params["MessageSid"])
     first = process_inbound_event(event.pk)
     InboundEvent.objects.filter(pk=event.pk).update(processed_at=None)
@@ -200,7 +200,7 @@ def test_concurrent_first_inbound_messages_from_one_number_make_one_conversation
     account = VerifiedAccount(line.account.pk, org_a.pk, line.sid)
     event_ids = []
     for i in range(8):
-        store_inbound_event(account, line.inbound(CUSTOMER, f"text {i}"))
+        store_events([inbound_event(account, line.inbound(CUSTOMER, f"text {i}"))])
     event_ids = list(InboundEvent.objects.values_list("id", flat=True))
     barrier = threading.Barrier(len(event_ids))
     errors = []
