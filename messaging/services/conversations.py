@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from messaging.models import Conversation, PhoneNumber
 
@@ -35,21 +35,26 @@ def touch_conversation(conversation: Conversation, message) -> None:
     """Denormalize ``message`` onto its conversation (preview, time, direction, status) and reopen it if it
     was archived. One conditional UPDATE: an older message (history sync, a late webhook) never overwrites a
     newer preview, and still reopens an archived conversation (issue 6)."""
-    from django.db.models import Case, F, Q, Value, When
-
-    when = message.created_at
-    newest = Q(last_message_at__isnull=True) | Q(last_message_at__lte=when)
-
-    def if_newest(value, field: str):
-        return Case(When(newest, then=Value(value)), default=F(field))
-
-    archived = Q(status=Conversation.Status.ARCHIVED)
-    Conversation.objects.filter(pk=conversation.pk).filter(newest | archived).update(
-        last_message_at=if_newest(when, "last_message_at"),
-        last_message_preview=if_newest(
-            (message.body or ("[media]" if message.num_media else ""))[:160], "last_message_preview"
-        ),
-        last_message_direction=if_newest(message.direction, "last_message_direction"),
-        last_message_status=if_newest(message.status, "last_message_status"),
-        status=Case(When(newest | archived, then=Value(Conversation.Status.OPEN)), default=F("status")),
+    when = connection.ops.adapt_datetimefield_value(message.created_at)
+    preview = (message.body or ("[media]" if message.num_media else ""))[:160]
+    newest = "(last_message_at IS NULL OR last_message_at <= %s)"
+    # One statement written out: the ORM's Case/When version of it cost more CPU to build than to run.
+    sql = (
+        f"UPDATE {Conversation._meta.db_table} SET "  # noqa: S608
+        f"last_message_at = CASE WHEN {newest} THEN %s ELSE last_message_at END, "
+        f"last_message_preview = CASE WHEN {newest} THEN %s ELSE last_message_preview END, "
+        f"last_message_direction = CASE WHEN {newest} THEN %s ELSE last_message_direction END, "
+        f"last_message_status = CASE WHEN {newest} THEN %s ELSE last_message_status END, "
+        "status = %s "
+        f"WHERE id = %s AND ({newest} OR status = %s)"
     )
+    params = [
+        when, when,
+        when, preview,
+        when, message.direction,
+        when, message.status,
+        Conversation.Status.OPEN,
+        conversation.pk, when, Conversation.Status.ARCHIVED,
+    ]  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
