@@ -16,7 +16,7 @@ from, so a first text can be accepted by someone.
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
 
 from messaging.models import Conversation, InboxSettings
 from tenancy.models import Membership, Organization
@@ -78,22 +78,26 @@ def may_see_conversation(membership: Membership | None, conversation_id: int) ->
     return visible_conversations(membership).filter(pk=conversation_id).exists()
 
 
-def members_who_may_see(conversation: Conversation) -> list[Membership]:
-    """Active memberships that may see ``conversation`` (notification fan-out).
+def members_who_may_see(
+    conversation: Conversation, settings: InboxSettings | None = None
+) -> list[Membership]:
+    """Active memberships that may see ``conversation`` (notification fan-out), in the members' order.
 
-    One query for the members, then one EXISTS per agent only when the rule is restrictive (never "all")."""
+    Two queries whatever the number of agents: the members, then, when the rule is restrictive (never for
+    "all" or for admins), one row with each agent's visibility filter evaluated on this conversation."""
     members = list(
         Membership.objects.filter(
             organization_id=conversation.organization_id, is_active=True
-        ).select_related("user")
+        ).select_related("user", "organization")
     )
-    settings = inbox_settings_for(conversation.organization_id)
-    result = []
-    for m in members:
-        q = visibility_q(m, settings)
-        if q is None or Conversation.objects.filter(pk=conversation.pk).filter(q).exists():
-            result.append(m)
-    return result
+    settings = settings or inbox_settings_for(conversation.organization_id)
+    filters = {m.pk: visibility_q(m, settings) for m in members}
+    restricted = {f"may_see_{pk}": q for pk, q in filters.items() if q is not None}
+    seen: dict[str, bool] = {}
+    if restricted:
+        checks = {name: ExpressionWrapper(q, output_field=BooleanField()) for name, q in restricted.items()}
+        seen = Conversation.objects.filter(pk=conversation.pk).values(**checks).first() or {}
+    return [m for m in members if filters[m.pk] is None or seen.get(f"may_see_{m.pk}")]
 
 
 def subscription_check(user, org_id, conversation_id: int) -> bool:

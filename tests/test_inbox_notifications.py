@@ -470,3 +470,42 @@ def test_concurrent_first_texts_from_one_number_make_one_conversation_and_one_re
     }
     assert Notification.objects.get(recipient=aaron).count == 6
     assert unread(conversation, aaron) == 6
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("rule", ["own", "team", "records", "all"])
+def test_who_may_see_a_conversation_is_decided_in_two_queries_and_agrees_with_the_inbox(
+    number, org_a, alice, rule, django_assert_num_queries
+):
+    from messaging.visibility import may_see_conversation, members_who_may_see
+    from tenancy.models import Membership
+
+    settings = InboxSettings.objects.create(organization=org_a, agent_visibility=rule)
+    team = TeamFactory(organization=org_a)
+    agents = [MembershipFactory(organization=org_a, role=Role.AGENT) for _ in range(12)]
+    for membership in agents[:4]:
+        team.members.add(membership)
+    owned_lead = LeadFactory(organization=org_a, owner=agents[5].user)
+    conversations = [
+        Conversation.objects.create(
+            organization=org_a, phone_number=number, customer_number="+12025550101", team=team
+        ),
+        Conversation.objects.create(
+            organization=org_a,
+            phone_number=number,
+            customer_number="+12025550102",
+            owner=agents[6].user,
+            record_type="lead",
+            record_id=owned_lead.pk,
+        ),
+        Conversation.objects.create(organization=org_a, phone_number=number, customer_number="+12025550103"),
+    ]
+    members = list(Membership.objects.filter(organization=org_a, is_active=True).order_by("pk"))
+    for conversation in conversations:
+        with django_assert_num_queries(1 if rule == "all" else 2):
+            allowed = {m.user_id for m in members_who_may_see(conversation, settings)}
+        expected = {m.user_id for m in members if may_see_conversation(m, conversation.pk)}
+        assert allowed == expected
+        assert alice.pk in allowed  # admins see everything
+        if rule != "all":
+            assert allowed != {m.user_id for m in members}  # the rule hid the conversation from someone

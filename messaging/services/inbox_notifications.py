@@ -113,7 +113,7 @@ def inbound_recipients(
 ) -> dict[int, str]:
     """user id → notification kind for a new inbound text (the rules in the module docstring). The first text
     of a new conversation is a request even if the pipeline gave it an owner (e.g. the matched record's)."""
-    may_see = {m.user_id for m in members_who_may_see(conversation)}
+    may_see = {m.user_id for m in members_who_may_see(conversation, settings)}
     if conversation.team_id is not None:
         team = team_member_ids(conversation.team_id) & may_see
     else:
