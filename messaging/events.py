@@ -159,11 +159,17 @@ def publish_message_status(message: Message, user_ids: Iterable[int] = ()) -> No
     publish(MESSAGE_STATUS, payload, user_ids=user_ids, conversation_ids=[message.conversation_id])
 
 
-def publish_conversation_updated(conversation: Conversation, user_ids: Iterable[int] = ()) -> None:
-    """To the conversation group (``unread`` null) and to each user with their own unread count."""
-    conversation = Conversation.objects.select_related("phone_number", "owner", "team").get(
-        pk=conversation.pk
-    )
+def publish_conversation_updated(
+    conversation: Conversation, user_ids: Iterable[int] = (), *, current: bool = False
+) -> None:
+    """To the conversation group (``unread`` null) and to each user with their own unread count.
+
+    The conversation is read again with its number, owner and team, unless the caller says its instance is
+    ``current`` (read in this transaction under its row lock, with those relations, and unchanged since)."""
+    if not current:
+        conversation = Conversation.objects.select_related("phone_number", "owner", "team").get(
+            pk=conversation.pk
+        )
     body = conversation_payload(conversation)
     publish(CONVERSATION_UPDATED, {"conversation": body, "unread": None}, conversation_ids=[conversation.pk])
     user_ids = set(user_ids)

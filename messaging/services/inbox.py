@@ -112,7 +112,8 @@ def _handle_inbound(message: Message, *, blocked: bool, created_conversation: bo
     for kind, user_ids in by_kind.items():
         notifications += notify(conversation, user_ids, kind, message)
     events.publish_message_created(message, user_ids=recipients, to_conversation=False)
-    events.publish_conversation_updated(conversation, user_ids=recipients)
+    # Read above under its row lock with its relations; nothing here changes the conversation's row.
+    events.publish_conversation_updated(conversation, user_ids=recipients, current=True)
     for notification in notifications:
         events.publish_notification_created(notification)
     return recipients
