@@ -123,14 +123,17 @@ def _handle_inbound(message: Message, *, blocked: bool, created_conversation: bo
 def handle_outbound(message_id: int, sender_id: int | None = None) -> None:
     """A message to send was stored: session, the sender's activity (replying reads the thread), events."""
     message = Message.objects.get(pk=message_id)
-    conversation = Conversation.objects.select_related("phone_number").get(pk=message.conversation_id)
+    conversation = Conversation.objects.select_related("phone_number", "owner", "team").get(
+        pk=message.conversation_id
+    )
     attach_to_session(conversation, message)
     sender_id = sender_id or message.sender_id
     users = {u for u in (sender_id, conversation.owner_id) if u}
     if sender_id:
         _mark_read(conversation, sender_id, last_message_id=message.pk)
     events.publish_message_created(message, user_ids=users)
-    events.publish_conversation_updated(conversation, user_ids=users)
+    # Read just above with its relations; the session and read state below it do not change its row.
+    events.publish_conversation_updated(conversation, user_ids=users, current=True)
 
 
 @transaction.atomic
