@@ -103,9 +103,10 @@ def launch(
 def start_asgi_server(tmp_path: Path, extra_env: dict | None = None, workers: int = 1) -> ServerProcess:
     port = free_port()
     log_path = tmp_path / f"uvicorn-{port}.log"
-    env = server_env({"PORT": str(port), **(extra_env or {})})
+    # The server's public address is its own unless the test gives one, in both modes (`make test` exports
+    # http://testserver for the test client, which a real server must not inherit).
+    env = server_env({"PORT": str(port), "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", **(extra_env or {})})
     if not settings.EMBEDDED:
-        env["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
         env["ALLOWED_HOSTS"] = "127.0.0.1,localhost"
     cmd = [
         sys.executable,
