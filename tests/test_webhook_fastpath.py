@@ -228,10 +228,8 @@ def test_the_production_server_answers_webhooks_without_django_middleware(tmp_pa
     path answered it), while any other request on the same path still gets Django's."""
     server = servers.start_asgi_server(tmp_path, extra_env={"PUBLIC_BASE_URL": "http://hooks.example"})
     try:
-        # Production mode points PUBLIC_BASE_URL at the server itself.
-        base = "http://hooks.example" if settings.EMBEDDED else server.base_url
-        params = line.inbound(CUSTOMER, "hi")
-        headers = {"X-Twilio-Signature": sign(line.token, base + INCOMING_SMS_PATH, params)}
+        params = line.inbound(CUSTOMER, "hi")  # signed for the URL Twilio calls: PUBLIC_BASE_URL's
+        headers = {"X-Twilio-Signature": sign(line.token, "http://hooks.example" + INCOMING_SMS_PATH, params)}
         answer = requests.post(server.base_url + INCOMING_SMS_PATH, data=params, headers=headers, timeout=10)
         assert answer.status_code == 200 and answer.content == ingest.EMPTY_TWIML
         assert "X-Frame-Options" not in answer.headers
@@ -269,6 +267,42 @@ def test_a_burst_queues_one_drain_and_the_drain_reopens_the_gate(line, monkeypat
     ingest.drain("inbound")  # clears its flag before it looks for work
     ingest.schedule_drain("inbound")
     assert queued == ["inbound", "status", "inbound"]
+
+
+@pytest.fixture
+def queued_drains(monkeypatch):
+    """Production-mode queueing (not eager), with every queued drain recorded instead of sent."""
+    queued = []
+    monkeypatch.setattr(receiving_tasks.drain_inbound_events.app.conf, "task_always_eager", False)
+    monkeypatch.setattr(receiving_tasks.drain_inbound_events, "delay", lambda: queued.append("inbound"))
+    monkeypatch.setattr(receiving_tasks.drain_status_events, "delay", lambda: queued.append("status"))
+    ingest.cache.delete(ingest._pending_key("inbound"))
+    return queued
+
+
+@pytest.mark.django_db
+def test_a_drain_that_meets_a_backlog_queues_one_helper(line, queued_drains, monkeypatch):
+    monkeypatch.setattr(ingest, "_process_inbound", lambda event_id: None)  # the claim is what counts here
+    _store(line, ingest.BATCH * 2 + 3)
+    ingest.drain("inbound")
+    assert queued_drains == ["inbound"]  # one helper, for the full first batch; no more while it waits
+    queued_drains.clear()
+    InboundEvent.objects.update(processed_at=timezone.now())
+    _store(line, 3)  # a trickle: the next drain's first batch is not full
+    ingest.drain("inbound")
+    assert queued_drains == []
+
+
+@pytest.mark.django_db
+def test_a_drain_out_of_time_keeps_its_place_while_the_backlog_lasts(line, queued_drains, monkeypatch):
+    monkeypatch.setattr(ingest, "_process_inbound", lambda event_id: None)
+    monkeypatch.setattr(ingest, "_gate_add", lambda key: False)  # another drain already waits in the queue
+    _store(line, ingest.BATCH + 5)
+    ingest.drain("inbound", seconds=0)  # out of time after its first (full) batch
+    assert queued_drains == ["inbound"]  # its successor, queued although the gate was taken
+    queued_drains.clear()
+    ingest.drain("inbound", seconds=0)  # the rest: a partial batch, nothing left to keep a place for
+    assert queued_drains == []
 
 
 @pytest.mark.django_db

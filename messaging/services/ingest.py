@@ -201,10 +201,8 @@ def schedule_drain(kind: str) -> None:
     that has not looked yet and will see this event; when it is not, this call sets it and queues one. A lost
     task leaves the flag set until it expires (``LEASE_SECONDS``); the periodic sweep covers that window.
     """
-    from messaging.tasks.receiving import drain_inbound_events, drain_status_events
-
-    task = drain_inbound_events if kind == "inbound" else drain_status_events
-    if getattr(task.app.conf, "task_always_eager", False):
+    task = _drain_task(kind)
+    if _eager(kind):
         # Embedded mode (and tests that run tasks eagerly): no queue to share, the drain runs here, now. The
         # flag stays out of it: one set by a queued (never consumed) task must not stop this drain.
         task.delay()
@@ -271,19 +269,44 @@ def _claim(model, where: str) -> list[int]:
 
 
 def drain(kind: str, seconds: float = DRAIN_SECONDS) -> dict:
-    """Process pending events of ``kind`` until there are none or ``seconds`` have passed (then queue a
-    successor). Returns counts."""
+    """Process pending events of ``kind`` until there are none or ``seconds`` have passed. Returns counts.
+
+    How drains spread over the workers: while texts arrive, each new event after a drain has started queues
+    the next one (the flag protocol in ``schedule_drain``). For a backlog, a drain whose first batch is full
+    queues one helper (through the flag as well, so at most one drain of a kind waits in the queue; the
+    helper does the same when it starts), and a drain that runs out of time while its batches are still
+    full queues its own successor directly, whoever holds the flag. So a backlog keeps every free worker
+    busy until it is gone, and a trickle of texts keeps one."""
     cache.delete(_pending_key(kind))
     batch = _inbound_batch if kind == "inbound" else _status_batch
     deadline = time.monotonic() + seconds
     totals = {"processed": 0, "failed": 0}
+    first = True
     while (counts := batch()) is not None:
         totals["processed"] += counts[0]
         totals["failed"] += counts[1]
+        full = sum(counts) >= BATCH
+        if first and full and not _eager(kind):
+            schedule_drain(kind)  # a backlog: one more worker may help
+        first = False
         if time.monotonic() > deadline:
-            schedule_drain(kind)
-            break
+            if full:  # work is left: keep this drain's place
+                if _eager(kind):
+                    schedule_drain(kind)
+                else:
+                    _drain_task(kind).delay()
+            break  # (a partial batch left nothing; later events queue their own drain)
     return totals
+
+
+def _drain_task(kind: str):
+    from messaging.tasks.receiving import drain_inbound_events, drain_status_events
+
+    return drain_inbound_events if kind == "inbound" else drain_status_events
+
+
+def _eager(kind: str) -> bool:
+    return bool(getattr(_drain_task(kind).app.conf, "task_always_eager", False))
 
 
 def _each(kind: str, items: list, handle) -> tuple[int, int]:
