@@ -354,6 +354,20 @@ def test_carry_over_refuses_an_owner_from_another_organization(lead_conversation
 
 
 @pytest.mark.django_db
+def test_who_may_carry_over_or_end_a_records_conversations_is_the_services_rule(
+    lead_conversation, alice, aaron, amy, bob
+):
+    lead, conversation = lead_conversation
+    for outsider in (amy, bob, None):  # an unrelated agent, another organization's admin, nobody
+        with pytest.raises(PermissionDenied):
+            inbox.do_change_record_owner_conversations(lead, amy, carry_over=False, actor=outsider)
+    conversation.refresh_from_db()
+    assert conversation.is_current and conversation.owner == aaron
+    # The conversations' (and here also the record's) owner hands them over.
+    assert inbox.do_change_record_owner_conversations(lead, amy, carry_over=True, actor=aaron) == 1
+
+
+@pytest.mark.django_db
 def test_replying_marks_the_thread_read_and_counts_as_activity(
     number, aaron, inbound, published, django_capture_on_commit_callbacks
 ):

@@ -158,11 +158,14 @@ def handle_status(message_id: int) -> None:
 
 
 def _membership(conversation: Conversation, user) -> Membership | None:
-    if user is None:
+    return _membership_in(conversation.organization_id, user)
+
+
+def _membership_in(organization_id: int, user) -> Membership | None:
+    """The user's active membership of the organization (None for no user, or an outsider)."""
+    if user is None or not getattr(user, "pk", None):
         return None
-    return Membership.objects.filter(
-        organization_id=conversation.organization_id, user_id=user.pk, is_active=True
-    ).first()
+    return Membership.objects.filter(organization_id=organization_id, user_id=user.pk, is_active=True).first()
 
 
 def _check_may_see(conversation: Conversation, membership: Membership | None) -> None:
@@ -443,6 +446,17 @@ def conversations_for_record(record):
     )
 
 
+def _check_may_change_record_owner(record, actor) -> None:
+    membership = _membership_in(record.organization_id, actor)
+    allowed = membership is not None and (
+        membership.is_admin
+        or record.owner_id == actor.pk
+        or conversations_for_record(record).filter(is_current=True, owner_id=actor.pk).exists()
+    )
+    if not allowed:
+        raise PermissionDenied("Only an admin, the record's owner or its conversations' owner can do this.")
+
+
 @transaction.atomic
 def do_change_record_owner_conversations(record, new_owner, carry_over: bool, actor) -> int:
     """After a record's owner changed, the caller's explicit choice for its current conversations:
@@ -451,7 +465,11 @@ def do_change_record_owner_conversations(record, new_owner, carry_over: bool, ac
     - ``carry_over=False``: they end (``is_current=False``, archived) and the next text starts a new one.
 
     Returns how many conversations changed. Call it right after ``crm.services.do_update_record`` /
-    ``do_reassign_records`` with the choice the user made ("Carry over the conversations?")."""
+    ``do_reassign_records`` with the choice the user made ("Carry over the conversations?").
+
+    Only an admin, the record's owner (this is called right after the owner changed) or whoever owns one of
+    the record's current conversations (the previous owner handing them over) may do this."""
+    _check_may_change_record_owner(record, actor)
     if (
         new_owner is not None
         and not Membership.objects.filter(
