@@ -34,38 +34,14 @@ os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1")
 os.environ["PYTEST_XDIST_WORKER"] = "drainbench"
 
 
-def ensure_database() -> None:
-    import psycopg
-    from environ import Env
-
-    cfg = Env.db_url_config(os.environ["DATABASE_URL"])
-    admin = f"host={cfg['HOST'] or '127.0.0.1'} port={cfg['PORT'] or 5432} user={cfg['USER']} dbname=postgres"
-    if cfg.get("PASSWORD"):
-        admin += f" password={cfg['PASSWORD']}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [cfg["NAME"]]).fetchone():
-            conn.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
-
-
 def backlog(events: int) -> int:
     """A fresh organization with ``events`` stored, unprocessed inbound webhooks; its id."""
-    from messaging.models import PhoneNumber, TwilioAccount
+    from benchdb import bench_line
+
     from messaging.services import ingest
     from messaging.signatures import VerifiedAccount
-    from tenancy.models import Organization
 
-    tag = secrets.token_hex(4)
-    org = Organization.objects.create(name=f"Drain {tag}", slug=f"drain-{tag}")
-    account = TwilioAccount(organization=org, account_sid="AC" + secrets.token_hex(16), status="valid")
-    account.set_auth_token(secrets.token_hex(16))
-    account.save()
-    number = PhoneNumber.objects.create(
-        organization=org,
-        account=account,
-        sid="PN" + secrets.token_hex(16),
-        phone_number=f"+1415{random.randint(2000000, 9999999)}",
-        sms_capable=True,
-    )
+    org, account, number, _ = bench_line("drain")
     verified = VerifiedAccount(account.pk, org.pk, account.account_sid)
     rng = random.Random(3)
     batch = []
@@ -97,7 +73,9 @@ def main() -> None:
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
         raise SystemExit("production mode only: set DATABASE_URL and REDIS_URL")
-    ensure_database()
+    from benchdb import ensure_database
+
+    ensure_database(os.environ["DATABASE_URL"])
     import django
 
     django.setup()

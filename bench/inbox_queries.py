@@ -83,26 +83,6 @@ FROM messaging_conversation c WHERE c.organization_id = %(org)s AND c.id %% 20 =
 TEXT_SEARCH = ("messaging_message", "messaging_conversation")
 
 
-def ensure_database(url: str) -> None:
-    import psycopg
-
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/")
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def drop_database(url: str) -> None:
-    import psycopg
-
-    name = urlparse(url).path.lstrip("/")
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def generate(conversations: int, messages: int):
     from django.contrib.auth import get_user_model
     from django.db import connection
@@ -218,6 +198,8 @@ def main() -> None:
     parser.add_argument("--plans", action="store_true", help="print EXPLAIN ANALYZE of each query")
     args = parser.parse_args()
     url = os.environ["DATABASE_URL"]
+    from benchdb import drop_database, ensure_database
+
     ensure_database(url)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "quicksend.settings")
     import django

@@ -52,19 +52,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def ensure_database() -> None:
-    import psycopg
-    from environ import Env
-
-    cfg = Env.db_url_config(os.environ["DATABASE_URL"])
-    admin = f"host={cfg['HOST'] or '127.0.0.1'} port={cfg['PORT'] or 5432} user={cfg['USER']} dbname=postgres"
-    if cfg.get("PASSWORD"):
-        admin += f" password={cfg['PASSWORD']}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [cfg["NAME"]]).fetchone():
-            conn.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
-
-
 def setup(status_messages: int) -> dict:
     """A fresh organization with an account (known token), a number and outbound messages awaiting status."""
     import django
@@ -72,8 +59,7 @@ def setup(status_messages: int) -> dict:
     django.setup()
     from django.core.management import call_command
 
-    from messaging.models import STATUS_RANK, Conversation, Message, PhoneNumber, TwilioAccount
-    from tenancy.models import Organization
+    from messaging.models import STATUS_RANK, Conversation, Message
 
     call_command("migrate", verbosity=0)
     from messaging.services.ingest import pending_counts
@@ -85,20 +71,9 @@ def setup(status_messages: int) -> dict:
             "during this run and skew it. Drop this benchmark database (or let a worker finish), then run "
             "again."
         )
-    tag = secrets.token_hex(4)
-    org = Organization.objects.create(name=f"Bench {tag}", slug=f"bench-{tag}")
-    token = secrets.token_hex(16)
-    account = TwilioAccount(organization=org, account_sid="AC" + secrets.token_hex(16), status="valid")
-    account.set_auth_token(token)
-    account.save()
-    number = PhoneNumber.objects.create(
-        organization=org,
-        account=account,
-        sid="PN" + secrets.token_hex(16),
-        phone_number=f"+1415{random.randint(2000000, 9999999)}",
-        sms_capable=True,
-        mms_capable=True,
-    )
+    from benchdb import bench_line
+
+    org, account, number, token = bench_line("bench")
     conversations = Conversation.objects.bulk_create(
         [
             Conversation(organization=org, phone_number=number, customer_number=f"+1202{7000000 + i}")
@@ -357,7 +332,9 @@ def main() -> None:
             "PYTHONUNBUFFERED": "1",
         }
     )
-    ensure_database()
+    from benchdb import ensure_database
+
+    ensure_database(os.environ["DATABASE_URL"])
     print(f"setting up ({args.status_messages} outbound messages awaiting status)…", flush=True)
     world = setup(args.status_messages)
     env = dict(os.environ)

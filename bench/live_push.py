@@ -41,7 +41,7 @@ def main() -> None:
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT / "bench"))
-    from inbox_queries import drop_database, ensure_database
+    from benchdb import drop_database, ensure_database
 
     url = os.environ["DATABASE_URL"]
     ensure_database(url)
