@@ -64,12 +64,12 @@ FORBIDDEN = WebhookResponse(403, b"Forbidden", "text/plain")
 
 
 class Event:
-    """A verified, well-formed webhook, ready to be stored: its kind, account and table row."""
+    """A verified, well-formed webhook, ready to be stored: its kind and its table row."""
 
-    __slots__ = ("kind", "account", "row")
+    __slots__ = ("kind", "row")
 
-    def __init__(self, kind: str, account: VerifiedAccount, row: tuple) -> None:
-        self.kind, self.account, self.row = kind, account, row
+    def __init__(self, kind: str, row: tuple) -> None:
+        self.kind, self.row = kind, row
 
 
 def check_webhook(kind: str, path: str, query_string: str, form, signature: str) -> Event | WebhookResponse:
@@ -97,14 +97,14 @@ def check_webhook(kind: str, path: str, query_string: str, form, signature: str)
     error_code = int(raw_code) if raw_code.isdigit() and len(raw_code) < 9 else None
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     row = (account.organization_id, account.account_id, message_id, sid, status[:20], error_code, now)
-    return Event(kind, account, row)
+    return Event(kind, row)
 
 
 def inbound_event(account: VerifiedAccount, form: dict[str, str]) -> Event:
     """The event of a verified inbound webhook (``form``: its fields, one value each)."""
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     row = (account.organization_id, account.account_id, form["MessageSid"], json.dumps(form), now)
-    return Event("inbound", account, row)
+    return Event("inbound", row)
 
 
 def handle_webhook(kind: str, path: str, query_string: str, form, signature: str) -> WebhookResponse:
@@ -145,13 +145,20 @@ def store_events(events: list[Event]) -> list[WebhookResponse]:
     and that account's get 403."""
     if not events:
         return []
+    if _stored(events):
+        return [OK] * len(events)
+    forget_cached_tokens()
+    return [OK if _stored([event]) else FORBIDDEN for event in events]
+
+
+def _stored(events: list[Event]) -> bool:
+    """Insert ``events`` in one transaction; False when a foreign key broke it (nothing stored)."""
     try:
         with transaction.atomic():
             _insert_batch(events)
     except IntegrityError:
-        forget_cached_tokens()
-        return [_store_alone(event) for event in events]
-    return [OK] * len(events)
+        return False
+    return True
 
 
 def _insert_batch(events: list[Event]) -> None:
@@ -175,15 +182,6 @@ def _execute_returning(sql: str, params: list) -> list:
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
-
-
-def _store_alone(event: Event) -> WebhookResponse:
-    try:
-        with transaction.atomic():
-            _insert_batch([event])
-    except IntegrityError:
-        return FORBIDDEN  # the account was removed a moment ago (its token was still cached)
-    return OK
 
 
 # --- Drains ------------------------------------------------------------------------------------------------
