@@ -252,23 +252,6 @@ def _store(line, n: int) -> list[int]:
     return list(InboundEvent.objects.order_by("id").values_list("id", flat=True))
 
 
-@pytest.mark.django_db
-def test_a_burst_queues_one_drain_and_the_drain_reopens_the_gate(line, monkeypatch):
-    queued = []
-    monkeypatch.setattr(receiving_tasks.drain_inbound_events.app.conf, "task_always_eager", False)
-    monkeypatch.setattr(receiving_tasks.drain_inbound_events, "delay", lambda: queued.append("inbound"))
-    monkeypatch.setattr(receiving_tasks.drain_status_events, "delay", lambda: queued.append("status"))
-    ingest.cache.delete(ingest._pending_key("inbound"))
-    ingest.cache.delete(ingest._pending_key("status"))
-    for _ in range(5):
-        ingest.schedule_drain("inbound")
-    ingest.schedule_drain("status")
-    assert queued == ["inbound", "status"]
-    ingest.drain("inbound")  # clears its flag before it looks for work
-    ingest.schedule_drain("inbound")
-    assert queued == ["inbound", "status", "inbound"]
-
-
 @pytest.fixture
 def queued_drains(monkeypatch):
     """Production-mode queueing (not eager), with every queued drain recorded instead of sent."""
@@ -276,8 +259,20 @@ def queued_drains(monkeypatch):
     monkeypatch.setattr(receiving_tasks.drain_inbound_events.app.conf, "task_always_eager", False)
     monkeypatch.setattr(receiving_tasks.drain_inbound_events, "delay", lambda: queued.append("inbound"))
     monkeypatch.setattr(receiving_tasks.drain_status_events, "delay", lambda: queued.append("status"))
-    ingest.cache.delete(ingest._pending_key("inbound"))
+    for kind in ingest.DRAIN_KINDS:
+        ingest.cache.delete(ingest._pending_key(kind))
     return queued
+
+
+@pytest.mark.django_db
+def test_a_burst_queues_one_drain_and_the_drain_reopens_the_gate(line, queued_drains):
+    for _ in range(5):
+        ingest.schedule_drain("inbound")
+    ingest.schedule_drain("status")
+    assert queued_drains == ["inbound", "status"]
+    ingest.drain("inbound")  # clears its flag before it looks for work
+    ingest.schedule_drain("inbound")
+    assert queued_drains == ["inbound", "status", "inbound"]
 
 
 @pytest.mark.django_db
