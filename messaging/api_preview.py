@@ -13,9 +13,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from messaging.segments import analyze, apply_gsm_replacements
+from messaging.segments import MAX_BODY_CHARACTERS, analyze, apply_gsm_replacements, body_too_long
 from messaging.serializers import RecordRefField, message_body_field
-from messaging.services.sending import MAX_BODY_CHARACTERS
 from quicksend.api import StrictSerializer
 
 
@@ -84,7 +83,7 @@ def _body_to_preview(request, data: dict) -> tuple[str, tuple[str, ...]]:
             )
     result = render(template.body, record, sender=request.user)
     if len(result.text) > MAX_BODY_CHARACTERS:
-        raise ValidationError({"body": [f"A message can be at most {MAX_BODY_CHARACTERS:,} characters."]})
+        raise ValidationError({"body": [body_too_long()]})
     return result.text, result.missing_fields
 
 

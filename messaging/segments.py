@@ -27,6 +27,15 @@ from messaging._gsm_tables import GSM7, GSM7_EXTENSION, SMART_ENCODING
 GSM_7 = "GSM-7"
 UCS_2 = "UCS-2"
 
+MAX_BODY_CHARACTERS = 1600  # Twilio refuses longer bodies (21617)
+
+
+def body_too_long(length: int | None = None) -> str:
+    """The plain-words refusal of a body over ``MAX_BODY_CHARACTERS`` (with its length when known)."""
+    limit = f"A message can be at most {MAX_BODY_CHARACTERS:,} characters"
+    return f"{limit}; this one has {length:,}." if length is not None else f"{limit}."
+
+
 _SEGMENT_BITS = 140 * 8
 _HEADER_BITS = 6 * 8
 _GSM_UNIT_BITS = 7

@@ -6,6 +6,7 @@ from rest_framework.exceptions import ValidationError
 from crm.models import RecordType
 from messaging import labels
 from messaging.models import MessagingSettings, PhoneNumber, TwilioAccount
+from messaging.segments import MAX_BODY_CHARACTERS, body_too_long
 from quicksend.api import StrictModelSerializer, StrictSerializer
 
 
@@ -170,13 +171,11 @@ class RecordRefField(serializers.Field):
 def message_body_field(**kwargs) -> serializers.CharField:
     """A message body as every API takes it: optional (media or a template may stand in), kept exactly as
     typed, at most ``MAX_BODY_CHARACTERS`` (Twilio refuses longer, 21617)."""
-    from messaging.services.sending import MAX_BODY_CHARACTERS
-
     return serializers.CharField(
         required=False,
         allow_blank=True,
         trim_whitespace=False,
         max_length=MAX_BODY_CHARACTERS,
-        error_messages={"max_length": f"A message can be at most {MAX_BODY_CHARACTERS:,} characters."},
+        error_messages={"max_length": body_too_long()},
         **kwargs,
     )

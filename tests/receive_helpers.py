@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import sys
-import types
 from urllib.parse import urlencode
 
 import pytest
@@ -100,19 +98,13 @@ def eager_tasks(monkeypatch):
     monkeypatch.setattr(app.conf, "task_eager_propagates", True)
 
 
-class FakeSending(types.ModuleType):
-    """Stands in for SEND's ``messaging.services.sending`` (the transport of our automatic replies)."""
-
-    def __init__(self):
-        super().__init__("messaging.services.sending")
-        self.calls: list[dict] = []
-
-    def do_send_message(self, org, **kwargs):
-        self.calls.append({"org": org, **kwargs})
-
-
 @pytest.fixture
 def sent_replies(monkeypatch) -> list[dict]:
-    fake = FakeSending()
-    monkeypatch.setitem(sys.modules, "messaging.services.sending", fake)
-    return fake.calls
+    """Every automatic reply the receive pipeline hands to the send service, recorded instead of sent."""
+    from messaging.services import sending
+
+    calls: list[dict] = []
+    monkeypatch.setattr(
+        sending, "do_send_message", lambda org, **kwargs: calls.append({"org": org, **kwargs})
+    )
+    return calls

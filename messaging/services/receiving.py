@@ -35,6 +35,7 @@ from messaging.models import (
     TwilioAccount,
 )
 from messaging.safe_fetch import FetchError, fetch
+from messaging.services import sending
 from messaging.services.consent import consent_state, do_change_consent
 from messaging.services.conversations import get_or_create_conversation, touch_conversation
 from messaging.services.matching import match_records
@@ -290,12 +291,9 @@ def send_auto_reply(org: Organization, conversation: Conversation, body: str):
     ``do_send_message``), as source ``auto_reply``. A failure is logged, never raised: the inbound message
     is stored either way."""
     try:
-        from messaging.services.sending import do_send_message
-    except ImportError:  # SEND's pipeline is on another branch until it is merged
-        log.warning("automatic reply not sent: messaging.services.sending.do_send_message is missing")
-        return None
-    try:
-        return do_send_message(org, source=Message.Source.AUTO_REPLY, conversation=conversation, body=body)
+        return sending.do_send_message(
+            org, source=Message.Source.AUTO_REPLY, conversation=conversation, body=body
+        )
     except Exception:
         log.exception("automatic reply in conversation %s failed", conversation.pk)
         return None

@@ -33,7 +33,7 @@ from messaging.models import (
     PhoneNumber,
     TwilioAccount,
 )
-from messaging.segments import analyze
+from messaging.segments import MAX_BODY_CHARACTERS, analyze, body_too_long
 from messaging.services.consent import contact_refusal
 from messaging.services.conversations import get_or_create_conversation, touch_conversation
 from messaging.signals import outbound_message_created, send_after_commit
@@ -42,7 +42,6 @@ from tenancy.models import Membership, Organization
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_CHARACTERS = 1600  # Twilio refuses longer bodies (21617)
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 
 
@@ -189,9 +188,7 @@ def _resolve_sender(
 
 def _check_body(body: str, media: Sequence[MediaFile]) -> None:
     if len(body) > MAX_BODY_CHARACTERS:
-        raise SendRefused(
-            f"A message can be at most 1,600 characters; this one has {len(body):,}.", field="body"
-        )
+        raise SendRefused(body_too_long(len(body)), field="body")
     if not body.strip() and not media:
         raise SendRefused("The message is empty: write something or attach a file.", field="body")
 
