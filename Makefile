@@ -25,7 +25,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
-	@$(BIN)/python -m messaging.sandbox.demo http://127.0.0.1:$(PORT)
+	@$(BIN)/python -m sandbox.demo http://127.0.0.1:$(PORT)
 	@echo "QuickSend is starting on http://127.0.0.1:$(PORT)/ (Ctrl+C stops it)"
 	PORT=$(PORT) $(BIN)/uvicorn quicksend.asgi:application --host 127.0.0.1 --port $(PORT) --lifespan off
 

@@ -38,8 +38,8 @@ def backlog(events: int) -> int:
     """A fresh organization with ``events`` stored, unprocessed inbound webhooks; its id."""
     from benchdb import bench_line
 
-    from messaging.services import ingest
-    from messaging.signatures import VerifiedAccount
+    from messaging.twilio import ingest
+    from messaging.twilio.signatures import VerifiedAccount
 
     org, account, number, _ = bench_line("drain")
     verified = VerifiedAccount(account.pk, org.pk, account.account_sid)
@@ -83,7 +83,7 @@ def main() -> None:
     from machine import Phase
 
     from messaging.models import InboundEvent
-    from messaging.services import ingest
+    from messaging.twilio import ingest
     from quicksend.celery import app
 
     call_command("migrate", verbosity=0)

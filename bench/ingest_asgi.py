@@ -5,7 +5,7 @@ same answer from a trivial Django view."""
 
 from quicksend.asgi import application as app  # first: sets Django up
 
-from messaging.services.ingest import EMPTY_TWIML  # noqa: E402  isort: skip
+from messaging.twilio.ingest import EMPTY_TWIML  # noqa: E402  isort: skip
 
 _HEADERS = [(b"content-type", b"text/xml"), (b"content-length", str(len(EMPTY_TWIML)).encode())]
 

@@ -5,7 +5,7 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from messaging.webhooks import twiml_ok
+from messaging.twilio.webhooks import twiml_ok
 from quicksend.urls import urlpatterns as app_urlpatterns
 
 

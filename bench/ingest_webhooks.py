@@ -62,7 +62,7 @@ def setup(status_messages: int) -> dict:
     from messaging.models import STATUS_RANK, Conversation, Message
 
     call_command("migrate", verbosity=0)
-    from messaging.services.ingest import pending_counts
+    from messaging.twilio.ingest import pending_counts
 
     left = sum(pending_counts().values())
     if left:
@@ -411,7 +411,7 @@ def main() -> None:
         ingest = phase(maker.webhook, args.seconds)
 
         from messaging.models import InboundEvent, Message, StatusEvent
-        from messaging.services.ingest import pending_counts
+        from messaging.twilio.ingest import pending_counts
 
         def line(name: str, r: dict) -> str:
             return (

@@ -55,8 +55,8 @@ def main() -> None:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
+    from messaging.inbox import actions as inbox
     from messaging.models import PhoneNumber, TwilioAccount
-    from messaging.services import inbox
     from tenancy.models import Membership, Organization, Role
     from tests.factories_messaging import store_inbound
     from tests.sessions import session_cookie_for

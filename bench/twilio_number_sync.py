@@ -62,7 +62,7 @@ def main() -> None:
         from django.core.management import call_command
 
         from messaging.models import PhoneNumber
-        from messaging.services.twilio_accounts import do_connect_twilio_account, do_refresh_numbers
+        from messaging.twilio.accounts import do_connect_twilio_account, do_refresh_numbers
         from tenancy.services import do_create_organization
 
         call_command("migrate", verbosity=0)

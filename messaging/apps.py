@@ -19,11 +19,11 @@ class MessagingConfig(AppConfig):
         register("messaging.poll_stuck_messages", "messaging.tasks.receiving.poll_stuck_messages", 15 * 60)
         register("messaging.requeue_inbound_events", "messaging.tasks.receiving.requeue_inbound_events", 60)
         # --- inbox (issue 6): signal receivers, the "conv" subscription check, periodic jobs.
-        from messaging import visibility
-        from messaging.services import inbox_receivers
+        from messaging.inbox import receivers as inbox_receivers
+        from messaging.inbox import visibility
         from quicksend import consumers, periodic
 
         inbox_receivers.connect()
         consumers.SUBSCRIPTION_CHECKS["conv"] = visibility.subscription_check
-        periodic.register("inbox-auto-archive", "messaging.tasks.inbox.auto_archive", 3600)
-        periodic.register("inbox-history-sync", "messaging.tasks.inbox.sync_history_all", 900)
+        periodic.register("inbox-auto-archive", "messaging.inbox.tasks.auto_archive", 3600)
+        periodic.register("inbox-history-sync", "messaging.inbox.tasks.sync_history_all", 900)

@@ -1,7 +1,7 @@
 """Demo data (``manage.py seed_demo``): "Acme Realty" is connected to the sandbox's demo account.
 
 No HTTP here: ``make run`` seeds before the server (and the sandbox inside it) is up, so the account is
-stored as verified with the sandbox's published demo credentials and numbers (``messaging.sandbox.demo``).
+stored as verified with the sandbox's published demo credentials and numbers (``sandbox.demo``).
 Idempotent: a second run changes nothing the admin set (labels, assignments, defaults are only filled in
 when empty).
 """
@@ -14,8 +14,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from messaging.models import MessagingSettings, PhoneNumber, TwilioAccount
-from messaging.sandbox import demo as sandbox_demo
-from messaging.services.twilio_accounts import infer_number_type
+from messaging.twilio.accounts import infer_number_type
+from sandbox import demo as sandbox_demo
 
 DEMO_ORG_SLUG = "acme-realty"
 DEMO_LABELS = {sandbox_demo.DEMO_LOCAL_NUMBER: "Sales – SF"}

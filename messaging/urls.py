@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from messaging import views
+from messaging.twilio import pages as views
 
 urlpatterns = [
     path("settings/twilio/", views.settings_twilio, name="settings-twilio"),

@@ -14,7 +14,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 from django.urls import path  # noqa: E402
 
-from messaging.webhook_asgi import with_webhooks  # noqa: E402
+from messaging.twilio.webhook_asgi import with_webhooks  # noqa: E402
 from quicksend.consumers import EventsConsumer  # noqa: E402
 from quicksend.startup import on_process_start  # noqa: E402
 
@@ -29,9 +29,9 @@ def with_sandbox(django_app):
     """
     if not settings.QUICKSEND_SANDBOX:
         return django_app
-    from messaging.public_urls import incoming_sms_url
-    from messaging.sandbox.app import application as sandbox_app
-    from messaging.sandbox.state import get_store
+    from messaging.twilio.public_urls import incoming_sms_url
+    from sandbox.app import application as sandbox_app
+    from sandbox.state import get_store
 
     # The customer phone (/sandbox/phone/) texts the demo numbers: their texts come to this app, as if an
     # admin had pressed "Configure this number for me".

@@ -39,7 +39,7 @@ INSTALLED_APPS = [
     "tenancy",
     "crm",
     "messaging",
-    "messaging.sandbox",
+    "sandbox",
     "templates_app",
     "campaigns",
     "frontend",
@@ -283,5 +283,5 @@ QUICKSEND_SEND_IN_FLIGHT_SECONDS = env.float("QUICKSEND_SEND_IN_FLIGHT_SECONDS",
 # (quicksend/org_cache.py; the process that saved it sees the change at once).
 QUICKSEND_ORG_CACHE_SECONDS = env.float("QUICKSEND_ORG_CACHE_SECONDS", default=2.0)
 QUICKSEND_MEDIA_URL_MAX_AGE = env.int("QUICKSEND_MEDIA_URL_MAX_AGE", default=12 * 3600)
-# History sync leaves messages younger than this to its next run (messaging/history_sync.py).
+# History sync leaves messages younger than this to its next run (messaging/twilio/history_sync.py).
 QUICKSEND_HISTORY_SYNC_SETTLE_SECONDS = env.int("QUICKSEND_HISTORY_SYNC_SETTLE_SECONDS", default=600)

@@ -1,4 +1,4 @@
-"""Root URLs. Each app owns ``urls.py`` (pages) and ``api_urls.py`` (REST under /api/v1/)."""
+"""Root URLs. Each app owns its page routes and one API urls module (REST under /api/v1/), included here."""
 
 from django.conf import settings
 from django.contrib import admin
@@ -10,11 +10,7 @@ from quicksend import views
 api_v1 = [
     path("", include("tenancy.api_urls")),
     path("", include("crm.api_urls")),
-    path("", include("messaging.api_urls")),
-    path("", include("messaging.api_urls_preview")),
-    path("", include("messaging.api_urls_send")),
-    path("", include("messaging.api_urls_receive")),
-    path("", include("messaging.api_urls_inbox")),
+    path("", include("messaging.api.urls")),
     path("", include("templates_app.api_urls")),
     path("", include("campaigns.api_urls")),
 ]
@@ -23,12 +19,12 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("livez", views.livez, name="livez"),
     path("admin/", admin.site.urls),
-    path("", include("messaging.webhook_urls")),
-    path("", include("messaging.public_media_urls")),
+    path("", include("messaging.twilio.urls")),
+    path("", include("messaging.media.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
-    *([path("sandbox/", include("messaging.sandbox.urls"))] if settings.QUICKSEND_SANDBOX else []),
+    *([path("sandbox/", include("sandbox.urls"))] if settings.QUICKSEND_SANDBOX else []),
     path("", include("messaging.urls")),
     path("", include("crm.urls")),
     path("", include("templates_app.urls")),

@@ -106,8 +106,8 @@ def store_inbound(
     commit. Returns the Message."""
     from django.db import transaction
 
+    from messaging.inbox.conversations import get_or_create_conversation, touch_conversation
     from messaging.services.consent import contact_refusal
-    from messaging.services.conversations import get_or_create_conversation, touch_conversation
     from messaging.signals import inbound_message_stored, send_after_commit
 
     with transaction.atomic():
@@ -144,7 +144,7 @@ def store_outbound(conversation, sender, body: str = "Reply"):
     """Store an outbound message the way SEND does and send ``outbound_message_created`` after commit."""
     from django.db import transaction
 
-    from messaging.services.conversations import touch_conversation
+    from messaging.inbox.conversations import touch_conversation
     from messaging.signals import outbound_message_created, send_after_commit
 
     with transaction.atomic():

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from messaging import throttle
 from messaging.models import MessagingSettings, PhoneNumber, TwilioAccount
+from messaging.services import throttle
 from tests.factories_messaging import PhoneNumberFactory, TwilioAccountFactory
 
 FAST_RATES = {"local": 10_000, "tollfree": 10_000, "shortcode": 10_000, "mobile": 10_000, "unknown": 10_000}

@@ -9,8 +9,8 @@ import pytest
 from django.conf import settings
 from twilio.request_validator import RequestValidator
 
-from messaging.public_urls import INCOMING_SMS_PATH, STATUS_CALLBACK_PATH
-from messaging.signatures import forget_cached_tokens
+from messaging.twilio.public_urls import INCOMING_SMS_PATH, STATUS_CALLBACK_PATH
+from messaging.twilio.signatures import forget_cached_tokens
 from tests.factories_messaging import PhoneNumberFactory, TwilioAccountFactory
 
 

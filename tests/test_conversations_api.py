@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from messaging.inbox import actions as inbox
 from messaging.models import Conversation, InboxSettings, Message, MessageSession, Notification
-from messaging.services import inbox
 from tenancy.models import Role
 from tests.factories import MembershipFactory, TeamFactory
 from tests.factories_crm import LeadFactory
@@ -344,7 +344,7 @@ def test_inbox_settings_are_read_by_members_and_changed_by_admins(
 @pytest.mark.django_db
 def test_sync_now_is_queued_for_admins_only(alice_client, aaron_client, bob_client, number, monkeypatch):
     queued = []
-    monkeypatch.setattr("messaging.tasks.inbox.sync_history_number.delay", lambda n: queued.append(n))
+    monkeypatch.setattr("messaging.inbox.tasks.sync_history_number.delay", lambda n: queued.append(n))
     assert aaron_client.post("/api/v1/history-sync", {}, format="json").status_code == 403
     assert bob_client.post("/api/v1/history-sync", {"number": number.pk}, format="json").status_code == 404
     with_callbacks = alice_client.post("/api/v1/history-sync", {"number": number.pk}, format="json")

@@ -4,9 +4,9 @@ import threading
 
 import pytest
 
+from messaging.inbox.conversations import get_or_create_conversation
 from messaging.models import ConsentEvent, ConsentState, Conversation
 from messaging.services.consent import contact_refusal, do_change_consent
-from messaging.services.conversations import get_or_create_conversation
 from tests.factories_messaging import PhoneNumberFactory, TwilioAccountFactory
 from tests.markers import needs_postgres
 

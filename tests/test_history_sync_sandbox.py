@@ -5,8 +5,8 @@ resumes where it stopped; work per run is bounded."""
 import pytest
 import requests
 
-from messaging import history_sync
 from messaging.models import Conversation, HistorySyncState, Message, MessageSession, Notification
+from messaging.twilio import history_sync
 from tests.factories_messaging import PhoneNumberFactory, TwilioAccountFactory, store_inbound
 from tests.plugins.sandbox import fresh_phone_number
 from tests.plugins.servers import wait_until
@@ -137,8 +137,8 @@ def test_a_message_younger_than_the_settle_window_is_left_for_the_next_run(setti
 
     from django.utils import timezone
 
-    from messaging.history_sync import store_twilio_message
     from messaging.models import Message
+    from messaging.twilio.history_sync import store_twilio_message
     from tests.factories_messaging import PhoneNumberFactory
 
     settings.QUICKSEND_HISTORY_SYNC_SETTLE_SECONDS = 600

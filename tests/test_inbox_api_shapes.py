@@ -9,10 +9,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from messaging import events
-from messaging.api_inbox_serializers import MessageSerializer
+from messaging.inbox import actions as inbox
+from messaging.inbox import events
+from messaging.inbox.api.serializers import MessageSerializer
 from messaging.models import Conversation, ConversationUserState, Message, MessageStatus
-from messaging.services import inbox
 from tests.factories import TeamFactory
 from tests.factories_crm import LeadFactory
 from tests.factories_messaging import MessageFactory, PhoneNumberFactory, TwilioAccountFactory, store_inbound
@@ -191,7 +191,7 @@ def test_a_thread_page_is_one_query_and_still_404_for_outsiders_whatever_the_par
 
 @pytest.mark.django_db
 def test_a_common_word_finds_the_most_recent_conversations_first(alice_client, number, monkeypatch):
-    from messaging import inbox_search
+    from messaging.inbox import search as inbox_search
 
     monkeypatch.setattr(inbox_search, "SEARCH_LIMIT", 3)
     monkeypatch.setattr(inbox_search, "RECENT_WINDOW", 4)

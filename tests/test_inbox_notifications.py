@@ -8,6 +8,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
+from messaging.inbox import actions as inbox
 from messaging.models import (
     ConsentEvent,
     ConsentState,
@@ -18,7 +19,6 @@ from messaging.models import (
     MessageSession,
     Notification,
 )
-from messaging.services import inbox
 from tenancy.models import AuditLog, Role
 from tests.factories import MembershipFactory, TeamFactory
 from tests.factories_crm import LeadFactory
@@ -40,13 +40,13 @@ def number(org_a):
 
 @pytest.fixture
 def published(monkeypatch):
-    """Every live event published by messaging/events.py: (type, payload, user_ids, conversation_ids)."""
+    """Every live event published by messaging/inbox/events.py: (type, payload, users, conversations)."""
     sent = []
 
     def record(event_type, payload, *, user_ids=(), conversation_ids=()):
         sent.append((event_type, payload, set(user_ids), set(conversation_ids)))
 
-    monkeypatch.setattr("messaging.events.publish", record)
+    monkeypatch.setattr("messaging.inbox.events.publish", record)
     return sent
 
 
@@ -491,7 +491,7 @@ def test_concurrent_first_texts_from_one_number_make_one_conversation_and_one_re
 def test_who_may_see_a_conversation_is_decided_in_two_queries_and_agrees_with_the_inbox(
     number, org_a, alice, rule, django_assert_num_queries
 ):
-    from messaging.visibility import may_see_conversation, members_who_may_see
+    from messaging.inbox.visibility import may_see_conversation, members_who_may_see
     from tenancy.models import Membership
 
     settings = InboxSettings.objects.create(organization=org_a, agent_visibility=rule)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from messaging.keywords import (
+from messaging.services.keywords import (
     HELP_KEYWORDS,
     OPT_IN_KEYWORDS,
     OPT_OUT_KEYWORDS,

@@ -14,8 +14,8 @@ from channels.sessions import SessionMiddlewareStack
 from channels.testing.websocket import WebsocketCommunicator
 from django.urls import path
 
+from messaging.inbox import actions as inbox
 from messaging.models import InboxSettings
-from messaging.services import inbox
 from quicksend import consumers
 from tenancy.models import Role
 from tests.factories import MembershipFactory

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from messaging.media import (
+from messaging.media.validation import (
     ACCEPTED,
     MAX_ITEMS,
     UNVERIFIABLE,

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from django.conf import settings
 
+from messaging.inbox.conversations import get_or_create_conversation
 from messaging.models import STATUS_RANK, Message, MessageMedia
-from messaging.public_urls import INCOMING_SMS_PATH, STATUS_CALLBACK_PATH
-from messaging.services.conversations import get_or_create_conversation
+from messaging.twilio.public_urls import INCOMING_SMS_PATH, STATUS_CALLBACK_PATH
 from tests import receive_helpers
 from tests.factories_messaging import PhoneNumberFactory, TwilioAccountFactory
 from tests.plugins import servers

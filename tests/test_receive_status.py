@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from messaging.inbox.conversations import touch_conversation
 from messaging.models import Message, MessageStatus
-from messaging.services.conversations import touch_conversation
 from messaging.services.status import apply_status
 from messaging.signals import message_status_changed
 from tests.factories_messaging import MessageFactory

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from messaging import safe_fetch
-from messaging.safe_fetch import FetchError, fetch, forbidden_reason
+from messaging.media import safe_fetch
+from messaging.media.safe_fetch import FetchError, fetch, forbidden_reason
 
 GOOD_AUTH = "Basic " + base64.b64encode(b"AC123:secret").decode()
 

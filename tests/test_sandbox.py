@@ -10,7 +10,7 @@ import requests
 from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 
-from messaging.sandbox import demo
+from sandbox import demo
 from tests.plugins.servers import wait_until
 
 CUSTOMER = "+14155550123"

@@ -10,7 +10,7 @@ import requests
 from django.conf import settings
 from twilio.rest import Client
 
-from messaging.sandbox import demo
+from sandbox import demo
 from tests.plugins import servers
 from tests.plugins.servers import start_asgi_server, wait_until
 
@@ -68,7 +68,7 @@ def test_the_customer_phone_texts_a_demo_number_and_the_app_receives_it(
     """``make run``: the mounted sandbox's demo numbers post incoming texts to this app (no manual "Configure
     this number" first), signed with the demo account's token, and the app stores them."""
     from messaging.models import InboundEvent
-    from messaging.sandbox.state import Store
+    from sandbox.state import Store
     from tests.factories_messaging import PhoneNumberFactory, TwilioAccountFactory
 
     port = servers.free_port()

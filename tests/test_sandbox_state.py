@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from messaging.sandbox import state
-from messaging.sandbox.segments import GSM7_BASIC, count_segments
-from messaging.sandbox.state import Store, opt_out_type
+from sandbox import state
+from sandbox.segments import GSM7_BASIC, count_segments
+from sandbox.state import Store, opt_out_type
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
-from messaging.sandbox import webhooks
-from messaging.sandbox.webhooks import WebhookClient, WebhookError, sign
+from sandbox import webhooks
+from sandbox.webhooks import WebhookClient, WebhookError, sign
 
 
 def test_signature_matches_twilios_worked_example():

@@ -11,8 +11,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from messaging._gsm_tables import _ONE_SPACE_INSTEAD_OF_TWO, GSM7, GSM7_BASIC, GSM7_EXTENSION, SMART_ENCODING
 from messaging.segments import GSM_7, UCS_2, SegmentInfo, analyze, apply_gsm_replacements
+from messaging.segments.gsm_tables import (
+    _ONE_SPACE_INSTEAD_OF_TWO,
+    GSM7,
+    GSM7_BASIC,
+    GSM7_EXTENSION,
+    SMART_ENCODING,
+)
 
 VECTORS_FILE = Path(__file__).parent / "data" / "segment_vectors.json"
 

@@ -7,10 +7,10 @@ import base64
 import pytest
 from django.core import signing
 
-from messaging.media_urls import media_for_token, signed_media_url
+from messaging.inbox.conversations import get_or_create_conversation
+from messaging.media.signed_urls import media_for_token, signed_media_url
 from messaging.models import Message, MessageMedia
 from messaging.services.consent import do_change_consent
-from messaging.services.conversations import get_or_create_conversation
 from tests import factories_send
 from tests.factories_crm import LeadFactory
 from tests.factories_send import PDF, PNG, connect_line
@@ -152,7 +152,7 @@ SAMPLES = {
 def test_media_goes_out_as_a_signed_url_serving_the_sniffed_type(
     api, client, line, twilio_sandbox, content_type, settings, django_capture_on_commit_callbacks
 ):
-    from messaging.media import sniff
+    from messaging.media.validation import sniff
 
     name, data = SAMPLES[content_type]
     assert sniff(data) == content_type  # the sample really is what it claims

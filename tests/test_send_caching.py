@@ -1,4 +1,4 @@
-"""What the send path keeps between messages (quicksend/org_cache.py, messaging/twilio_client.py) never
+"""What the send path keeps between messages (quicksend/org_cache.py, messaging/twilio/client.py) never
 hides a change and never crosses organizations."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import pytest
 
 from crm.models import RecordType, RecordTypeConfig
 from crm.services import do_save_record_type_config
-from messaging import twilio_client
 from messaging.models import TwilioAccount
 from messaging.services.sending import do_send_message
+from messaging.twilio import client as twilio_client
 from quicksend import org_cache
 from tenancy.models import Membership
 from tests import factories_send

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from crm.models import RecordTypeConfig
-from messaging.media import MediaFile
+from messaging.inbox.conversations import get_or_create_conversation
+from messaging.media.validation import MediaFile
 from messaging.models import ConsentEvent, Message, MessagingSettings
 from messaging.services.consent import do_change_consent
-from messaging.services.conversations import get_or_create_conversation
 from messaging.services.sending import SendRefused, do_send_message
 from messaging.tasks.sending import send_message_task
 from tenancy.models import AuditLog, Membership

@@ -9,8 +9,8 @@ import pytest
 from django.urls import reverse
 
 from messaging.models import PhoneNumber, TwilioAccount
-from messaging.services import twilio_accounts
-from messaging.twilio_client import client_for_account
+from messaging.twilio import accounts as twilio_accounts
+from messaging.twilio.client import client_for_account
 from tenancy.models import AuditLog
 from tests.plugins.servers import free_port
 

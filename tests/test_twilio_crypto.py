@@ -73,7 +73,7 @@ def test_the_twilio_token_column_is_found_by_the_rotation():
 
 @pytest.mark.django_db
 def test_validate_again_with_an_unreadable_token_says_so(settings, alice):
-    from messaging.services.twilio_accounts import do_validate_twilio_account
+    from messaging.twilio.accounts import do_validate_twilio_account
 
     settings.QUICKSEND_ENCRYPTION_KEYS = [OLD]
     account = TwilioAccountFactory(auth_token="token")

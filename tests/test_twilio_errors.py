@@ -5,8 +5,8 @@ import requests
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 
-from messaging import twilio_client
-from messaging.twilio_errors import CODES, TwilioError, classify, describe_code, twilio_call
+from messaging.twilio import client as twilio_client
+from messaging.twilio.errors import CODES, TwilioError, classify, describe_code, twilio_call
 from tests.plugins.servers import free_port
 
 

@@ -7,9 +7,9 @@ from django.core.management import call_command
 
 from messaging import access
 from messaging.models import MessagingSettings, PhoneNumber, TwilioAccount
-from messaging.sandbox import demo as sandbox_demo
 from messaging.services.numbers import do_configure_number_webhook
-from messaging.services.twilio_accounts import do_refresh_numbers
+from messaging.twilio.accounts import do_refresh_numbers
+from sandbox import demo as sandbox_demo
 from tenancy.models import Membership, Organization
 from tests.plugins.servers import free_port
 

@@ -1,4 +1,4 @@
-"""The webhook fast path (messaging.webhook_asgi) and the drains behind it (messaging.services.ingest):
+"""The webhook fast path (messaging.twilio.webhook_asgi) and the drains behind it (messaging.twilio.ingest):
 what the production server answers on Twilio's two paths, and how stored events are claimed and processed."""
 
 from __future__ import annotations
@@ -19,12 +19,11 @@ from hypothesis import settings as settings_hyp
 from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
-from messaging import webhook_asgi
 from messaging.models import InboundEvent, Message, StatusEvent
-from messaging.public_urls import INCOMING_SMS_PATH, STATUS_CALLBACK_PATH
-from messaging.services import ingest
-from messaging.signatures import Form, VerifiedAccount, compute_signature, signature_matches
 from messaging.tasks import receiving as receiving_tasks
+from messaging.twilio import ingest, webhook_asgi
+from messaging.twilio.public_urls import INCOMING_SMS_PATH, STATUS_CALLBACK_PATH
+from messaging.twilio.signatures import Form, VerifiedAccount, compute_signature, signature_matches
 from tests import receive_helpers
 from tests.plugins import servers
 from tests.receive_helpers import Line, sign
@@ -159,7 +158,7 @@ def test_a_database_error_answers_503_so_twilio_can_retry(line, monkeypatch, cap
 
     monkeypatch.setattr(webhook_asgi, "store_events", down)
     body, headers = signed(line, INCOMING_SMS_PATH, line.inbound(CUSTOMER, "hello"))
-    with caplog.at_level(logging.ERROR, logger="messaging.webhook_asgi"):
+    with caplog.at_level(logging.ERROR, logger="messaging.twilio.webhook_asgi"):
         status, _, _ = call(webhook_asgi.with_webhooks(Fallback()), INCOMING_SMS_PATH, body, headers)
     assert status == 503
     assert line.token not in caplog.text
@@ -333,7 +332,7 @@ def test_a_failing_event_does_not_stop_the_drain(line, monkeypatch, caplog):
         real(event_id)
 
     monkeypatch.setattr(ingest, "_process_inbound", flaky)
-    with caplog.at_level(logging.ERROR, logger="messaging.services.ingest"):
+    with caplog.at_level(logging.ERROR, logger="messaging.twilio.ingest"):
         assert ingest.drain("inbound") == {"processed": 2, "failed": 1}
     assert "retried when its lease runs out" in caplog.text
     processed = dict(InboundEvent.objects.values_list("id", "processed_at"))

@@ -8,10 +8,10 @@ import pytest
 from crm.models import RecordPhone
 from messaging.models import ConsentEvent, ConsentState, Conversation, InboundEvent, Message
 from messaging.services.consent import contact_refusal, do_change_consent
-from messaging.services.ingest import OK, inbound_event, store_events
 from messaging.services.receiving import process_inbound_event
 from messaging.signals import inbound_message_stored
-from messaging.signatures import VerifiedAccount
+from messaging.twilio.ingest import OK, inbound_event, store_events
+from messaging.twilio.signatures import VerifiedAccount
 from tests import receive_helpers
 from tests.factories_crm import ContactFactory, LeadFactory
 from tests.factories_messaging import MessagingSettingsFactory, PhoneNumberFactory

@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from messaging.inbox.conversations import get_or_create_conversation, touch_conversation
 from messaging.models import STATUS_RANK, Conversation, Message, MessageStatus, StatusEvent
-from messaging.services.conversations import get_or_create_conversation, touch_conversation
-from messaging.services.ingest import drain
 from messaging.services.receiving import last_message_status_for_record, poll_stuck_messages
 from messaging.tasks.receiving import poll_stuck_messages as poll_task
+from messaging.twilio.ingest import drain
 from tests import receive_helpers
 from tests.factories_messaging import MessageFactory, PhoneNumberFactory, TwilioAccountFactory
 from tests.plugins.servers import wait_until

@@ -9,9 +9,9 @@ from django.views.decorators.debug import sensitive_variables
 
 from messaging import access
 from messaging.models import MemberMessagingSettings, MessagingSettings, PhoneNumber
-from messaging.public_urls import incoming_sms_url
-from messaging.twilio_client import account_api, client_for_account
-from messaging.twilio_errors import KIND_AUTH, TwilioError, twilio_call
+from messaging.twilio.client import account_api, client_for_account
+from messaging.twilio.errors import KIND_AUTH, TwilioError, twilio_call
+from messaging.twilio.public_urls import incoming_sms_url
 from tenancy import audit
 from tenancy.models import Membership, Organization, Team
 
@@ -135,7 +135,7 @@ def do_configure_number_webhook(number: PhoneNumber, actor) -> PhoneNumber:
 
     Raises TwilioError when Twilio refuses or cannot be reached.
     """
-    from messaging.services.twilio_accounts import do_mark_twilio_account_invalid, do_refresh_numbers
+    from messaging.twilio.accounts import do_mark_twilio_account_invalid, do_refresh_numbers
 
     account = number.account
     url = incoming_sms_url()

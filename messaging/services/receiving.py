@@ -1,7 +1,7 @@
 """Receiving: inbound texts (processing what the webhook stored), messages another tool sent from our numbers,
 the stuck-message poller, and the last delivery status a CRM record shows.
 
-The webhooks' request path and the drains that call into this module are ``messaging.services.ingest``
+The webhooks' request path and the drains that call into this module are ``messaging.twilio.ingest``
 (docs/messaging.md "Receiving"): the webhook stores the form Twilio posted as an ``InboundEvent`` with one
 statement; inserting the ``Message`` directly would need our number, the conversation (get-or-create, a
 record match) and its denormalized preview first: four to six queries on the request path instead of one.
@@ -20,8 +20,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from crm.phones import try_normalize_phone
-from messaging.keywords import KeywordAction, find_keyword, match_keyword
-from messaging.media import MediaError, content_type_for
+from messaging.inbox.conversations import get_or_create_conversation, touch_conversation
+from messaging.media.safe_fetch import FetchError, fetch
+from messaging.media.validation import MediaError, content_type_for
 from messaging.models import (
     STATUS_RANK,
     ConsentEvent,
@@ -34,15 +35,14 @@ from messaging.models import (
     PhoneNumber,
     TwilioAccount,
 )
-from messaging.safe_fetch import FetchError, fetch
 from messaging.services import sending
 from messaging.services.consent import consent_state, do_change_consent
-from messaging.services.conversations import get_or_create_conversation, touch_conversation
+from messaging.services.keywords import KeywordAction, find_keyword, match_keyword
 from messaging.services.matching import match_records
 from messaging.services.status import apply_status
 from messaging.signals import inbound_message_stored, outbound_message_created, send_after_commit
-from messaging.twilio_client import account_api, client_for_account
-from messaging.twilio_errors import TwilioError, describe_code, twilio_call
+from messaging.twilio.client import account_api, client_for_account
+from messaging.twilio.errors import TwilioError, describe_code, twilio_call
 from quicksend import crypto
 from tenancy.models import Organization
 
@@ -81,7 +81,7 @@ def _our_number(account: TwilioAccount, to: str) -> PhoneNumber | None:
 
     number = lookup()
     if number is None:
-        from messaging.services.twilio_accounts import do_refresh_numbers
+        from messaging.twilio.accounts import do_refresh_numbers
 
         try:
             do_refresh_numbers(account, None)

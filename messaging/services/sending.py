@@ -24,7 +24,8 @@ from crm.models import CrmRecord, RecordType, RecordTypeConfig
 from crm.phones import InvalidPhoneNumber, normalize_phone
 from crm.services import can_text, find_records_by_phone, sms_number
 from messaging.access import default_sender_for, may_send_from, org_default_number
-from messaging.media import MediaError, MediaFile, validate_media
+from messaging.inbox.conversations import get_or_create_conversation, touch_conversation
+from messaging.media.validation import MediaError, MediaFile, validate_media
 from messaging.models import (
     Conversation,
     Message,
@@ -35,7 +36,6 @@ from messaging.models import (
 )
 from messaging.segments import MAX_BODY_CHARACTERS, analyze, body_too_long
 from messaging.services.consent import contact_refusal
-from messaging.services.conversations import get_or_create_conversation, touch_conversation
 from messaging.signals import outbound_message_created, send_after_commit
 from tenancy import audit
 from tenancy.models import Membership, Organization

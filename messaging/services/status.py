@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from messaging.models import STATUS_RANK, Conversation, Message, MessageStatus
 from messaging.signals import message_status_changed, send_after_commit
-from messaging.twilio_errors import describe_code
+from messaging.twilio.errors import describe_code
 
 # Statuses that mean the message left Twilio towards the carrier (sent_at is filled if it is still empty).
 _SENT_OR_LATER = {

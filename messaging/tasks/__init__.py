@@ -1,3 +1,5 @@
-"""Celery tasks of the messaging app, one module per area; imported here so autodiscovery registers them."""
+"""Celery tasks of the messaging app; imported here so autodiscovery registers them (the inbox's tasks live
+in messaging/inbox/tasks.py)."""
 
-from messaging.tasks import inbox, receiving, sending  # noqa: F401
+from messaging.inbox import tasks as inbox  # noqa: F401
+from messaging.tasks import receiving, sending  # noqa: F401

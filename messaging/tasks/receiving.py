@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from messaging.twilio_errors import TwilioError
+from messaging.twilio.errors import TwilioError
 
 
 @shared_task(acks_late=True)
@@ -52,7 +52,7 @@ def requeue_inbound_events() -> dict:
     """Periodic sweep: queue a drain for stored webhooks no drain holds (a lost task, an expired lease)."""
     from django.core.cache import cache
 
-    from messaging.services.ingest import sweep
+    from messaging.twilio.ingest import sweep
 
     lock = "lock:messaging.requeue_inbound_events"
     if not cache.add(lock, 1, timeout=300):
@@ -65,15 +65,15 @@ def requeue_inbound_events() -> dict:
 
 @shared_task(acks_late=True)
 def drain_inbound_events() -> dict:
-    """Turn stored inbound webhooks into messages until none is left (messaging.services.ingest)."""
-    from messaging.services.ingest import drain
+    """Turn stored inbound webhooks into messages until none is left (messaging.twilio.ingest)."""
+    from messaging.twilio.ingest import drain
 
     return drain("inbound")
 
 
 @shared_task(acks_late=True)
 def drain_status_events() -> dict:
-    """Apply stored status callbacks until none is left (messaging.services.ingest)."""
-    from messaging.services.ingest import drain
+    """Apply stored status callbacks until none is left (messaging.twilio.ingest)."""
+    from messaging.twilio.ingest import drain
 
     return drain("status")

@@ -8,7 +8,7 @@ The order of steps is what makes it safe (docs/messaging.md "Sending"):
    before the SID was stored: reconcile with Twilio first (list by To/From/DateSent, match body and time)
    and adopt the SID if it is there. Only a message Twilio does not have is sent again.
 3. Consent again, at send time (a message queued before a STOP is not sent: it fails with the reason).
-4. The sender number's token bucket (``messaging.throttle``); when short, retry later.
+4. The sender number's token bucket (``messaging.services.throttle``); when short, retry later.
 5. Claim the message by setting ``handed_over_at`` (a conditional UPDATE, committed) BEFORE calling Twilio.
 6. Create the message at Twilio with ``StatusCallback = status_callback_url() + "?m=<our id>"``; store the
    SID and status through ``apply_status``.
@@ -30,12 +30,12 @@ from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from messaging import throttle
 from messaging.models import Message, MessageStatus, TwilioAccount
-from messaging.public_urls import status_callback_url
+from messaging.services import throttle
 from messaging.services.consent import contact_refusal
 from messaging.services.status import apply_status
-from messaging.twilio_errors import TwilioError, twilio_call
+from messaging.twilio.errors import TwilioError, twilio_call
+from messaging.twilio.public_urls import status_callback_url
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def _status_callback(message_id: int) -> str:
 
 
 def _media_urls(message: Message) -> list[str]:
-    from messaging.media_urls import signed_media_url
+    from messaging.media.signed_urls import signed_media_url
 
     return [signed_media_url(item) for item in message.media.all()]
 
@@ -132,8 +132,8 @@ def _twilio_status(status: str | None) -> str:
 
 def notify_account_invalid(account: TwilioAccount, error: TwilioError) -> None:
     """Twilio refused the account's credentials (20003): mark it invalid (audited) and tell its admins."""
-    from messaging.services.twilio_accounts import do_mark_twilio_account_invalid
     from messaging.signals import send_after_commit
+    from messaging.twilio.accounts import do_mark_twilio_account_invalid
 
     with transaction.atomic():
         do_mark_twilio_account_invalid(account, error)
@@ -215,7 +215,7 @@ def _attempt(message_id: int) -> str:
         fail_message(message.pk, "The sender number's Twilio account was removed.")
         return "failed"
 
-    from messaging.twilio_client import client_for_account
+    from messaging.twilio.client import client_for_account
 
     if message.handed_over_at is not None:
         # A hand-over this recent may still be in flight in another worker (a task delivered twice): give

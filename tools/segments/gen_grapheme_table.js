@@ -1,4 +1,4 @@
-// Writes messaging/_grapheme_break.py: the grapheme-break property table of the npm package
+// Writes messaging/segments/grapheme_break.py: the grapheme-break property table of the npm package
 // `grapheme-splitter` (the splitter `sms-segments-calculator` uses, Unicode 10 rules), as code point ranges.
 // Our segment counter must group characters exactly as Twilio's calculator does, so we take the table from
 // that package rather than from a newer Unicode database.

@@ -1,0 +1,301 @@
+"""Serializers, OpenAPI shapes, keyset cursors and query-parameter parsers shared by the inbox API modules
+(messaging/api_inbox_*.py, messaging/inbox/api/notifications.py)."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import inline_serializer
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+
+from messaging.models import (
+    Conversation,
+    Message,
+    MessageSession,
+)
+from quicksend.api import StrictSerializer
+from tenancy.models import Team
+
+User = get_user_model()
+
+
+class ConversationSerializer(serializers.Serializer):
+    """A conversation as lists show it (the documented shape is ``_conversation_schema``). The views build
+    the items with ``conversation_items`` from ``values()`` rows; this class names the shape for the
+    schema."""
+
+
+# The hot lists (conversations, a thread) build their items from ``values()`` rows: no model instances and no
+# serializer field per value, which at 50 rows was most of a request's CPU time (docs/benchmarks.md, "Inbox").
+# Tests hold the shapes equal to ``events.conversation_payload`` and ``MessageSerializer``.
+CONVERSATION_ROW_FIELDS = (
+    "id",
+    "organization_id",
+    "phone_number_id",
+    "phone_number__phone_number",
+    "phone_number__label",
+    "customer_number",
+    "status",
+    "is_current",
+    "owner_id",
+    "owner__first_name",
+    "owner__last_name",
+    f"owner__{User.USERNAME_FIELD}",
+    "team_id",
+    "team__name",
+    "record_type",
+    "record_id",
+    "regarding_type",
+    "regarding_id",
+    "last_message_at",
+    "last_message_preview",
+    "last_message_direction",
+    "last_message_status",
+    "my_unread",
+    "my_dismissed",
+)
+_OWNER_USERNAME = f"owner__{User.USERNAME_FIELD}"
+
+
+def conversation_items(rows: list[dict], record_names: dict) -> list[dict]:
+    """List items from rows of ``CONVERSATION_ROW_FIELDS``: ``events.conversation_payload`` plus the caller's
+    ``unread``/``dismissed`` and the records' names (``record_names``: (type, id) → name)."""
+    items = []
+    for row in rows:
+        owner = None
+        if row["owner_id"] is not None:
+            full_name = f"{row['owner__first_name']} {row['owner__last_name']}".strip()  # get_full_name()
+            owner = {"id": row["owner_id"], "name": full_name or row[_OWNER_USERNAME]}
+        at = row["last_message_at"]
+        items.append(
+            {
+                "id": row["id"],
+                "phone_number": {
+                    "id": row["phone_number_id"],
+                    "phone_number": row["phone_number__phone_number"],
+                    "label": row["phone_number__label"],
+                },
+                "customer_number": row["customer_number"],
+                "status": row["status"],
+                "is_current": row["is_current"],
+                "owner": owner,
+                "team": {"id": row["team_id"], "name": row["team__name"]} if row["team_id"] else None,
+                "record_type": row["record_type"],
+                "record_id": row["record_id"],
+                "regarding_type": row["regarding_type"],
+                "regarding_id": row["regarding_id"],
+                "last_message": {
+                    "at": at.isoformat() if at is not None else None,
+                    "preview": row["last_message_preview"],
+                    "direction": row["last_message_direction"],
+                    "status": row["last_message_status"],
+                },
+                "unread": row["my_unread"] or 0,
+                "dismissed": bool(row["my_dismissed"]),
+                "record_name": record_names.get((row["record_type"], row["record_id"]), ""),
+                "regarding_name": record_names.get((row["regarding_type"], row["regarding_id"]), ""),
+            }
+        )
+    return items
+
+
+def _conversation_schema(**kwargs):
+    return inline_serializer(
+        "Conversation",
+        {
+            "id": serializers.IntegerField(),
+            "phone_number": inline_serializer(
+                "ConversationNumber",
+                {
+                    "id": serializers.IntegerField(),
+                    "phone_number": serializers.CharField(),
+                    "label": serializers.CharField(),
+                },
+            ),
+            "customer_number": serializers.CharField(),
+            "status": serializers.ChoiceField(Conversation.Status.choices),
+            "is_current": serializers.BooleanField(),
+            "owner": inline_serializer(
+                "ConversationOwner",
+                {"id": serializers.IntegerField(), "name": serializers.CharField()},
+                allow_null=True,
+            ),
+            "team": inline_serializer(
+                "ConversationTeam",
+                {"id": serializers.IntegerField(), "name": serializers.CharField()},
+                allow_null=True,
+            ),
+            "record_type": serializers.CharField(),
+            "record_id": serializers.IntegerField(allow_null=True),
+            "record_name": serializers.CharField(),
+            "regarding_type": serializers.CharField(),
+            "regarding_id": serializers.IntegerField(allow_null=True),
+            "regarding_name": serializers.CharField(),
+            "last_message": inline_serializer(
+                "ConversationLastMessage",
+                {
+                    "at": serializers.DateTimeField(allow_null=True),
+                    "preview": serializers.CharField(),
+                    "direction": serializers.CharField(),
+                    "status": serializers.CharField(),
+                },
+            ),
+            "unread": serializers.IntegerField(),
+            "dismissed": serializers.BooleanField(),
+        },
+        **kwargs,
+    )
+
+
+MESSAGE_ROW_FIELDS = (
+    "id",
+    "conversation_id",
+    "direction",
+    "source",
+    "status",
+    "from_number",
+    "to_number",
+    "body",
+    "num_media",
+    "num_segments",
+    "error_code",
+    "error_message",
+    "sender_id",
+    "created_at",
+)
+
+
+# A thread item, for the schema; ``message_items`` builds the same from rows (tests hold them equal).
+class MessageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Message
+        fields = [name.removesuffix("_id") for name in MESSAGE_ROW_FIELDS]  # conversation_id → conversation
+        read_only_fields = fields
+
+
+_DATETIME = serializers.DateTimeField(read_only=True)
+
+
+def message_items(rows: list[dict]) -> list[dict]:
+    """``MessageSerializer``'s items from rows of ``MESSAGE_ROW_FIELDS``."""
+    as_text = _DATETIME.to_representation
+    return [
+        {
+            "id": row["id"],
+            "conversation": row["conversation_id"],
+            "direction": row["direction"],
+            "source": row["source"],
+            "status": row["status"],
+            "from_number": row["from_number"],
+            "to_number": row["to_number"],
+            "body": row["body"],
+            "num_media": row["num_media"],
+            "num_segments": row["num_segments"],
+            "error_code": row["error_code"],
+            "error_message": row["error_message"],
+            "sender": row["sender_id"],
+            "created_at": as_text(row["created_at"]),
+        }
+        for row in rows
+    ]
+
+
+class SessionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = MessageSession
+        fields = ["id", "started_at", "ends_at", "owner", "message_count"]
+        read_only_fields = fields
+
+
+class AssignSerializer(StrictSerializer):
+    confirm = serializers.BooleanField(
+        default=False, help_text="Required when someone else owns the conversation (the answer to a 409)."
+    )
+
+
+class _OrgScopedUserField(serializers.PrimaryKeyRelatedField):
+    def get_queryset(self):
+        org = self.context["request"].org
+        return User.objects.filter(memberships__organization=org, memberships__is_active=True)
+
+
+class _OrgScopedTeamField(serializers.PrimaryKeyRelatedField):
+    def get_queryset(self):
+        return Team.objects.filter(organization=self.context["request"].org)
+
+
+class ReassignSerializer(StrictSerializer):
+    user = _OrgScopedUserField(required=False, allow_null=True)
+    team = _OrgScopedTeamField(required=False, allow_null=True)
+
+    def validate(self, attrs):
+        if not attrs.get("user") and not attrs.get("team"):
+            raise ValidationError("Choose a user or a team.")
+        return attrs
+
+
+class BulkReassignSerializer(ReassignSerializer):
+    ids = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=500)
+
+
+class CreateRecordSerializer(StrictSerializer):
+    record_type = serializers.CharField()
+    fields = serializers.DictField(
+        required=False, default=dict, help_text="The record's fields (e.g. last_name)."
+    )
+
+
+class RecordOwnerChangeSerializer(StrictSerializer):
+    record_type = serializers.CharField()
+    record_id = serializers.IntegerField()
+    new_owner = _OrgScopedUserField(allow_null=True)
+    carry_over = serializers.BooleanField(
+        help_text="True: the record's current conversations move to the new owner with their history. "
+        "False: they are archived and the next text starts a new one. Required: the caller must choose."
+    )
+
+
+# --- keyset cursors ----------------------------------------------------------------------------------------
+
+
+def _encode(at: datetime, pk: int) -> str:
+    return base64.urlsafe_b64encode(f"{at.isoformat()}|{pk}".encode()).decode()
+
+
+def _decode(cursor: str) -> tuple[datetime, int]:
+    try:
+        at_text, pk_text = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        at = parse_datetime(at_text)
+        if at is None:
+            raise ValueError
+        return at, int(pk_text)
+    except (ValueError, UnicodeDecodeError, TypeError):
+        raise ValidationError({"cursor": "Invalid cursor."})
+
+
+def _page_size(request, default: int = 50, maximum: int = 200) -> int:
+    try:
+        return max(1, min(int(request.query_params.get("page_size", default)), maximum))
+    except ValueError:
+        raise ValidationError({"page_size": "Must be a number."})
+
+
+def _valid(serializer_class, request):
+    serializer = serializer_class(data=request.data or {}, context={"request": request})
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _int(value, name: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValidationError({name: "Must be a number."})
+
+
+def _bool(value) -> bool:
+    return str(value).lower() in ("1", "true", "yes", "on")

@@ -1,0 +1,32 @@
+"""Receivers of the messaging signals (connected in MessagingConfig.ready): the inbox's side of every stored
+message. Each re-reads by id and calls a service in messaging/inbox/actions.py."""
+
+from __future__ import annotations
+
+from messaging.inbox import actions as inbox
+
+
+def on_inbound_message_stored(
+    sender, message_id, conversation_id=None, organization_id=None, **kwargs
+) -> None:
+    inbox.handle_inbound(
+        message_id,
+        blocked=bool(kwargs.get("blocked")),
+        created_conversation=bool(kwargs.get("created_conversation")),
+    )
+
+
+def on_outbound_message_created(sender, message_id, sender_id=None, **kwargs) -> None:
+    inbox.handle_outbound(message_id, sender_id)
+
+
+def on_message_status_changed(sender, message_id, **kwargs) -> None:
+    inbox.handle_status(message_id)
+
+
+def connect() -> None:
+    from messaging import signals
+
+    signals.inbound_message_stored.connect(on_inbound_message_stored, dispatch_uid="inbox.inbound")
+    signals.outbound_message_created.connect(on_outbound_message_created, dispatch_uid="inbox.outbound")
+    signals.message_status_changed.connect(on_message_status_changed, dispatch_uid="inbox.status")
