@@ -1,4 +1,4 @@
-"""The one phone-number normalizer (GUIDE §3.10). Every number we store or compare is E.164.
+"""The one phone-number normalizer. Every number we store or compare is E.164.
 
 Numbers typed without a country code take the default country of the record type (a calling code such as
 1 or 44, or a region such as "US"); the raw input is kept by callers for display.

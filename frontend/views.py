@@ -21,7 +21,7 @@ AUDIT_PAGE_SIZE = 50
 
 @member_required
 def home(request):
-    # Issue 4 item 0: an admin without a verified Twilio account lands on the Twilio settings after login.
+    # An admin without a verified Twilio account lands on the Twilio settings after login.
     landing = twilio_setup_redirect(request)
     if landing is not None:
         return landing

@@ -13,12 +13,12 @@ class MessagingConfig(AppConfig):
         seed_demo_extend.connect(demo.seed_messaging_demo, dispatch_uid="messaging.seed_demo")
         user_logged_in.connect(landing.remember_fresh_login, dispatch_uid="messaging.landing")
 
-        # RECEIVE (issue 5): stuck delivery statuses, and inbound events whose processing task was lost.
+        # Receiving: stuck delivery statuses, and inbound events whose processing task was lost.
         from quicksend.periodic import register
 
         register("messaging.poll_stuck_messages", "messaging.tasks.receiving.poll_stuck_messages", 15 * 60)
         register("messaging.requeue_inbound_events", "messaging.tasks.receiving.requeue_inbound_events", 60)
-        # --- inbox (issue 6): signal receivers, the "conv" subscription check, periodic jobs.
+        # --- inbox: signal receivers, the "conv" subscription check, periodic jobs.
         from messaging.inbox import receivers as inbox_receivers
         from messaging.inbox import visibility
         from quicksend import consumers, periodic

@@ -1,5 +1,5 @@
 """Where a member lands after logging in: an admin whose organization has no verified Twilio account goes to
-the Twilio settings page (issue 4, item 0); agents see a notice on the home page instead."""
+the Twilio settings page; agents see a notice on the home page instead."""
 
 from __future__ import annotations
 

@@ -138,7 +138,7 @@ class MessagingSettings(models.Model):
         default=False,
         help_text="When off, agents send only from numbers assigned to them or to one of their teams.",
     )
-    # Automatic replies to consent keywords (RECEIVE, issue 5); blank sends none. Twilio's Advanced Opt-Out
+    # Automatic replies to consent keywords; blank sends none. Twilio's Advanced Opt-Out
     # may already answer STOP/START/HELP itself: fill these only when it is turned off.
     opt_out_reply = models.CharField(
         max_length=320, blank=True, help_text="Sent once when a number opts out (STOP). Blank: none."
@@ -175,11 +175,11 @@ class MemberMessagingSettings(models.Model):
         return f"Messaging settings of {self.membership}"
 
 
-# --- Conversations, messages, media, consent (issue 5 core; issue 6 builds on these) -----------------------
+# --- Conversations, messages, media, consent -----------------------
 
 
 class Conversation(models.Model):
-    """One thread between one of our numbers and one customer number (GUIDE §4: never one per message).
+    """One thread between one of our numbers and one customer number (never one per message).
 
     At most one *current* conversation exists per (organization, our number, customer number), enforced by a
     partial unique constraint so concurrent first messages cannot create two. A conversation ended on an
@@ -229,7 +229,7 @@ class Conversation(models.Model):
             models.Index(fields=["organization", "customer_number"], name="conv_org_customer"),
             models.Index(fields=["organization", "owner", "-last_message_at"], name="conv_org_owner_recent"),
             models.Index(fields=["organization", "record_type", "record_id"], name="conv_org_record"),
-            # issue 6: a record's page and the inbox search find threads created from a record too.
+            # a record's page and the inbox search find threads created from a record too.
             models.Index(
                 fields=["organization", "regarding_type", "regarding_id"], name="conv_org_regarding"
             ),
@@ -256,7 +256,7 @@ class MessageStatus(models.TextChoices):
     READ = "read", "Read"
 
 
-# Status only moves forward (GUIDE §4): a callback may only raise the rank. Final states share the top ranks;
+# Status only moves forward: a callback may only raise the rank. Final states share the top ranks;
 # "read" may still follow "delivered" (RCS/WhatsApp).
 STATUS_RANK: dict[str, int] = {
     MessageStatus.PENDING: 0,
@@ -338,7 +338,7 @@ class Message(models.Model):
         ]
         indexes = [
             models.Index(fields=["conversation", "-id"], name="message_thread"),
-            # issue 6: the thread pages by time (history sync inserts old texts with new ids).
+            # the thread pages by time (history sync inserts old texts with new ids).
             models.Index(fields=["conversation", "-created_at", "-id"], name="message_thread_time"),
             models.Index(fields=["organization", "-id"], name="message_org_recent"),
             # The "stuck" poller and the send queue only look at messages short of a final status.
@@ -440,7 +440,7 @@ class ConsentEvent(models.Model):
         return f"{self.phone_number} {self.action} via {self.method}"
 
 
-# --- Receiving (RECEIVE, issue 5) ------------------------------------------------------------------------
+# --- Receiving ------------------------------------------------------------------------
 
 
 class InboundEvent(models.Model):
@@ -508,7 +508,7 @@ class StatusEvent(models.Model):
         return f"{self.message_sid} {self.status}"
 
 
-# --- inbox (issue 6): settings, per-user state, notifications, sessions, history sync ---------------------
+# --- inbox: settings, per-user state, notifications, sessions, history sync ---------------------
 
 
 class InboxSettings(models.Model):

@@ -8,7 +8,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 
 def exception_handler(exc, context):
-    # The same 404 body for "missing" and "not yours" (GUIDE §3).
+    # The same 404 body for "missing" and "not yours".
     if isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found.")
     return drf_exception_handler(exc, context)

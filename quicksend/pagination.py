@@ -1,4 +1,4 @@
-"""Keyset (cursor) pagination for every list: never OFFSET on large tables (GUIDE §5)."""
+"""Keyset (cursor) pagination for every list: never OFFSET on large tables."""
 
 from rest_framework import pagination
 

@@ -1,4 +1,4 @@
-"""The one realtime publisher (GUIDE §3.7).
+"""The one realtime publisher.
 
 Services call ``publish(...)`` with explicit recipients; frames go out after the transaction commits, so a
 client never hears of a row it cannot yet read. Groups: ``user.<id>`` (a user's own events) and

@@ -1,4 +1,4 @@
-"""The ONE merge-field renderer (GUIDE §3.10): ``render(body, record, *, sender=None) -> RenderResult``.
+"""The ONE merge-field renderer: ``render(body, record, *, sender=None) -> RenderResult``.
 
 Merge fields are written ``{{first_name}}`` (spaces inside the braces are allowed: ``{{ first_name }}``).
 Which fields exist depends on the record type (``FIELDS``), plus the sender's and the owner's names for every

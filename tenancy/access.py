@@ -1,5 +1,5 @@
 """Access helpers: look objects up inside the caller's organization; "missing" and "not yours" are the same
-404 (GUIDE §3)."""
+404."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Resolves the tenant once per request (GUIDE §3.4): ``request.org`` and ``request.membership``."""
+"""Resolves the tenant once per request: ``request.org`` and ``request.membership``."""
 
 from __future__ import annotations
 

@@ -95,13 +95,13 @@ class MessageFactory(factory.django.DjangoModelFactory):
     body = factory.Sequence(lambda n: f"Message {n}")
 
 
-# --- inbox (issue 6) ----------------------------------------------------------------------------------------
+# --- inbox ----------------------------------------------------------------------------------------
 
 
 def store_inbound(
     number, customer_number: str, body: str = "Hello", *, sid: str | None = None, blocked=None, **defaults
 ):
-    """Store an inbound text the way RECEIVE's webhook path does (get-or-create the conversation, insert the
+    """Store an inbound text as the webhook path does (get-or-create the conversation, insert the
     message, touch the conversation, all in one transaction) and send ``inbound_message_stored`` after
     commit. Returns the Message."""
     from django.db import transaction

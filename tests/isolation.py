@@ -1,4 +1,4 @@
-"""Tenant-isolation harness (issue 2, item 7).
+"""Tenant-isolation harness.
 
 Given two organizations, it builds each one's data with the builders of ``tests/isolation_world.py``, then
 walks every URL pattern of the project and every path of the OpenAPI schema that takes a parameter, fills

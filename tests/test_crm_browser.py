@@ -55,7 +55,7 @@ def test_admin_imports_a_csv_and_watches_the_progress_bar(
     page.fill("input[name=username]", "alice")
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
-    # An admin without a verified Twilio account lands on the Twilio settings page (issue 4).
+    # An admin without a verified Twilio account lands on the Twilio settings page.
     page.wait_for_url(lambda url: "/login/" not in url)
     page.goto(asgi_server.base_url + "/crm/imports/")
     page.set_input_files("input[name=file]", str(csv_path))

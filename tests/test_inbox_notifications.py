@@ -52,7 +52,7 @@ def published(monkeypatch):
 
 @pytest.fixture
 def inbound(django_capture_on_commit_callbacks):
-    """``inbound(number, customer, body)``: store a text like RECEIVE and run the after-commit receivers."""
+    """``inbound(number, customer, body)``: store a text, run the after-commit receivers."""
 
     def send(number, customer=CUSTOMER, body="Hello", **kwargs):
         with django_capture_on_commit_callbacks(execute=True):

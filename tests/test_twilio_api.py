@@ -1,4 +1,4 @@
-"""REST API for Twilio accounts, numbers and messaging settings (issue 4)."""
+"""REST API for Twilio accounts, numbers and messaging settings."""
 
 import pytest
 

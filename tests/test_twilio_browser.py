@@ -1,5 +1,5 @@
 """The admin connects Twilio from the settings page in a real browser, against the real ASGI server and the
-sandbox (issue 4, "Done when")."""
+sandbox."""
 
 import re
 

@@ -1,4 +1,4 @@
-"""Connecting a Twilio account from the settings page, against the real sandbox over HTTP (issue 4, 1–2)."""
+"""Connecting a Twilio account from the settings page, against the real sandbox over HTTP."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Secrets at rest: MultiFernet with the configured keys, and key rotation (issue 4, item 2)."""
+"""Secrets at rest: MultiFernet with the configured keys, and key rotation."""
 
 import io
 

@@ -1,4 +1,4 @@
-"""Who may send from which number, labels, defaults and the number pages (issue 4, item 3)."""
+"""Who may send from which number, labels, defaults and the number pages."""
 
 import pytest
 from django.urls import reverse
@@ -187,7 +187,7 @@ def test_the_numbers_page_runs_a_constant_number_of_queries(
         assert alice_client.get("/settings/twilio/").status_code == 200
 
 
-# --- landing after login (item 0) ----------------------------------------------------------------------
+# --- landing after login ----------------------------------------------------------------------
 
 
 def login(client, username):

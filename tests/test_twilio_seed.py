@@ -1,4 +1,4 @@
-"""seed_demo connects "Acme Realty" to the sandbox's demo account, without calling HTTP (issue 4)."""
+"""seed_demo connects "Acme Realty" to the sandbox's demo account, without calling HTTP."""
 
 import io
 

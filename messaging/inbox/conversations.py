@@ -14,7 +14,7 @@ def get_or_create_conversation(
 
     Concurrent first messages from one number race on the partial unique constraint
     ``conversation_one_current_thread``: the loser's insert fails inside a savepoint and it reads the
-    winner's row (GUIDE §4: unique constraint + get on conflict, never one conversation per message).
+    winner's row (unique constraint + get on conflict, never one conversation per message).
     """
     lookup = {
         "organization_id": number.organization_id,
@@ -34,7 +34,7 @@ def get_or_create_conversation(
 def touch_conversation(conversation: Conversation, message) -> None:
     """Denormalize ``message`` onto its conversation (preview, time, direction, status) and reopen it if it
     was archived. One conditional UPDATE: an older message (history sync, a late webhook) never overwrites a
-    newer preview, and still reopens an archived conversation (issue 6)."""
+    newer preview, and still reopens an archived conversation."""
     when = connection.ops.adapt_datetimefield_value(message.created_at)
     preview = (message.body or ("[media]" if message.num_media else ""))[:160]
     newest = "(last_message_at IS NULL OR last_message_at <= %s)"

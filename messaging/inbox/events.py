@@ -1,4 +1,4 @@
-"""Live events of the inbox: the one module that publishes messaging events (GUIDE §3.7).
+"""Live events of the inbox: the one module that publishes messaging events.
 
 Every event is a typed JSON frame ``{"type": ..., ...payload}`` that carries enough to render without a
 fetch. Recipients are explicit: ``user.<id>`` groups (a user's own notifications, unread counts, their

@@ -1,5 +1,5 @@
 """Who is notified of what in the inbox, and the notifications themselves (one open notification per
-recipient and conversation). Who is notified of an inbound text (issue 6, items 3 and 7):
+recipient and conversation). Who is notified of an inbound text:
 
 - no owner yet: a *request* (Accept / Dismiss / Block) to every member who may see the conversation (the
   team's members when a team owns it);

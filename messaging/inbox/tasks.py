@@ -1,5 +1,5 @@
 """Celery tasks: inbox (auto-archive, history sync). Periodic jobs take a non-blocking lock (the cache:
-Redis in production) and return a small stats dict (GUIDE §3.6)."""
+Redis in production) and return a small stats dict."""
 
 from __future__ import annotations
 

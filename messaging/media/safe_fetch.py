@@ -1,6 +1,6 @@
 """The one safe HTTP fetcher for URLs we download: inbound Twilio media and any link a user supplies.
 
-What makes it safe (SSRF, GUIDE §4):
+What makes it safe (SSRF):
 - only http and https; no credentials inside the URL;
 - the host is resolved once with ``socket.getaddrinfo`` and EVERY address it resolves to is checked:
   loopback, private, shared (CGNAT), link-local (cloud metadata 169.254.169.254), multicast, reserved and

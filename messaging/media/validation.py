@@ -4,7 +4,7 @@ Pure functions over bytes plus the declared file name and type. The content type
 one sniffed from the bytes, never the file name or the browser's label: Twilio fetches each MediaUrl and
 refuses a Content-Type that does not match the content.
 
-Limits (shared/twilio/FACTS.md, the manual's MIME table, issue 5), stricter reading where they differ:
+Limits (shared/twilio/FACTS.md, the manual's MIME table), stricter reading where they differ:
 - at most 10 items and 5 MB (5,000,000 bytes) in total per message;
 - JPEG, GIF and PNG up to 5 MB each (Twilio transcodes and fully supports them);
 - every other accepted type up to 500 KB (500,000 bytes). Twilio documents 500 KB for types it does not

@@ -1,4 +1,4 @@
-"""The one SMS segment counter (GUIDE §3.10): encoding, segments, characters used and left.
+"""The one SMS segment counter: encoding, segments, characters used and left.
 
 It agrees with Twilio's own calculator, the npm package ``sms-segments-calculator`` 1.3.0
 (TwilioDevEd/message-segment-calculator), on every input: tests/test_segments.py replays thousands of vectors

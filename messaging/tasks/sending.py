@@ -81,7 +81,7 @@ def fail_message(message_id: int, reason: str, *, code: int | None = None) -> bo
 
 
 def _status_callback(message_id: int) -> str:
-    # Our id in the callback URL (GUIDE §4): a callback that beats the send response still finds its row.
+    # Our id in the callback URL: a callback that beats the send response still finds its row.
     return f"{status_callback_url()}?m={message_id}"
 
 

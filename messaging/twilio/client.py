@@ -1,4 +1,4 @@
-"""The one Twilio client factory (GUIDE §3.10).
+"""The one Twilio client factory.
 
 Every REST call to Twilio (or to the sandbox) uses a client built here, so timeouts and the base URL come from
 settings in one place: ``TWILIO_API_BASE_URL`` (None → the real api.twilio.com; the embedded mode points it at

@@ -1,7 +1,7 @@
 """Twilio failures as domain errors: a plain-words message per code and a retryable/permanent flag.
 
 Every call to Twilio goes through ``messaging.twilio.client``; callers wrap it with ``twilio_call()`` (or call
-``classify(exc)``) and handle one exception type, ``TwilioError`` (GUIDE §4 "Classify Twilio errors").
+``classify(exc)``) and handle one exception type, ``TwilioError``.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """History sync: pull each number's message history from Twilio so texts sent or received by other tools on
-the same number appear in their conversations (issue 6, item 8).
+the same number appear in their conversations.
 
 Per number, a *pass* lists the account's messages ``To`` the number and ``From`` the number (two listings,
 newest first) with ``DateSent >= high_water - OVERLAP``; the first pass of a number reaches back

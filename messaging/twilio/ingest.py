@@ -272,8 +272,8 @@ def drain(kind: str, seconds: float = DRAIN_SECONDS) -> dict:
 
     How drains spread over the workers: while texts arrive, each new event after a drain has started queues
     the next one (the flag protocol in ``schedule_drain``). For a backlog, a drain whose first batch is full
-    queues one helper (through the flag as well, so at most one drain of a kind waits in the queue; the
-    helper does the same when it starts), and a drain that runs out of time while its batches are still
+    queues one more drain (through the flag as well, so at most one drain of a kind waits in the queue;
+    that drain does the same when it starts), and a drain that runs out of time while its batches are still
     full queues its own successor directly, whoever holds the flag. So a backlog keeps every free worker
     busy until it is gone, and a trickle of texts keeps one."""
     cache.delete(_pending_key(kind))

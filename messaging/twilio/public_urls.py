@@ -1,5 +1,5 @@
 """The URLs Twilio calls: built from ``PUBLIC_BASE_URL`` (the address Twilio reaches us at), never from a
-request's Host header (GUIDE §4: signatures are checked against the URL Twilio called)."""
+request's Host header (signatures are checked against the URL Twilio called)."""
 
 from __future__ import annotations
 

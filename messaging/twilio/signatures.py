@@ -1,6 +1,6 @@
 """Verifying Twilio webhooks: which account sent it (from ``AccountSid``) and whether its signature holds.
 
-GUIDE §4: the signature is checked with the token of the account named by ``AccountSid`` (so Messaging
+The signature is checked with the token of the account named by ``AccountSid`` (so Messaging
 Service pools, whose numbers may be anywhere in the account, work), against the URL Twilio called, rebuilt
 from ``PUBLIC_BASE_URL`` + path + query (never the Host header, which a proxy or an attacker controls).
 
