@@ -55,3 +55,14 @@ def test_send_refuses_a_malformed_record_in_plain_words(alice_client, record):
     response = alice_client.post("/api/v1/messages", {"record": record, "body": "hi"}, format="json")
     assert response.status_code == 400
     assert response.json()["record"] == ['Give the record as {"type": "lead", "id": 12} (or "lead:12").']
+
+
+def test_preview_offers_only_templates_the_member_can_see(alice, aaron_client, org_a):
+    lead = LeadFactory(organization=org_a, first_name="Ann")
+    personal = MessageTemplate.objects.create(
+        organization=org_a, name="p", body="Hi {{first_name}}", owner=alice
+    )
+    draft = MessageTemplate.objects.create(organization=org_a, name="d", body="Hi", status="draft")
+    for template in (personal, draft):
+        payload = {"template": template.pk, "record": {"type": "lead", "id": lead.pk}}
+        assert aaron_client.post("/api/v1/messages/preview", payload, format="json").status_code == 404
