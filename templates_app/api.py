@@ -107,6 +107,9 @@ class RenderSerializer(serializers.Serializer):
     missing_fields = serializers.ListField(
         child=serializers.CharField(), help_text="Fields that rendered empty (no value, no default)."
     )
+    unknown_fields = serializers.ListField(
+        child=serializers.CharField(), help_text="Fields this body names that do not exist here."
+    )
     problems = serializers.ListField(
         child=serializers.CharField(),
         help_text="Why this body could not be saved (unknown or malformed merge fields); [] when it can.",
@@ -256,7 +259,7 @@ class MessageTemplateViewSet(viewsets.ModelViewSet):
             OpenApiExample(
                 "A lead",
                 response_only=True,
-                value={"text": "Hi Maria!", "missing_fields": [], "problems": []},
+                value={"text": "Hi Maria!", "missing_fields": [], "unknown_fields": [], "problems": []},
             ),
         ],
         tags=[TAG],
@@ -281,6 +284,11 @@ class MessageTemplateViewSet(viewsets.ModelViewSet):
         result = render(data["body"], record, sender=request.user, org=request.org)
         return Response(
             RenderSerializer(
-                {"text": result.text, "missing_fields": list(result.missing_fields), "problems": problems}
+                {
+                    "text": result.text,
+                    "missing_fields": list(result.missing_fields),
+                    "unknown_fields": list(result.unknown_fields),
+                    "problems": problems,
+                }
             ).data
         )

@@ -84,7 +84,9 @@ if (form && panel) {
       showProblems([firstError(rendered.data)]);
       return;
     }
-    const { text, missing_fields: missing, problems } = rendered.data;
+    const { text, problems } = rendered.data;
+    // Unknown fields are named in the problems already; "empty" is about real fields without a value.
+    const missing = rendered.data.missing_fields.filter((f) => !rendered.data.unknown_fields.includes(f));
     out.text.textContent = text;
     showProblems(problems);
     out.note.hidden = missing.length === 0;
@@ -104,12 +106,13 @@ if (form && panel) {
     }
     const info = preview.data;
     out.segments.textContent = String(info.segments);
-    out.encoding.textContent = info.encoding === "UCS-2" ? "UCS-2 (Unicode: 70 characters per segment)" : "GSM-7";
-    out.characters.textContent = `${info.characters} (${info.characters_left} left in this segment)`;
+    out.encoding.textContent = info.encoding;
+    out.characters.textContent = `${info.characters} of ${info.characters + info.characters_left}`;
     if (info.encoding === "UCS-2" && info.offending_characters.length) {
       const chars = info.offending_characters.map((c) => c.char).join(" ");
       out.note.hidden = false;
-      out.note.textContent = (out.note.textContent ? out.note.textContent + " " : "") + `Unicode because of: ${chars}`;
+      out.note.textContent = (out.note.textContent ? out.note.textContent + " " : "")
+        + `UCS-2 (70 characters a segment instead of 160) because of: ${chars}`;
     }
   }
 
