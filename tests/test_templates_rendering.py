@@ -190,6 +190,8 @@ def test_render_replaces_each_field_by_its_value_or_default(case, values):
         else:
             name, default = tags[index // 2]
             value = values.get(name, "")
+            if name == "agent.first_name":
+                value = value.strip()  # people's names are trimmed
             expected.append(value if value.strip() or default is None else default)
     assert result.text == "".join(expected)
     assert result.unknown_fields == ()

@@ -78,6 +78,7 @@ if (form && panel) {
       showProblems([]);
       return;
     }
+    // Both answers first, then one update of the panel: it never shows one text with another's counts.
     const rendered = await postJson(form.dataset.renderUrl, payload);
     if (mine !== generation) return;
     if (!rendered.ok) {
@@ -85,35 +86,31 @@ if (form && panel) {
       return;
     }
     const { text, problems } = rendered.data;
+    const preview = text.trim() ? await postJson(form.dataset.previewUrl, { body: text }) : null;
+    if (mine !== generation) return;
     // Unknown fields are named in the problems already; "empty" is about real fields without a value.
     const missing = rendered.data.missing_fields.filter((f) => !rendered.data.unknown_fields.includes(f));
+    const notes = [];
+    if (missing.length) {
+      notes.push("Empty on this record: " + missing.map((f) => "{{" + f + "}}").join(", ") + ". Add a default or pick another record.");
+    }
     out.text.textContent = text;
-    showProblems(problems);
-    out.note.hidden = missing.length === 0;
-    out.note.textContent = missing.length
-      ? "Empty on this record: " + missing.map((f) => "{{" + f + "}}").join(", ") + ". Add a default or pick another record."
-      : "";
-    if (!text.trim()) {
+    if (preview && preview.ok) {
+      const info = preview.data;
+      out.segments.textContent = String(info.segments);
+      out.encoding.textContent = info.encoding;
+      out.characters.textContent = `${info.characters} of ${info.characters + info.characters_left}`;
+      if (info.encoding === "UCS-2" && info.offending_characters.length) {
+        const chars = info.offending_characters.map((c) => c.char).join(" ");
+        notes.push(`UCS-2 (70 characters a segment instead of 160) because of: ${chars}`);
+      }
+      showProblems(problems);
+    } else {
       clearStats();
-      return;
+      showProblems(preview ? [...problems, firstError(preview.data)] : problems);
     }
-    const preview = await postJson(form.dataset.previewUrl, { body: text });
-    if (mine !== generation) return;
-    if (!preview.ok) {
-      clearStats();
-      showProblems([...problems, firstError(preview.data)]);
-      return;
-    }
-    const info = preview.data;
-    out.segments.textContent = String(info.segments);
-    out.encoding.textContent = info.encoding;
-    out.characters.textContent = `${info.characters} of ${info.characters + info.characters_left}`;
-    if (info.encoding === "UCS-2" && info.offending_characters.length) {
-      const chars = info.offending_characters.map((c) => c.char).join(" ");
-      out.note.hidden = false;
-      out.note.textContent = (out.note.textContent ? out.note.textContent + " " : "")
-        + `UCS-2 (70 characters a segment instead of 160) because of: ${chars}`;
-    }
+    out.note.textContent = notes.join(" ");
+    out.note.hidden = notes.length === 0;
   }
 
   function schedule(delay = 300) {
