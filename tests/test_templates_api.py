@@ -227,3 +227,20 @@ def test_list_is_a_constant_number_of_queries(org_a, alice_client, django_assert
         _shared(org_a, name=f"T{index}", shortcode=f"t{index}")
     with django_assert_max_num_queries(8):
         assert len(alice_client.get(URL).json()["results"]) == 30
+
+
+@pytest.mark.django_db
+def test_every_templates_operation_is_described_in_the_schema(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    operations = [
+        (method, path, op)
+        for path, ops in schema["paths"].items()
+        if path.startswith("/api/v1/templates")
+        for method, op in ops.items()
+        if method in ("get", "post", "put", "patch", "delete")
+    ]
+    assert len(operations) == 9
+    for method, path, op in operations:
+        assert op["tags"] == ["Templates"] and op["summary"], (method, path)
+    template = schema["components"]["schemas"]["MessageTemplate"]["properties"]
+    assert template["visibility"]["allOf"][0]["$ref"].endswith("/TemplateVisibilityEnum")
