@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import difflib
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -65,7 +66,10 @@ _COMPUTED: dict[str, dict[str, str]] = {
 }
 
 
+@functools.cache
 def _standard_fields(record_type: str) -> dict[str, str]:
+    # The models' fields do not change while the process runs: computed once per type. Callers get the
+    # shared dict: never change it.
     from crm.models import model_for
 
     model = model_for(record_type)

@@ -151,3 +151,20 @@ def test_the_service_renders_a_template_without_a_membership(org_a, alice, line)
             org_a, actor=alice, source=Message.Source.API, record=lead, template=template, body="x"
         )
     assert refused.value.field == "body"
+
+
+def test_a_template_costs_one_query_more_than_a_body(org_a, alice, line):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    template = _template(org_a, record_type="lead", body="Hi {{first_name}} from {{org.name}}")
+    warm = LeadFactory(organization=org_a, mobile_phone="+12065550189")
+    do_send_message(org_a, actor=alice, source=Message.Source.AUTOMATION, record=warm, body="caches filled")
+    counts = []
+    for index, kwargs in enumerate(({"body": "Hi there"}, {"template": template})):
+        lead = LeadFactory(organization=org_a, mobile_phone=f"+1206555018{index}")
+        with CaptureQueriesContext(connection) as captured:
+            do_send_message(org_a, actor=alice, source=Message.Source.AUTOMATION, record=lead, **kwargs)
+        counts.append(len(captured.captured_queries))
+    # Rendering reads nothing more; the one extra statement counts the use.
+    assert counts[1] == counts[0] + 1
