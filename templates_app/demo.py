@@ -100,4 +100,4 @@ def seed_templates_demo(sender, organization, members, stdout=None, **kwargs) ->
         )
         created += 1
     if stdout is not None and created:
-        stdout.write(f"  {organization.name}: {created} templates added")
+        stdout.write(f"  {organization.name}: {created} template{'' if created == 1 else 's'} added")

@@ -69,6 +69,7 @@ def _editor(request, form: TemplateForm, template: MessageTemplate | None):
             "template": template,
             "picker_groups": _picker_groups(request.org, record_type),
             "preview_records": _preview_records(request.org),
+            "org_time_zone": request.org.time_zone,
         },
     )
 

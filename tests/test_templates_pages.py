@@ -94,7 +94,8 @@ def test_agent_creates_personal_templates_only(org_a, aaron, aaron_client):
 def test_edit_duplicate_and_delete(org_a, alice_client):
     template = _shared(org_a, shortcode="welcome")
     edit = f"/settings/templates/{template.pk}/edit"
-    assert 'value="Welcome"' in alice_client.get(edit).content.decode()
+    editor = alice_client.get(edit).content.decode()
+    assert 'value="Welcome"' in editor and "Sent 0 times." in editor
     taken = _shared(org_a, name="Other", shortcode="other")
     clash = alice_client.post(edit, _form(name="Welcome", shortcode="other"))
     assert "/other is already used by another template." in clash.content.decode()
