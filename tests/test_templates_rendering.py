@@ -219,3 +219,13 @@ def test_renderer_never_raises_and_leaves_no_field_behind(parts):
     named = [t.path for t in parse(body)]
     assert result.unknown_fields == tuple(dict.fromkeys(named))
     assert result.text == FIELD_RE.sub(lambda m: (m["dq"] if m["dq"] is not None else m["sq"]) or "", body)
+
+
+@given(bodies(), st.sampled_from(["frist_name", "custom.sauce", "agent.shoe_size", "orgname"]))
+def test_check_body_passes_known_fields_and_names_an_added_unknown_one(case, unknown):
+    parts, _tags = case
+    known = fields_for("lead", ["source"])
+    body = "".join(parts)
+    assert check_body(body, known) == []
+    problems = check_body(body + " {{" + unknown + "}}", known)
+    assert len(problems) == 1 and problems[0].startswith("Unknown merge field {{" + unknown + "}}")
