@@ -45,13 +45,15 @@ def _picker_groups(org, record_type: str) -> list[tuple[str, list[tuple[str, str
     return [(GROUP_LABELS[g], groups[g]) for g in GROUP_LABELS if g in groups]
 
 
-def _preview_records(org) -> list[tuple[str, str, list]]:
-    """A few recent records of every type to preview on: (type, label, records)."""
+def _preview_records(org) -> list[tuple[str, str, list, str]]:
+    """A few recent records of every type to preview on, and where to search for others: (type, label,
+    records, the type's list API)."""
     return [
         (
             rt,
             RecordType(rt).label,
             list(model_for(rt).objects.filter(organization=org).order_by("-id")[:PREVIEW_RECORDS_PER_TYPE]),
+            f"/api/v1/{model_for(rt)._meta.verbose_name_plural}",
         )
         for rt in RecordType.values
     ]

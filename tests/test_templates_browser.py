@@ -80,6 +80,11 @@ def test_admin_creates_a_template_with_a_merge_field_and_previews_it_on_a_lead(
     expect(page.locator("[data-preview-encoding]")).to_have_text("GSM-7")
     expect(preview).to_have_text("Hi Olivia, welcome to Acme!")
 
+    # Any record can be found by name, not only the recent ones offered.
+    page.fill("[data-preview-search]", "Martin")
+    page.get_by_text("1 found: pick one below.").wait_for()
+    expect(preview).to_have_text("Hi Chloë, welcome to Acme!")
+
     # A typo is named before saving, and refused on save.
     body.type(" {{frist_name}}")
     page.locator("[data-preview-problems]", has_text="did you mean {{first_name}}?").wait_for()

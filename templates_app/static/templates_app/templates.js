@@ -32,6 +32,9 @@ if (form && panel) {
   const scope = form.querySelector("select[name=record_type]");
   const picker = form.querySelector("[data-insert-field]");
   const recordSelect = panel.querySelector("[data-preview-record]");
+  const search = panel.querySelector("[data-preview-search]");
+  const searchStatus = panel.querySelector("[data-preview-search-status]");
+  const searchUrls = Object.fromEntries(search.dataset.searchUrls.split(" ").map((pair) => pair.split("=")));
   const out = {
     text: panel.querySelector("[data-preview-text]"),
     segments: panel.querySelector("[data-preview-segments]"),
@@ -156,6 +159,61 @@ if (form && panel) {
       picker.append(optgroup);
     }
   }
+
+  function recordLabel(record) {
+    const person = `${record.first_name || ""} ${record.last_name || ""}`.trim();
+    return person || record.name || record.subject || `#${record.id}`;
+  }
+
+  let searchTimer = null;
+  let searchGeneration = 0;
+
+  async function findRecords() {
+    const mine = ++searchGeneration;
+    const term = search.value.trim();
+    for (const group of recordSelect.querySelectorAll("optgroup[data-found]")) group.remove();
+    if (term.length < 2) {
+      searchStatus.textContent = "";
+      return;
+    }
+    // A template for one record type searches that type; an any-record template searches every type.
+    const types = scope.value ? [scope.value] : Object.keys(searchUrls);
+    const answers = await Promise.all(types.map(async (type) => {
+      const response = await fetch(`${searchUrls[type]}?q=${encodeURIComponent(term)}&page_size=10`, { credentials: "same-origin" });
+      return [type, response.ok ? (await response.json()).results : []];
+    }));
+    if (mine !== searchGeneration) return;
+    let first = null;
+    let count = 0;
+    for (const [type, records] of answers.reverse()) {
+      if (!records.length) continue;
+      const group = document.createElement("optgroup");
+      group.label = `Found: ${type}s`;
+      group.dataset.found = "";
+      group.dataset.recordType = type;
+      for (const record of records) group.append(new Option(recordLabel(record), `${type}:${record.id}`));
+      recordSelect.options[0].after(group); // right after "No record", before the recent ones
+      first = group.querySelector("option");
+      count += records.length;
+    }
+    searchStatus.textContent = count ? `${count} found: pick one below.` : `No record matches “${term}”.`;
+    if (first) {
+      recordSelect.value = first.value;
+      schedule(0);
+    }
+  }
+
+  search.addEventListener("input", () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => { findRecords().catch(() => { searchStatus.textContent = "Search is not available right now."; }); }, 300);
+  });
+  search.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") { // search at once
+      event.preventDefault();
+      clearTimeout(searchTimer);
+      findRecords();
+    }
+  });
 
   picker.addEventListener("change", () => {
     if (picker.value) insertField(picker.value);
