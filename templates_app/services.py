@@ -25,6 +25,7 @@ from templates_app.rendering import RenderResult, check_body, fields_for, render
 from tenancy import audit
 from tenancy.models import Membership, Organization
 
+MAX_BODY = 1600  # what one message may carry (the send refuses longer bodies)
 EDITABLE = ("name", "body", "record_type", "status", "shortcode", "visibility")
 Shared, Personal = MessageTemplate.Visibility.SHARED, MessageTemplate.Visibility.PERSONAL
 
@@ -104,6 +105,8 @@ def _clean(org: Organization, values: _Values, template: MessageTemplate | None)
         errors["name"] = ["Give the template a name."]
     if not (values.body or "").strip():
         errors["body"] = ["Write the message."]
+    elif len(values.body) > MAX_BODY:
+        errors["body"] = [f"A template can be at most {MAX_BODY:,} characters ({len(values.body):,} now)."]
     if values.record_type and values.record_type not in RecordType.values:
         errors["record_type"] = [
             f"'{values.record_type}' is not a record type (use one of {', '.join(RecordType.values)}, or "

@@ -4,7 +4,7 @@ bodies checked on save; search and filters for the composer; isolation between o
 from __future__ import annotations
 
 import pytest
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 
 from templates_app import services
 from templates_app.models import MessageTemplate
@@ -55,6 +55,11 @@ def test_agent_may_create_only_personal_templates(aaron, aaron_client, alice_cli
     refused = aaron_client.post(URL, {"name": "x", "body": "y", "visibility": "shared"}, format="json")
     assert refused.status_code == 403
     assert "Only an admin can create a shared template" in refused.json()["detail"]
+    with pytest.raises(ValidationError) as too_long:
+        services.do_create_template(
+            _membership(aaron).organization, _membership(aaron), name="x", body="y" * 1601
+        )
+    assert too_long.value.message_dict["body"] == ["A template can be at most 1,600 characters (1,601 now)."]
     created = aaron_client.post(URL, {"name": "Mine", "body": "Thanks! {{agent.first_name}}"}, format="json")
     assert created.status_code == 201, created.content
     assert (created.json()["visibility"], created.json()["owner"]) == ("personal", aaron.pk)
