@@ -176,6 +176,16 @@ class MessageTemplateViewSet(viewsets.ModelViewSet):
         params = self.request.query_params
         if self.action != "list":
             return found
+        allowed = {
+            "record_type": RecordType.values,
+            "status": MessageTemplate.Status.values,
+            "visibility": MessageTemplate.Visibility.values,
+        }
+        bad = {k: v for k, v in allowed.items() if params.get(k) and params[k] not in v}
+        if bad:
+            raise exceptions.ValidationError(
+                {k: [f"'{params[k]}' is not one of {', '.join(v)}."] for k, v in bad.items()}
+            )
         found = services.search_templates(found, params.get("search", ""))
         if params.get("record_type"):
             found = found.filter(record_type__in=["", params["record_type"]])

@@ -177,6 +177,8 @@ def test_list_search_and_filters_for_the_composer(org_a, alice, aaron_client):
     assert names("?record_type=lead") == ["Open house welcome", "Reminder"]
     assert names("?visibility=personal") == []
     assert names("?status=published&visibility=shared") == ["Case update", "Open house welcome", "Reminder"]
+    bad = aaron_client.get(URL + "?record_type=boat&status=live")
+    assert bad.status_code == 400 and set(bad.json()) == {"record_type", "status"}
 
 
 def test_merge_fields_list_the_types_fields_with_custom_ones(alice_client, aaron_client, org_a):
