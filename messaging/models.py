@@ -318,6 +318,14 @@ class Message(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     idempotency_key = models.CharField(max_length=100, blank=True)
+    template = models.ForeignKey(
+        "templates_app.MessageTemplate",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The template the body was rendered from (blank: written by hand, or template deleted).",
+    )
     # Set just before the request to Twilio: a retried task that finds it set reconciles with Twilio before
     # sending again (a worker may have died after Twilio accepted the message but before the SID was stored).
     handed_over_at = models.DateTimeField(null=True, blank=True)

@@ -242,6 +242,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets shared by several serializers get one name each (not a hash suffix, not a neighbour's).
+    "ENUM_NAME_OVERRIDES": {
+        "RecordTypeEnum": "crm.models.RecordType",
+        "TemplateStatusEnum": "templates_app.models.MessageTemplate.Status",
+        "TemplateVisibilityEnum": "templates_app.models.MessageTemplate.Visibility",
+    },
 }
 
 # --- Logging --------------------------------------------------------------------------------------------
