@@ -37,6 +37,7 @@ from crm.serializers import (
     RecordTypeConfigSerializer,
     record_ref,
 )
+from quicksend.bounded_ids import MAX_ID
 from quicksend.pagination import CursorPagination
 from tenancy.permissions import IsOrgAdmin, IsOrgAdminOrReadOnly
 
@@ -60,8 +61,8 @@ LIST_PARAMETERS = [
         description="Records having this number in any phone field; any format (normalized with the record "
         "type's default country), e.g. `(415) 555-0134` or `+14155550134`",
     ),
-    OpenApiParameter("owner", OpenApiTypes.STR, description="Owner user id, or `none`"),
-    OpenApiParameter("team", OpenApiTypes.INT, description="Team id"),
+    OpenApiParameter("owner", OpenApiTypes.STR, description="Owner user id, or `none` (another value: 400)"),
+    OpenApiParameter("team", {"type": "integer", "minimum": 1, "maximum": MAX_ID}, description="Team id"),
     OpenApiParameter("status", OpenApiTypes.STR),
     OpenApiParameter("sort", OpenApiTypes.STR, enum=["newest", "oldest", "updated", "name", "status"]),
 ]
@@ -98,7 +99,10 @@ def build_record_viewset(record_type: str) -> type[viewsets.GenericViewSet]:
 
         def get_queryset(self):
             qs = model.objects.filter(organization=self.request.org).select_related("owner", "team", *related)
-            return filter_records(qs, model, self.request.org, self.request.query_params)
+            try:
+                return filter_records(qs, model, self.request.org, self.request.query_params)
+            except DjangoValidationError as exc:
+                raise as_drf_error(exc)
 
         def get_object(self):
             return access.access_record(self.request.org, record_type, self.kwargs["pk"])

@@ -76,7 +76,12 @@ def record_list(request, record_type: str):
     qs = model.objects.filter(organization=request.org).select_related(
         "owner", "team", *_related_names(model)
     )
-    qs = filter_records(qs, model, request.org, request.GET)
+    filter_errors: list[str] = []
+    try:
+        qs = filter_records(qs, model, request.org, request.GET)
+    except ValidationError as exc:
+        filter_errors = exc.messages
+        qs = qs.none()
     sort = request.GET.get("sort") if request.GET.get("sort") in SORTS else "newest"
     paginator = PagePaginator(sort_ordering(model, sort))
     drf_request = Request(request)
@@ -103,6 +108,7 @@ def record_list(request, record_type: str):
             "query": params.urlencode(),
             "reassign_form": ReassignForm(org=request.org),
             "people": hasattr(model, "last_name"),
+            "filter_errors": filter_errors,
         },
     )
 

@@ -10,9 +10,10 @@ from django.views.decorators.http import require_POST
 
 from frontend.forms import AddMemberForm, ApiTokenForm, OrganizationForm, TeamForm
 from messaging.landing import twilio_setup_redirect
+from quicksend.bounded_ids import parse_id
 from tenancy import access, services
 from tenancy.decorators import admin_required, member_required
-from tenancy.filters import filter_audit
+from tenancy.filters import AuditFilterForm, filter_audit
 from tenancy.middleware import SESSION_ORG_KEY
 from tenancy.models import ApiToken, AuditLog, Membership, Role
 
@@ -173,10 +174,15 @@ def settings_team_edit(request, team_id: int):
 
 @admin_required
 def settings_audit(request):
-    qs = filter_audit(AuditLog.objects.filter(organization=request.org).select_related("actor"), request.GET)
-    before = request.GET.get("before")
-    if before and before.isdigit():
-        qs = qs.filter(id__lt=int(before))
+    qs = AuditLog.objects.filter(organization=request.org).select_related("actor")
+    filter_form = AuditFilterForm(request.GET)
+    try:
+        qs = filter_audit(qs, request.GET)
+        before = request.GET.get("before")
+        if before:
+            qs = qs.filter(id__lt=parse_id(before, "before"))
+    except ValidationError:
+        qs = qs.none()
     entries = list(qs.order_by("-id")[: AUDIT_PAGE_SIZE + 1])
     has_more = len(entries) > AUDIT_PAGE_SIZE
     entries = entries[:AUDIT_PAGE_SIZE]
@@ -191,6 +197,7 @@ def settings_audit(request):
             "next_before": entries[-1].id if has_more and entries else None,
             "members": members,
             "filters": request.GET,
+            "filter_form": filter_form,
             "query": params.urlencode(),
         },
     )

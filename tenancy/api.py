@@ -11,6 +11,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from quicksend.bounded_ids import MAX_ID
 from tenancy import access, services
 from tenancy.filters import filter_audit
 from tenancy.models import ApiToken, AuditLog, Membership, Team
@@ -27,6 +28,8 @@ from tenancy.serializers import (
 
 
 def as_drf_error(exc: DjangoValidationError) -> ValidationError:
+    if hasattr(exc, "error_dict"):
+        return ValidationError(exc.message_dict)
     return ValidationError({"detail": exc.messages})
 
 
@@ -175,12 +178,18 @@ class ApiTokenViewSet(
     list=extend_schema(
         summary="Browse the audit log (admin)",
         parameters=[
-            OpenApiParameter("actor", OpenApiTypes.INT, description="user id"),
+            OpenApiParameter(
+                "actor", {"type": "integer", "minimum": 1, "maximum": MAX_ID}, description="user id"
+            ),
             OpenApiParameter("object_type", OpenApiTypes.STR, description="e.g. tenancy.team"),
             OpenApiParameter("object_id", OpenApiTypes.STR),
             OpenApiParameter("action", OpenApiTypes.STR, description="prefix, e.g. member."),
-            OpenApiParameter("since", OpenApiTypes.DATETIME),
-            OpenApiParameter("until", OpenApiTypes.DATETIME),
+            OpenApiParameter(
+                "since", OpenApiTypes.DATETIME, description="a date (the whole day, UTC) or a date and time"
+            ),
+            OpenApiParameter(
+                "until", OpenApiTypes.DATETIME, description="a date (the whole day, UTC) or a date and time"
+            ),
         ],
     ),
     retrieve=extend_schema(summary="Get an audit entry (admin)"),
@@ -192,7 +201,10 @@ class AuditLogViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         qs = AuditLog.objects.filter(organization=self.request.org).select_related("actor")
-        return filter_audit(qs, self.request.query_params)
+        try:
+            return filter_audit(qs, self.request.query_params)
+        except DjangoValidationError as exc:
+            raise as_drf_error(exc)
 
     def get_object(self):
         return access.access_audit_entry(self.request.org, self.kwargs["pk"])

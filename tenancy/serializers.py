@@ -2,6 +2,7 @@ from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from quicksend.api import StrictModelSerializer, StrictSerializer
+from quicksend.bounded_ids import BoundedIdField
 from tenancy.models import ApiToken, AuditLog, Membership, Organization, Role, Team
 
 User = get_user_model()
@@ -44,7 +45,9 @@ class MemberCreateSerializer(StrictSerializer):
 
 
 class TeamSerializer(StrictModelSerializer):
-    member_ids = serializers.ListField(child=serializers.IntegerField(), required=False, write_only=True)
+    member_ids = serializers.ListField(
+        child=BoundedIdField(), required=False, write_only=True, max_length=10_000
+    )
     members = serializers.SerializerMethodField()
 
     class Meta:
