@@ -125,9 +125,17 @@ class AuditLog(models.Model):
     object_repr = models.CharField(max_length=200, blank=True)
     changes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Set by writers that may run more than once for one event (a retried task): the second write of the
+    # same key is a no-op.
+    dedupe_key = models.CharField(max_length=120, blank=True, default="")
 
     class Meta:
         ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dedupe_key"], condition=~models.Q(dedupe_key=""), name="audit_unique_dedupe_key"
+            )
+        ]
         indexes = [
             models.Index(fields=["organization", "-id"], name="audit_org_recent"),
             models.Index(fields=["organization", "object_type", "object_id"], name="audit_org_object"),
