@@ -40,10 +40,10 @@ def test_ten_failed_logins_lock_the_account_even_with_the_right_password(alice):
 
 @pytest.mark.django_db
 def test_lockout_is_per_account(alice, aaron):
-    client = Client()
     for _ in range(10):
-        client.post("/login/", {"username": "alice", "password": "nope"})
-    response = client.post("/login/", {"username": "aaron", "password": PASSWORD})
+        Client(REMOTE_ADDR="203.0.113.7").post("/login/", {"username": "alice", "password": "nope"})
+    elsewhere = Client(REMOTE_ADDR="198.51.100.20")
+    response = elsewhere.post("/login/", {"username": "aaron", "password": PASSWORD})
     assert response.status_code == 302
 
 
