@@ -122,7 +122,7 @@ def build_record_viewset(record_type: str) -> type[viewsets.GenericViewSet]:
                 raise as_drf_error(exc)
 
         def perform_destroy(self, instance):
-            services.do_delete_record(instance, self.request.user)
+            services.do_delete_record(instance, self.request.user, membership=self.request.membership)
 
         @action(detail=True, methods=["post"])
         def reassign(self, request, pk=None):
@@ -180,7 +180,13 @@ def build_record_viewset(record_type: str) -> type[viewsets.GenericViewSet]:
             ],
         ),
         update=extend_schema(exclude=True),
-        destroy=extend_schema(summary=f"Delete a {label}", tags=[tag]),
+        destroy=extend_schema(
+            summary=f"Delete a {label}",
+            tags=[tag],
+            description="Admins may delete any record; agents only records they own, and only when the "
+            "organization allows it (`agents_may_delete_records` on `GET /api/v1/me`). Otherwise 403 and "
+            "nothing changes; another organization's record is 404.",
+        ),
         reassign=extend_schema(
             summary=f"Give a {label} a new owner (and optionally team)",
             tags=[tag],

@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import wraps
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.storage import default_storage
 from django.http import HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
@@ -153,6 +153,7 @@ def record_detail(request, record_type: str, pk: int):
             "cannot_text_reason": reason,
             "sms_number": services.sms_number(record, config),
             "reassign_form": ReassignForm(org=request.org, initial={"owner": record.owner_id}),
+            "may_delete": services.may_delete_record(record, request.user, request.membership),
         },
     )
 
@@ -205,8 +206,11 @@ def record_edit(request, record_type: str, pk: int):
 
 def record_delete(request, record_type: str, pk: int):
     record = access.access_record(request.org, record_type, pk)
+    refusal = services.deletion_refusal(record, request.user, request.membership)
+    if refusal:
+        raise PermissionDenied(refusal)
     if request.method == "POST":
-        services.do_delete_record(record, request.user)
+        services.do_delete_record(record, request.user, membership=request.membership)
         messages.success(request, f"{record.type_label} “{record}” deleted.")
         return redirect(f"crm-{record_type}-list")
     return render(

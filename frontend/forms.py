@@ -11,6 +11,11 @@ class OrganizationForm(forms.Form):
     time_zone = forms.CharField(
         max_length=64, validators=[validate_time_zone], help_text="IANA name, e.g. America/New_York"
     )
+    agents_may_delete_records = forms.BooleanField(
+        required=False,
+        help_text="Off: only admins delete leads, contacts and other records. On: agents may also delete "
+        "the records they own. Admins can always delete any record.",
+    )
 
 
 class AddMemberForm(forms.Form):

@@ -70,7 +70,14 @@ def switch_org(request, slug: str):
 @admin_required
 def settings_organization(request):
     org = request.org
-    form = OrganizationForm(request.POST or None, initial={"name": org.name, "time_zone": org.time_zone})
+    form = OrganizationForm(
+        request.POST or None,
+        initial={
+            "name": org.name,
+            "time_zone": org.time_zone,
+            "agents_may_delete_records": org.agents_may_delete_records,
+        },
+    )
     if request.method == "POST" and form.is_valid():
         try:
             services.do_update_organization(org, request.user, **form.cleaned_data)

@@ -24,6 +24,10 @@ class Organization(models.Model):
     slug = models.SlugField(max_length=60, unique=True)
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     seat_limit = models.PositiveIntegerField(default=5, help_text="How many active members the plan allows.")
+    agents_may_delete_records = models.BooleanField(
+        default=False,
+        help_text="Agents may delete the CRM records they own (admins may always delete any record).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

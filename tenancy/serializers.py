@@ -19,8 +19,8 @@ class OrganizationSerializer(StrictModelSerializer):
 
     class Meta:
         model = Organization
-        fields = ["id", "name", "slug", "time_zone", "seat_limit", "seats_used"]
-        read_only_fields = ["id", "slug", "seat_limit", "seats_used"]
+        fields = ["id", "name", "slug", "time_zone", "seat_limit", "seats_used", "agents_may_delete_records"]
+        read_only_fields = ["id", "slug", "seat_limit", "seats_used", "agents_may_delete_records"]
 
 
 class MembershipSerializer(StrictModelSerializer):
