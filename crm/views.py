@@ -209,7 +209,8 @@ def record_delete(request, record_type: str, pk: int):
     refusal = services.deletion_refusal(record, request.user, request.membership)
     if refusal:
         raise PermissionDenied(refusal)
-    if request.method == "POST":
+    # Without "confirmed" (a browser without JavaScript skipped the dialog) the confirmation page is shown.
+    if request.method == "POST" and request.POST.get("confirmed") == "yes":
         services.do_delete_record(record, request.user, membership=request.membership)
         messages.success(request, f"{record.type_label} “{record}” deleted.")
         return redirect(f"crm-{record_type}-list")

@@ -118,7 +118,7 @@ def test_page_hides_delete_from_an_agent_who_may_not_and_refuses_the_post(org_a,
     assert detail.status_code == 200
     assert b'data-testid="delete-record"' not in detail.content
     assert aaron_client.get(f"/crm/leads/{lead.pk}/delete").status_code == 403
-    assert aaron_client.post(f"/crm/leads/{lead.pk}/delete").status_code == 403
+    assert aaron_client.post(f"/crm/leads/{lead.pk}/delete", {"confirmed": "yes"}).status_code == 403
     assert Lead.objects.filter(pk=lead.pk).exists()
 
 
@@ -129,7 +129,7 @@ def test_page_offers_delete_to_the_owning_agent_when_allowed(org_a, aaron, amy, 
     theirs = LeadFactory(organization=org_a, owner=amy)
     assert b'data-testid="delete-record"' in aaron_client.get(f"/crm/leads/{own.pk}/").content
     assert b'data-testid="delete-record"' not in aaron_client.get(f"/crm/leads/{theirs.pk}/").content
-    response = aaron_client.post(f"/crm/leads/{own.pk}/delete")
+    response = aaron_client.post(f"/crm/leads/{own.pk}/delete", {"confirmed": "yes"})
     assert response.status_code == 302
     assert not Lead.objects.filter(pk=own.pk).exists()
 
@@ -146,7 +146,7 @@ def test_page_admin_sees_delete_with_a_confirmation_and_no_inline_script(org_a, 
 @pytest.mark.django_db
 def test_page_outsider_gets_404(org_b, alice_client):
     foreign = LeadFactory(organization=org_b)
-    assert alice_client.post(f"/crm/leads/{foreign.pk}/delete").status_code == 404
+    assert alice_client.post(f"/crm/leads/{foreign.pk}/delete", {"confirmed": "yes"}).status_code == 404
     assert Lead.objects.filter(pk=foreign.pk).exists()
 
 
