@@ -26,7 +26,8 @@ class AddMemberForm(forms.Form):
     password = forms.CharField(
         required=False,
         widget=forms.PasswordInput,
-        help_text="Initial password for a new user (leave empty for an existing user).",
+        help_text="Used only if the email has no QuickSend account yet: their first password. "
+        "Either way they receive an invitation to accept.",
     )
 
 

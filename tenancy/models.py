@@ -71,6 +71,50 @@ class Membership(models.Model):
         return self.role == Role.ADMIN
 
 
+class Invitation(models.Model):
+    """An offer to join an organization, which the invited person accepts or declines once logged in.
+
+    Adding someone by email always makes an invitation (never a membership), whether or not the email
+    already has an account, so an admin can neither add a stranger's account without their consent nor
+    learn which emails have accounts. A pending invitation reserves a seat.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="invitations")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(help_text="The address the admin typed (lowercase).")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.AGENT)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    responded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "user"],
+                condition=models.Q(status="pending"),
+                name="invitation_one_pending_per_user_org",
+            )
+        ]
+        indexes = [models.Index(fields=["user", "status"], name="invitation_user_status")]
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.organization} ({self.status})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == self.Status.PENDING
+
+
 class Team(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="teams")
     name = models.CharField(max_length=100)

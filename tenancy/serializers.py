@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from quicksend.api import StrictModelSerializer, StrictSerializer
 from quicksend.bounded_ids import BoundedIdField
-from tenancy.models import ApiToken, AuditLog, Membership, Organization, Role, Team
+from tenancy.models import ApiToken, AuditLog, Invitation, Membership, Organization, Role, Team
 
 User = get_user_model()
 
@@ -41,7 +41,21 @@ class MemberCreateSerializer(StrictSerializer):
     role = serializers.ChoiceField(choices=Role.choices, default=Role.AGENT)
     first_name = serializers.CharField(required=False, allow_blank=True, default="")
     last_name = serializers.CharField(required=False, allow_blank=True, default="")
-    password = serializers.CharField(required=False, write_only=True, style={"input_type": "password"})
+    password = serializers.CharField(
+        required=False,
+        write_only=True,
+        style={"input_type": "password"},
+        help_text="Initial password if the email has no account yet (ignored otherwise).",
+    )
+
+
+class InvitationSerializer(serializers.ModelSerializer):
+    """What the admin sees of an invitation: the same fields whether or not the email had an account."""
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "email", "role", "status", "created_at", "responded_at"]
+        read_only_fields = fields
 
 
 class TeamSerializer(StrictModelSerializer):

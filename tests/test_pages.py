@@ -77,7 +77,7 @@ def test_admin_adds_member_from_the_page_and_sees_seat_limit_message(alice_clien
     org_a.seat_limit = 2
     org_a.save()
     ok = alice_client.post("/settings/members/", {"email": "n1@acme.test", "role": "agent"}, follow=True)
-    assert b"n1@acme.test added as Agent" in ok.content
+    assert b"Invitation sent to n1@acme.test (Agent)." in ok.content
     refused = alice_client.post("/settings/members/", {"email": "n2@acme.test", "role": "agent"})
     assert b"All 2 seats of Acme are taken" in refused.content
     assert not Membership.objects.filter(user__email="n2@acme.test").exists()
