@@ -29,6 +29,7 @@ from crm.forms import (
 )
 from crm.models import ImportJob, RecordType, RecordTypeConfig, model_for
 from crm.phones import format_for_display
+from quicksend.bounded_ids import parse_id
 from quicksend.pagination import CursorPagination
 from tenancy.decorators import admin_required, member_required
 from tenancy.models import Team
@@ -238,7 +239,10 @@ def record_reassign(request, record_type: str, pk: int):
 def record_bulk_reassign(request, record_type: str):
     model = model_for(record_type)
     form = ReassignForm(request.POST, org=request.org)
-    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
+    try:
+        ids = [parse_id(i, "ids") for i in request.POST.getlist("ids")]
+    except ValidationError:
+        ids = []  # a tampered id: refused below like a foreign one
     records = list(model.objects.filter(organization=request.org, pk__in=ids))
     if not form.is_valid() or not records or len(records) != len(set(ids)):
         messages.error(request, "Select records of this organization and a member as the new owner.")

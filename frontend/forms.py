@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib.auth import get_user_model
 
+from quicksend.bounded_ids import BoundedModelMultipleChoiceField
 from tenancy.models import Membership, Role, validate_time_zone
 
 User = get_user_model()
@@ -33,7 +34,7 @@ class AddMemberForm(forms.Form):
 
 class TeamForm(forms.Form):
     name = forms.CharField(max_length=100)
-    members = forms.ModelMultipleChoiceField(
+    members = BoundedModelMultipleChoiceField(
         queryset=Membership.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
     )
 

@@ -8,13 +8,15 @@ gets a 400 naming the parameter instead:
   ``name``;
 * ``BoundedIdField``: a serializer integer that must be a storable id (e.g. the child of ``member_ids``);
 * ``OrgScopedPrimaryKeyRelatedField``: a payload id that must name an object of the request's
-  organization (foreign and missing ids read the same), refused by range before any query.
+  organization (foreign and missing ids read the same), refused by range before any query;
+* ``BoundedModelMultipleChoiceField``: the page-form twin for a list of ids (checkboxes, multi-selects).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema_field
@@ -83,3 +85,19 @@ class OrgScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
         except ValidationError:
             self.fail("out_of_range")
         return super().to_internal_value(data)
+
+
+class BoundedModelMultipleChoiceField(forms.ModelMultipleChoiceField):
+    """A multiple choice of objects by id whose ids are range-checked before the lookup (a tampered form
+    gets the field's "not a valid value" error, not a 500)."""
+
+    def _check_values(self, value):
+        if self.to_field_name is None:
+            for pk in value:
+                try:
+                    parse_id(pk, "id")
+                except ValidationError:
+                    raise ValidationError(
+                        self.error_messages["invalid_pk_value"], code="invalid_pk_value", params={"pk": pk}
+                    )
+        return super()._check_values(value)

@@ -133,3 +133,24 @@ def test_parse_id_refuses_what_the_database_cannot_store(raw):
 def test_parse_id_accepts_the_whole_range():
     assert parse_id("1", "x") == 1
     assert parse_id(str(MAX_ID), "x") == MAX_ID
+
+
+@pytest.mark.django_db
+def test_team_page_with_an_out_of_range_member_shows_the_forms_error(alice_client, org_a):
+    response = alice_client.post("/settings/teams/", {"name": "West", "members": [HUGE]})
+    assert response.status_code == 200
+    assert f"“{HUGE}” is not a valid value.".encode() in response.content
+    assert not Team.objects.filter(name="West").exists()
+
+
+@pytest.mark.django_db
+def test_bulk_reassign_page_with_an_out_of_range_id_changes_nothing(alice_client, alice, aaron, org_a, org_b):
+    lead = LeadFactory(organization=org_a, owner=alice)
+    foreign = LeadFactory(organization=org_b, owner=None)
+    for ids in ([HUGE], [str(lead.pk), HUGE], [str(foreign.pk)]):
+        response = alice_client.post("/crm/leads/reassign", {"ids": ids, "owner": aaron.pk}, follow=True)
+        assert response.status_code == 200
+        assert b"Select records of this organization" in response.content
+    lead.refresh_from_db()
+    foreign.refresh_from_db()
+    assert (lead.owner, foreign.owner) == (alice, None)
