@@ -154,3 +154,21 @@ def test_bulk_reassign_page_with_an_out_of_range_id_changes_nothing(alice_client
     lead.refresh_from_db()
     foreign.refresh_from_db()
     assert (lead.owner, foreign.owner) == (alice, None)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", [1001, 2**40, 2**63, -1])
+def test_record_type_priority_is_bounded_in_both_run_modes(alice_client, value):
+    response = alice_client.patch("/api/v1/record-types/contact", {"priority": value}, format="json")
+    assert response.status_code == 400
+    assert "priority" in response.json()
+    highest = alice_client.patch("/api/v1/record-types/contact", {"priority": 1000}, format="json")
+    assert highest.status_code == 200
+
+
+def test_schema_states_the_priority_bounds():
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    priority = schema["components"]["schemas"]["PatchedRecordTypeConfigRequest"]["properties"]["priority"]
+    assert (priority.get("minimum"), priority.get("maximum")) == (0, 1000)
