@@ -35,6 +35,18 @@ def _log_in(page, server, username="alice"):
     page.wait_for_url(lambda url: "/login/" not in url)
 
 
+def _assert_no_serious_axe_violations(page, selector: str) -> None:
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, context=selector)
+    serious = [
+        f"{v['id']}: {v['help']}"
+        for v in results.response["violations"]
+        if v.get("impact") in ("serious", "critical")
+    ]
+    assert serious == []
+
+
 def _watch_for_script_dialogs(page) -> list[str]:
     """Every alert/confirm/prompt the page opens (none may open)."""
     opened: list[str] = []
@@ -59,6 +71,7 @@ def test_remove_asks_in_a_dialog_cancel_keeps_the_member_and_confirm_removes_the
     expect(dialog).to_contain_text("Remove")
     expect(dialog).to_contain_text("(dave@acme.test) from Acme?")
     expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    _assert_no_serious_axe_violations(page, "#confirm-dialog")
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.set_viewport_size({"width": 1366, "height": 800})
     page.screenshot(path=str(SHOTS / "confirm-remove-1366.png"))
