@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 
 from crm.models import CrmRecord, RecordPhone, RecordTypeConfig
 from crm.phones import try_normalize_phone
+from quicksend.bounded_ids import parse_id
 
 # sort key (query parameter) → ordering; every ordering ends with a unique key for stable cursors.
 SORTS = {
@@ -26,11 +28,21 @@ def sort_ordering(model: type[CrmRecord], key: str | None) -> tuple[str, ...]:
     return ordering
 
 
+def _text(params, name: str) -> str:
+    """A text parameter, stripped. A NUL byte cannot be stored or compared by PostgreSQL (the query would
+    fail), so it is refused by name."""
+    value = (params.get(name) or "").strip()
+    if "\x00" in value:
+        raise ValidationError({name: "Null characters are not allowed."})
+    return value
+
+
 def filter_records(qs: QuerySet, model: type[CrmRecord], org, params) -> QuerySet:
     """Apply ``q`` (name/email/company or a phone number in any format), ``phone``, ``owner``, ``team`` and
-    ``status`` from ``params``."""
-    q = (params.get("q") or "").strip()
-    phone = (params.get("phone") or "").strip()
+    ``status`` from ``params``. An ``owner`` or ``team`` that is not an id, or text with a NUL byte, raises
+    a ``ValidationError`` naming the parameter."""
+    q = _text(params, "q")
+    phone = _text(params, "phone")
     if phone:
         qs = _by_phone(qs, model, org, phone)
     if q:
@@ -50,15 +62,14 @@ def filter_records(qs: QuerySet, model: type[CrmRecord], org, params) -> QuerySe
         qs = qs.filter(text)
     owner = params.get("owner")
     if owner:
-        qs = (
-            qs.filter(owner__isnull=True)
-            if owner == "none"
-            else (qs.filter(owner_id=owner) if str(owner).isdigit() else qs.none())
-        )
+        if owner == "none":
+            qs = qs.filter(owner__isnull=True)
+        else:
+            qs = qs.filter(owner_id=parse_id(owner, "owner"))
     team = params.get("team")
     if team:
-        qs = qs.filter(team_id=team) if str(team).isdigit() else qs.none()
-    status = params.get("status")
+        qs = qs.filter(team_id=parse_id(team, "team"))
+    status = _text(params, "status")
     if status:
         qs = qs.filter(status=status)
     return qs
