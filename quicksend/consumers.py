@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from quicksend import realtime
@@ -9,6 +11,9 @@ from quicksend import realtime
 # Subscription checkers by topic kind: ``{"kind": callable(user, org_id, object_id) -> bool}`` (sync callables
 # run in a thread). Apps register theirs; an unknown kind is refused (default deny).
 SUBSCRIPTION_CHECKS: dict = {}
+
+# Copies of one event arrive back to back (one per group, sent in a row): a few hundred recent ids suffice.
+DELIVERED_IDS_KEPT = 500
 
 
 class EventsConsumer(AsyncJsonWebsocketConsumer):
@@ -18,6 +23,7 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4401)
             return
         self.groups_joined: set[str] = set()
+        self.delivered: OrderedDict[str, None] = OrderedDict()
         await self._join(realtime.user_group(user.id))
         await self.accept()
         await self.send_json({"type": "hello", "user_id": user.id})
@@ -56,4 +62,13 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "subscribed", "kind": kind, "id": object_id})
 
     async def quicksend_event(self, message):
+        # The same event reaches a socket once per group it shares with the event's recipients (its user's
+        # and the conversation's): only the first copy goes to the client.
+        event_id = message.get("id")
+        if event_id is not None:
+            if event_id in self.delivered:
+                return
+            self.delivered[event_id] = None
+            if len(self.delivered) > DELIVERED_IDS_KEPT:
+                self.delivered.popitem(last=False)
         await self.send_json(message["event"])

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import uuid
 from collections.abc import Iterable
 
 from asgiref.sync import async_to_sync
@@ -32,18 +33,33 @@ def conversation_group(conversation_id: int) -> str:
     return f"conv.{conversation_id}"
 
 
+def new_event_id() -> str:
+    return uuid.uuid4().hex
+
+
 def publish(
     event_type: str,
     payload: dict,
     *,
     user_ids: Iterable[int] = (),
     conversation_ids: Iterable[int] = (),
+    event_id: str | None = None,
 ) -> None:
-    """Send a typed event to the given users and conversation groups once the current transaction commits."""
+    """Send a typed event to the given users and conversation groups once the current transaction commits.
+
+    A socket joins its user's group and the groups of the conversations it watches, so one event may reach it
+    through several groups: every copy carries the event's id and the socket forwards the first copy only.
+    ``event_id`` names the event when it goes out in several calls (per-user payloads, or the thread's copy
+    sent before the users' copies): the first copy to reach a socket is the one it shows. Without it each
+    call is its own event."""
     groups = [user_group(u) for u in user_ids] + [conversation_group(c) for c in conversation_ids]
     if not groups:
         return
-    frame = {"type": "quicksend.event", "event": {"type": event_type, **payload}}
+    frame = {
+        "type": "quicksend.event",
+        "id": event_id or new_event_id(),
+        "event": {"type": event_type, **payload},
+    }
 
     def send() -> None:
         deliver(groups, frame)
