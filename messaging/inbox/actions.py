@@ -229,6 +229,7 @@ def _set_owner(conversation: Conversation, owner, team: Team | None | bool = Fal
         conversation.team = team
     if changes:
         conversation.save(update_fields=["owner", "team", "updated_at"])
+        events.publish_conversation_access_changed(conversation)
     return changes
 
 
@@ -557,4 +558,6 @@ def do_save_inbox_settings(org, actor, **fields) -> InboxSettings:
     changes = audit.save_changes(settings, fields, allowed, clean_exclude=["organization"])
     if changes:
         audit.record(org, actor, "inbox_settings.updated", settings, changes)
+    if "agent_visibility" in changes:
+        events.publish_visibility_changed(org.pk)
     return settings

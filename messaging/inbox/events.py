@@ -25,7 +25,8 @@ from collections.abc import Iterable
 from django.db.models import Sum
 
 from messaging.models import Conversation, ConversationUserState, Message, Notification
-from quicksend.realtime import new_event_id, publish
+from quicksend.realtime import new_event_id, publish, publish_access_changed
+from tenancy.models import Membership
 
 MESSAGE_CREATED = "message.created"
 MESSAGE_STATUS = "message.status"
@@ -232,3 +233,17 @@ def publish_notifications_cleared(notifications: Iterable[Notification]) -> None
             "unread_total": unread_total(user_id, org_id),
         }
         publish(NOTIFICATION_CLEARED, payload, user_ids=[user_id])
+
+
+# --- access ------------------------------------------------------------------------------------------------
+
+
+def publish_conversation_access_changed(conversation: Conversation) -> None:
+    """Its owner or team changed: who may see it may have too, so its watchers check again (after commit)."""
+    publish_access_changed(conversation_ids=[conversation.pk])
+
+
+def publish_visibility_changed(organization_id: int) -> None:
+    """The organization's visibility rule changed: every member's open sockets check what they watch."""
+    user_ids = Membership.objects.filter(organization_id=organization_id).values_list("user_id", flat=True)
+    publish_access_changed(user_ids=list(user_ids))
