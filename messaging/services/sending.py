@@ -145,7 +145,7 @@ def _lookup_number(org: Organization, ref) -> PhoneNumber:
     return found
 
 
-def _current_thread_number(
+def current_thread_number(
     org: Organization, membership: Membership | None, customer_number: str
 ) -> PhoneNumber | None:
     """The number of the customer's most recent conversation in the organization that the sender may use
@@ -180,7 +180,7 @@ def _resolve_sender(
         number = _lookup_number(org, from_number)
     elif conversation is not None:
         number = PhoneNumber.objects.select_related("account").get(pk=conversation.phone_number_id)
-    elif (current := _current_thread_number(org, membership, customer_number)) is not None:
+    elif (current := current_thread_number(org, membership, customer_number)) is not None:
         number = current
         checked = True  # only numbers the sender may use were looked at
     elif membership is not None and (default := default_sender_for(membership)) is not None:
