@@ -7,8 +7,10 @@ lose sight of a conversation it watches. So the socket checks its access again (
 - at once when told to: ``realtime.publish_access_changed`` sends a ``quicksend.access`` frame to a user's
   sockets (logout, deactivation, membership or team change) or to a conversation's watchers (its owner or
   team changed, the organization's visibility rule changed);
-- before delivering an event when its last check is older than ``ACCESS_RECHECK_SECONDS``, for anything
-  that sends no such frame (a session that expired, a record's owner changed under the "records" rule).
+- when an event arrives and its last check is older than ``ACCESS_RECHECK_SECONDS`` (spread by ±25 % per
+  socket, so sockets that connected together do not all check on the same event), for anything that sends
+  no such frame (a session that expired, a record's owner changed under the "records" rule). That check runs
+  beside the delivery, not in front of it: a socket never waits on the database to get an event.
 
 A session that ended (logged out, expired, password changed) closes the socket with 4401, a user or
 membership no longer active with 4403; a conversation the user may no longer see is left
@@ -17,6 +19,9 @@ membership no longer active with 4403; a conversation the user may no longer see
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import random
 import time
 from collections import OrderedDict
 from importlib import import_module
@@ -28,6 +33,8 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.utils.crypto import constant_time_compare
 
 from quicksend import realtime
+
+log = logging.getLogger(__name__)
 
 # Subscription checkers by topic kind: ``{"kind": callable(user, org_id, object_id) -> bool}`` (sync callables
 # run in a thread). Apps register theirs; an unknown kind is refused (default deny). They run again on every
@@ -46,6 +53,10 @@ ACCESS_RECHECK_SECONDS = 10.0
 SESSION_ENDED = 4401
 ACCESS_ENDED = 4403
 ORG_KEY = "org_id"  # the session's current organization (tenancy.middleware.SESSION_ORG_KEY)
+
+
+def _next_check() -> float:
+    return time.monotonic() + ACCESS_RECHECK_SECONDS * random.uniform(0.75, 1.25)  # noqa: S311 (spread only)
 
 
 def _session_user(session_key: str | None, user_id: int):
@@ -95,7 +106,8 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         self.groups_joined: set[str] = set()
         self.subscriptions: set[tuple[str, int]] = set()
         self.delivered: OrderedDict[str, None] = OrderedDict()
-        self.checked_at = time.monotonic()
+        self.next_check_at = _next_check()
+        self.checking: asyncio.Task | None = None
         self.ended = False
         await self._join(realtime.user_group(user.id))
         await self.accept()
@@ -110,6 +122,7 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_discard(group, self.channel_name)
 
     async def disconnect(self, code):
+        self.ended = True
         for group in list(getattr(self, "groups_joined", ())):
             await self._leave(group)
 
@@ -142,31 +155,40 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
 
     async def _recheck(self) -> None:
         """Check the socket's access again: close it, or leave the conversations it may no longer see."""
+        self.next_check_at = _next_check()
         code, self.org_id, lost = await database_sync_to_async(check_access)(
             self.session_key, self.user_id, sorted(self.subscriptions)
         )
-        self.checked_at = time.monotonic()
+        if self.ended:
+            return
         if code is not None:
-            self.ended = True
             await self.disconnect(code)
             await self.close(code=code)
             return
         for kind, object_id in lost:
-            self.subscriptions.discard((kind, object_id))
-            await self._leave(f"{kind}.{object_id}")
-            await self.send_json({"type": "subscription.revoked", "kind": kind, "id": object_id})
+            if (kind, object_id) in self.subscriptions:
+                self.subscriptions.discard((kind, object_id))
+                await self._leave(f"{kind}.{object_id}")
+                await self.send_json({"type": "subscription.revoked", "kind": kind, "id": object_id})
+
+    async def _recheck_beside(self) -> None:
+        try:
+            await self._recheck()
+        except Exception:
+            log.exception("access check of a socket of user %s failed", self.user_id)
+        finally:
+            self.checking = None
 
     async def quicksend_access(self, message):
+        # Announced: checked before anything else this socket receives.
         if not self.ended:
             await self._recheck()
 
     async def quicksend_event(self, message):
         if self.ended:
             return
-        if time.monotonic() - self.checked_at > ACCESS_RECHECK_SECONDS:
-            await self._recheck()
-            if self.ended:
-                return
+        if self.checking is None and time.monotonic() >= self.next_check_at:
+            self.checking = asyncio.get_running_loop().create_task(self._recheck_beside())
         group = message.get("group")
         if group is not None and group not in self.groups_joined:
             return  # sent to a conversation this socket has left since
