@@ -290,3 +290,15 @@ def test_through_the_real_server_a_logout_and_a_deactivation_elsewhere_close_the
     finally:
         sockets.close()
         server.stop()
+
+
+@pytest.mark.django_db
+def test_an_access_check_is_a_few_queries_whatever_the_traffic(
+    org_a, conversation, aaron, django_assert_max_num_queries
+):
+    InboxSettings.objects.create(organization=org_a, agent_visibility="team")
+    key = session_cookie_for(aaron, org_a)
+    # The session, the user, the membership; per conversation watched: the membership, the rule, the check.
+    with django_assert_max_num_queries(6):
+        code, org_id, lost = consumers.check_access(key, aaron.pk, [("conv", conversation.pk)])
+    assert (code, org_id, lost) == (None, org_a.pk, [("conv", conversation.pk)])  # amy's, not his team's
