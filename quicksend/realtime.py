@@ -15,13 +15,17 @@ server's own loop, so it keeps ``async_to_sync``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
+import uuid
 from collections.abc import Iterable
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
+
+log = logging.getLogger(__name__)
 
 
 def user_group(user_id: int) -> str:
@@ -32,18 +36,33 @@ def conversation_group(conversation_id: int) -> str:
     return f"conv.{conversation_id}"
 
 
+def new_event_id() -> str:
+    return uuid.uuid4().hex
+
+
 def publish(
     event_type: str,
     payload: dict,
     *,
     user_ids: Iterable[int] = (),
     conversation_ids: Iterable[int] = (),
+    event_id: str | None = None,
 ) -> None:
-    """Send a typed event to the given users and conversation groups once the current transaction commits."""
+    """Send a typed event to the given users and conversation groups once the current transaction commits.
+
+    A socket joins its user's group and the groups of the conversations it watches, so one event may reach it
+    through several groups: every copy carries the event's id and the socket forwards the first copy only.
+    ``event_id`` names the event when it goes out in several calls (per-user payloads, or the thread's copy
+    sent before the users' copies): the first copy to reach a socket is the one it shows. Without it each
+    call is its own event."""
     groups = [user_group(u) for u in user_ids] + [conversation_group(c) for c in conversation_ids]
     if not groups:
         return
-    frame = {"type": "quicksend.event", "event": {"type": event_type, **payload}}
+    frame = {
+        "type": "quicksend.event",
+        "id": event_id or new_event_id(),
+        "event": {"type": event_type, **payload},
+    }
 
     def send() -> None:
         deliver(groups, frame)
@@ -51,15 +70,36 @@ def publish(
     transaction.on_commit(send)
 
 
+def publish_access_changed(*, user_ids: Iterable[int] = (), conversation_ids: Iterable[int] = ()) -> None:
+    """Tell the open sockets of these users, and those watching these conversations, to check their access
+    again now (``quicksend.consumers``), once the current transaction commits.
+
+    Best effort: a socket that misses it checks again within ``ACCESS_RECHECK_SECONDS`` of its next event,
+    so a channel-layer error is logged, never raised into the change that caused it (a logout, a
+    deactivation)."""
+    groups = [user_group(u) for u in user_ids] + [conversation_group(c) for c in conversation_ids]
+    if not groups:
+        return
+
+    def send() -> None:
+        try:
+            deliver(groups, {"type": "quicksend.access"})
+        except Exception:
+            log.warning("access change not announced to %d socket groups", len(groups), exc_info=True)
+
+    transaction.on_commit(send)
+
+
 def deliver(groups: list[str], frame: dict) -> None:
-    """Send ``frame`` to ``groups`` now (in order), waiting until the layer has it."""
+    """Send ``frame`` to ``groups`` now (in order), waiting until the layer has it. Each copy names the group
+    it went to, so a socket can drop what reaches it from a conversation it has just left."""
     layer = get_channel_layer()
     if layer is None:
         return
 
     async def send_all() -> None:
         for group in groups:
-            await layer.group_send(group, frame)
+            await layer.group_send(group, {**frame, "group": group})
 
     if isinstance(layer, InMemoryChannelLayer):
         async_to_sync(send_all)()

@@ -138,6 +138,32 @@ def test_the_fast_path_refuses_what_it_cannot_verify_and_stores_nothing(line, pr
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("path", ["fast", "django"])
+def test_an_inbound_body_longer_than_twilio_sends_is_cut_to_1600_characters_on_both_paths(
+    line, eager_tasks, client, path
+):
+    def deliver(body_text: str) -> Message:
+        params = line.inbound(CUSTOMER, body_text)
+        if path == "fast":
+            body, headers = signed(line, INCOMING_SMS_PATH, params)
+            assert call(webhook_asgi.with_webhooks(Fallback()), INCOMING_SMS_PATH, body, headers)[0] == 200
+        else:
+            assert receive_helpers.post_inbound(client, line.token, params).status_code == 200
+        return Message.objects.get(sid=params["MessageSid"])
+
+    huge = "A" * 1_599 + "é" + "x" * 200_000  # a 200 KB body, signed with the account's token
+    message = deliver(huge)
+    assert message.body == huge[:1_600]
+    payload = InboundEvent.objects.get(message_sid=message.sid).payload
+    assert (len(payload["Body"]), payload[ingest.BODY_CAPPED_FROM]) == (1_600, str(len(huge)))
+    # The longest text Twilio delivers is stored whole, emoji and accents included.
+    longest = ("Ça va? 👍🏽 " * 200)[:1_600]
+    kept = deliver(longest)
+    assert kept.body == longest
+    assert ingest.BODY_CAPPED_FROM not in InboundEvent.objects.get(message_sid=kept.sid).payload
+
+
+@pytest.mark.django_db(transaction=True)
 def test_other_methods_and_paths_go_to_django():
     django = Fallback()
     app = webhook_asgi.with_webhooks(django)

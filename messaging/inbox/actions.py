@@ -28,6 +28,7 @@ from messaging.inbox.notifications import (
 from messaging.inbox.state import attach_to_session, record_activity, user_state
 from messaging.inbox.visibility import inbox_settings_for, visibility_q
 from messaging.models import (
+    ConsentEvent,
     ConsentState,
     Conversation,
     ConversationUserState,
@@ -77,19 +78,28 @@ def _handle_inbound(message: Message, *, blocked: bool, created_conversation: bo
     )
     settings = inbox_settings_for(conversation.organization_id)
     attach_to_session(conversation, message, settings)
-    blocked = (
-        blocked
-        or ConsentState.objects.filter(
-            organization_id=conversation.organization_id,
-            phone_number=conversation.customer_number,
-            blocked=True,
-        ).exists()
-    )
-    if blocked:
+    consent = (
+        ConsentState.objects.filter(
+            organization_id=conversation.organization_id, phone_number=conversation.customer_number
+        )
+        .values("blocked", "opted_out")
+        .first()
+    ) or {}
+    if blocked or consent.get("blocked"):
         return {}
-    # A new text brings a dismissed conversation back for everyone who dismissed it.
-    ConversationUserState.objects.filter(conversation=conversation, dismissed=True).update(dismissed=False)
-    recipients = inbound_recipients(conversation, settings, timezone.now(), first_text=created_conversation)
+    if consent.get("opted_out") and _is_opt_out(message):
+        # Someone leaving is no one to accept, and their first text is no "new texter": only an owner hears
+        # of it (as a text of their thread); a dismissed conversation stays dismissed.
+        owner_id = None if created_conversation else conversation.owner_id
+        recipients = {owner_id: Notification.Kind.MESSAGE} if owner_id else {}
+    else:
+        # A new text brings a dismissed conversation back for everyone who dismissed it.
+        ConversationUserState.objects.filter(conversation=conversation, dismissed=True).update(
+            dismissed=False
+        )
+        recipients = inbound_recipients(
+            conversation, settings, timezone.now(), first_text=created_conversation
+        )
     if recipients:
         # Two statements whoever is told (a team handover may tell many): the missing rows, then +1 for all.
         # The conversation's row lock above keeps concurrent texts of this conversation in line.
@@ -117,6 +127,12 @@ def _handle_inbound(message: Message, *, blocked: bool, created_conversation: bo
     for notification in notifications:
         events.publish_notification_created(notification)
     return recipients
+
+
+def _is_opt_out(message: Message) -> bool:
+    """Whether this text opted its sender out: the consent ledger links the keyword's event to it (Twilio's
+    ``OptOutType`` or our keyword match decided when it was stored)."""
+    return ConsentEvent.objects.filter(message_id=message.pk, action=ConsentEvent.Action.OPT_OUT).exists()
 
 
 @transaction.atomic
@@ -213,6 +229,7 @@ def _set_owner(conversation: Conversation, owner, team: Team | None | bool = Fal
         conversation.team = team
     if changes:
         conversation.save(update_fields=["owner", "team", "updated_at"])
+        events.publish_conversation_access_changed(conversation)
     return changes
 
 
@@ -541,4 +558,6 @@ def do_save_inbox_settings(org, actor, **fields) -> InboxSettings:
     changes = audit.save_changes(settings, fields, allowed, clean_exclude=["organization"])
     if changes:
         audit.record(org, actor, "inbox_settings.updated", settings, changes)
+    if "agent_visibility" in changes:
+        events.publish_visibility_changed(org.pk)
     return settings

@@ -19,12 +19,19 @@ from datetime import timedelta
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.db.models import F, Subquery
 from django.utils import timezone
 
 from crm.models import CrmRecord, RecordType, RecordTypeConfig, model_for
 from crm.phones import InvalidPhoneNumber, normalize_phone
 from crm.services import can_text, find_records_by_phone, sms_number
-from messaging.access import default_sender_for, may_send_from, org_default_number
+from messaging.access import (
+    default_sender_for,
+    may_send_from,
+    numbers_usable_by,
+    org_default_number,
+    sendable_numbers,
+)
 from messaging.inbox.conversations import get_or_create_conversation, touch_conversation
 from messaging.media.validation import MediaError, MediaFile, validate_media
 from messaging.models import (
@@ -141,19 +148,44 @@ def _lookup_number(org: Organization, ref) -> PhoneNumber:
     return found
 
 
+def current_thread_number(
+    org: Organization, membership: Membership | None, customer_number: str
+) -> PhoneNumber | None:
+    """The number of the customer's most recent conversation in the organization that the sender may use
+    (any sendable number without a membership), or None. One query (with the number's account).
+
+    A reply must come from the number the person texted: a default sender changed since then would reach
+    them from a number they never texted and open a second thread.
+    """
+    usable = numbers_usable_by(membership) if membership is not None else sendable_numbers(org)
+    latest = (
+        Conversation.objects.filter(
+            organization=org, customer_number=customer_number, phone_number__in=usable.values("pk")
+        )
+        .order_by(F("last_message_at").desc(nulls_last=True), "-pk")
+        .values("phone_number_id")[:1]
+    )
+    return PhoneNumber.objects.select_related("account").filter(pk=Subquery(latest)).first()
+
+
 def _resolve_sender(
     org: Organization,
     membership: Membership | None,
     from_number,
     conversation: Conversation | None,
+    customer_number: str,
     with_media: bool,
 ) -> PhoneNumber:
-    """Explicit → the conversation's number → the member's default → the organization's default."""
+    """Explicit → the conversation's number → the number of the customer's current thread → the member's
+    default → the organization's default (docs/messaging.md "Which number a message comes from")."""
     checked = False
     if from_number:
         number = _lookup_number(org, from_number)
     elif conversation is not None:
         number = PhoneNumber.objects.select_related("account").get(pk=conversation.phone_number_id)
+    elif (current := current_thread_number(org, membership, customer_number)) is not None:
+        number = current
+        checked = True  # only numbers the sender may use were looked at
     elif membership is not None and (default := default_sender_for(membership)) is not None:
         number = default
         checked = True  # default_sender_for only returns numbers the member may use
@@ -266,9 +298,10 @@ def do_send_message(
     The recipient is exactly one of ``to`` (any format; the contact type's default country applies),
     ``record`` (its SMS number; do-not-contact and the compliance field are honoured) or ``conversation``
     (its customer). The sender is ``from_number`` (a PhoneNumber, id, PN… SID or the number), else the
-    conversation's number, else ``membership``'s default, else the organization's default; with a
-    ``membership`` the member must be allowed to use it (``messaging.access.may_send_from``). Automations and
-    campaigns pass no membership.
+    conversation's number, else the number of the customer's most recent conversation that the sender may
+    use (a reply comes from the number the person texted), else ``membership``'s default, else the
+    organization's default; with a ``membership`` the member must be allowed to use it
+    (``messaging.access.may_send_from``). Automations and campaigns pass no membership.
 
     ``idempotency_key``: the same key within 24 hours returns the first message instead of sending again.
 
@@ -294,7 +327,7 @@ def do_send_message(
     refusal = contact_refusal(org, e164, keyword_reply=source == Message.Source.AUTO_REPLY)
     if refusal:
         raise SendRefused(refusal, field="to")
-    number = _resolve_sender(org, membership, from_number, conversation, bool(media))
+    number = _resolve_sender(org, membership, from_number, conversation, e164, bool(media))
     if template is not None:
         body = _render_template(org, template, body, record, conversation, matches, actor)
     _check_body(body, media)

@@ -33,6 +33,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from messaging.models import InboundEvent, Message, StatusEvent
+from messaging.segments import MAX_BODY_CHARACTERS
 from messaging.services.status import apply_status
 from messaging.twilio.signatures import Form, VerifiedAccount, forget_cached_tokens, public_url_for, verify
 
@@ -49,6 +50,9 @@ BATCH = 20
 # A drain task stops after this long and queues its successor, so one burst cannot hog a worker forever.
 DRAIN_SECONDS = 20.0
 MAX_ATTEMPTS = 10
+
+# Added to a stored inbound form whose body was cut (its length before); Twilio's own fields never start so.
+BODY_CAPPED_FROM = "QuickSendBodyCappedFrom"
 
 DRAIN_KINDS = ("inbound", "status")
 
@@ -101,8 +105,27 @@ def check_webhook(kind: str, path: str, query_string: str, form, signature: str)
     return Event(kind, row)
 
 
+def cap_inbound_body(form: dict[str, str]) -> dict[str, str]:
+    """``form`` with its ``Body`` cut to ``MAX_BODY_CHARACTERS``, the length it had kept in
+    ``BODY_CAPPED_FROM``; ``form`` itself when the body fits.
+
+    Twilio truncates a longer incoming text to 1,600 characters itself (its error 21617), so a longer body
+    never comes from a customer's phone: storing it whole would let whoever holds an account's token fill
+    the database (a 200 KB body was stored). Cutting rather than refusing keeps the text if Twilio ever
+    counts characters differently (our count, in code points, is never above its)."""
+    body = form.get("Body") or ""
+    if len(body) <= MAX_BODY_CHARACTERS:
+        return form
+    log.warning(
+        "inbound %s: body of %d characters cut to %d", form.get("MessageSid"), len(body), MAX_BODY_CHARACTERS
+    )
+    return {**form, "Body": body[:MAX_BODY_CHARACTERS], BODY_CAPPED_FROM: str(len(body))}
+
+
 def inbound_event(account: VerifiedAccount, form: dict[str, str]) -> Event:
-    """The event of a verified inbound webhook (``form``: its fields, one value each)."""
+    """The event of a verified inbound webhook (``form``: its fields, one value each; the body capped by
+    ``cap_inbound_body``, the one check both webhook paths go through)."""
+    form = cap_inbound_body(form)
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     row = (account.organization_id, account.account_id, form["MessageSid"], json.dumps(form), now)
     return Event("inbound", row)
