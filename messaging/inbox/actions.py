@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from messaging.inbox import events
+from messaging.inbox import events, steps
 from messaging.inbox.notifications import (
     clear_notifications,
     inbound_recipients,
@@ -55,19 +55,27 @@ class Conflict(Exception):
 # --- reactions to stored messages (called by the signal receivers in messaging/receivers.py) ---------------
 
 
+@transaction.atomic
 def handle_inbound(
     message_id: int, *, blocked: bool = False, created_conversation: bool = False
-) -> dict[int, str]:
+) -> dict[int, str] | None:
     """Session, unread counts, notifications and live events for one stored inbound text. Returns who was
-    notified (user id → kind)."""
+    notified (user id → kind), or None when this text's step was done already.
+
+    Runs once per text whatever the number of tries: its ``InboxStep`` row is marked done in this same
+    transaction (``steps.claim``), so a retry never counts or notifies twice; the flags stored with the row
+    win over the arguments. Every live event goes out after commit, best effort: a failed publish never
+    undoes the bookkeeping. Call it through ``steps.run_step``, which records a failure for a retry."""
+    claimed = steps.claim(message_id, blocked=blocked, created_conversation=created_conversation)
+    if claimed is None:
+        return None
+    created_conversation, blocked = claimed
     message = Message.objects.get(pk=message_id)
-    # The thread's open viewers first, before the bookkeeping below (outside a transaction this frame leaves
-    # at once): nothing below changes the message itself.
+    # The thread's open viewers first (the frames go out in this order once the transaction commits).
     events.publish_message_created(message)
     return _handle_inbound(message, blocked=blocked, created_conversation=created_conversation)
 
 
-@transaction.atomic
 def _handle_inbound(message: Message, *, blocked: bool, created_conversation: bool) -> dict[int, str]:
     # Serializes concurrent texts of one conversation, so counts and the one-open-notification rule hold.
     conversation = (

@@ -1,15 +1,18 @@
 """Receivers of the messaging signals (connected in MessagingConfig.ready): the inbox's side of every stored
-message. Each re-reads by id and calls a service in messaging/inbox/actions.py."""
+message. Each re-reads by id and calls a service in messaging/inbox/actions.py (the inbound text's through
+its durable step, messaging/inbox/steps.py)."""
 
 from __future__ import annotations
 
 from messaging.inbox import actions as inbox
+from messaging.inbox import steps
 
 
 def on_inbound_message_stored(
     sender, message_id, conversation_id=None, organization_id=None, **kwargs
 ) -> None:
-    inbox.handle_inbound(
+    # The step is durable (messaging/inbox/steps.py): a failure here is recorded on its row and retried.
+    steps.run_step(
         message_id,
         blocked=bool(kwargs.get("blocked")),
         created_conversation=bool(kwargs.get("created_conversation")),
