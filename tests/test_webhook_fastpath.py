@@ -342,6 +342,7 @@ def test_a_failing_event_does_not_stop_the_drain(line, monkeypatch, caplog):
     processed = dict(InboundEvent.objects.values_list("id", "processed_at"))
     assert processed[ids[0]] and processed[ids[2]] and processed[ids[1]] is None
     assert Message.objects.count() == 2
+    assert InboundEvent.objects.get(pk=ids[1]).error == "RuntimeError: media host on fire"
 
 
 @pytest.mark.django_db

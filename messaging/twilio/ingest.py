@@ -438,17 +438,27 @@ def _eager(kind: str) -> bool:
 
 
 def _each(kind: str, items: list, handle) -> tuple[int, int]:
-    """``handle`` every item; a failure is logged and left to its lease. (processed, failed)."""
+    """``handle`` every item; a failure is logged, recorded on an inbound event (``error``: what an admin
+    reads if it never succeeds) and left to its lease. (processed, failed)."""
     done = failed = 0
     for item in items:
         try:
             handle(item)
             done += 1
-        except Exception:
+        except Exception as exc:
             failed += 1
             event_id = item[0] if isinstance(item, tuple) else item
             log.exception("%s event %s failed; it is retried when its lease runs out", kind, event_id)
+            if kind == "inbound":
+                _record_error(event_id, exc)
     return done, failed
+
+
+def _record_error(event_id: int, exc: Exception) -> None:
+    try:
+        InboundEvent.objects.filter(pk=event_id).update(error=f"{exc.__class__.__name__}: {exc}"[:300])
+    except Exception:  # the database itself failed: the lease still brings the event back
+        log.exception("could not record why inbound event %s failed", event_id)
 
 
 def _inbound_batch() -> tuple[int, int] | None:
