@@ -488,15 +488,17 @@ class InboundEvent(models.Model):
 
 
 class InboxStep(models.Model):
-    """The inbox's follow-up of one stored inbound text (its session, unread counts, notifications and live
-    events), made durable: the row is written in the transaction that stores the message, and marked done
-    in the transaction that does the bookkeeping, so the step runs exactly once however often it is tried
-    (``messaging.inbox.steps``). A failed try is recorded here (``attempts``, ``error``) and retried with
-    backoff; after ``MAX_ATTEMPTS`` it is ``failed`` and waits for an admin ("Retry now" in the admin).
+    """The inbox's follow-up of one stored message (an inbound text's session, unread counts, notifications
+    and live events; an outbound message's session, the sender's read state and live events), made durable:
+    the row is written in the transaction that stores the message, and marked done in the transaction that
+    does the bookkeeping, so the step runs exactly once however often it is tried (``messaging.inbox.steps``).
+    A failed try is recorded here (``attempts``, ``error``) and retried with backoff; after ``MAX_ATTEMPTS``
+    it is ``failed`` and waits for an admin ("Retry now" in the admin).
     """
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="inbox_step")
+    outbound = models.BooleanField(default=False)
     created_conversation = models.BooleanField(default=False)
     blocked = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)

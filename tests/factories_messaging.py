@@ -106,7 +106,6 @@ def store_inbound(
     commit. Returns the Message."""
     from django.db import transaction
 
-    from messaging.inbox import steps
     from messaging.inbox.conversations import get_or_create_conversation, touch_conversation
     from messaging.services.consent import contact_refusal
     from messaging.signals import inbound_message_stored, send_after_commit
@@ -130,7 +129,6 @@ def store_inbound(
         if blocked is None:
             refusal = contact_refusal(number.organization_id, customer_number)
             blocked = bool(refusal and "blocked" in refusal)
-        steps.expect_step(message, created_conversation=created, blocked=blocked)
         send_after_commit(
             inbound_message_stored,
             message_id=message.pk,

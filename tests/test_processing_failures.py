@@ -31,7 +31,7 @@ from quicksend import realtime
 from tenancy.models import AuditLog
 from tests import receive_helpers
 from tests.factories import UserFactory
-from tests.factories_messaging import PhoneNumberFactory, TwilioAccountFactory, store_inbound
+from tests.factories_messaging import PhoneNumberFactory, TwilioAccountFactory, store_inbound, store_outbound
 from tests.markers import needs_production_mode
 from tests.receive_helpers import Line, post_inbound
 from tests.test_webhook_fastpath import Fallback, call, call_async, signed
@@ -255,6 +255,34 @@ def test_an_inbox_step_that_fails_is_retried_until_done_and_counts_once(number, 
     InboxStep.objects.filter(message=message).update(done_at=timezone.now())
     assert steps.retry_due()["tried"] == 0
     assert _bookkeeping(message) == {"unread": 1, "notifications": 1, "session_messages": 1}
+
+
+@pytest.mark.django_db
+def test_an_outbound_messages_inbox_step_that_fails_is_retried_until_done_once(
+    number, alice, inbound, monkeypatch, django_capture_on_commit_callbacks
+):
+    text = inbound(number)
+    real = inbox_state.attach_to_session
+    tries = []
+
+    def blinking(*args, **kwargs):
+        tries.append(1)
+        if len(tries) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("messaging.inbox.actions.attach_to_session", blinking)
+    with django_capture_on_commit_callbacks(execute=True):
+        reply = store_outbound(text.conversation, alice, "On my way")
+    step = InboxStep.objects.get(message=reply)
+    assert step.outbound and (step.done_at, step.attempts) == (None, 1)
+    assert _bookkeeping(text) == {"unread": 1, "notifications": 1, "session_messages": 1}
+    _due_now()
+    assert steps.retry_due() == {"tried": 1, "done": 1, "failed": 0}
+    # The reply is in the session and it read the thread for its sender; once.
+    assert _bookkeeping(text) == {"unread": 0, "notifications": 1, "session_messages": 2}
+    assert steps.run_step(reply.pk, outbound=True) is False
+    assert _bookkeeping(text)["session_messages"] == 2
 
 
 @pytest.mark.django_db

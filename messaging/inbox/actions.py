@@ -128,8 +128,12 @@ def _handle_inbound(message: Message, *, blocked: bool, created_conversation: bo
 
 
 @transaction.atomic
-def handle_outbound(message_id: int, sender_id: int | None = None) -> None:
-    """A message to send was stored: session, the sender's activity (replying reads the thread), events."""
+def handle_outbound(message_id: int, sender_id: int | None = None) -> dict | None:
+    """A message to send was stored: session, the sender's activity (replying reads the thread), events.
+    Once per message, like ``handle_inbound`` (its ``InboxStep`` is marked done here): None when it was
+    done already. Call it through ``steps.run_step(..., outbound=True)``."""
+    if steps.claim(message_id) is None:
+        return None
     message = Message.objects.get(pk=message_id)
     conversation = Conversation.objects.select_related("phone_number", "owner", "team").get(
         pk=message.conversation_id
@@ -142,6 +146,7 @@ def handle_outbound(message_id: int, sender_id: int | None = None) -> None:
     events.publish_message_created(message, user_ids=users)
     # Read just above with its relations; the session and read state below it do not change its row.
     events.publish_conversation_updated(conversation, user_ids=users, current=True)
+    return {}
 
 
 @transaction.atomic

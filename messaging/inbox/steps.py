@@ -1,13 +1,16 @@
-"""The inbox step of an inbound text, made durable.
+"""The inbox step of every stored message, made durable.
 
-After an inbound text is stored, the inbox does its bookkeeping (``messaging.inbox.actions.handle_inbound``:
-the session, unread counts, notifications, live events). That step must happen once for every text, even
-when Redis or PostgreSQL blinks in between, so it is an outbox row, ``InboxStep``:
+After a message is stored, the inbox does its bookkeeping (``messaging.inbox.actions``: for an inbound text
+``handle_inbound``, the session, unread counts, notifications and live events; for an outbound message
+``handle_outbound``, the session, the sender's read state and live events). That step must happen once for
+every message, even when Redis or PostgreSQL blinks in between, so it is an outbox row, ``InboxStep``:
 
-- ``expect_step`` writes the row in the transaction that stores the message (no message without its step);
-- right after that commit the step is tried at once (the ``inbound_message_stored`` receiver calls
-  ``run_step``); the bookkeeping marks the row done in its own transaction (``claim``), so a step that runs
-  twice (a retry racing a slow first try, a redelivered task) counts and notifies once;
+- ``expect_step`` writes the row in the transaction that stores the message: it is the durable form of the
+  inbox's receivers of ``inbound_message_stored`` / ``outbound_message_created``
+  (``messaging.signals.make_durable``), so every path that announces a stored message gets it;
+- right after that commit the step is tried at once (the signal's receiver calls ``run_step``); the
+  bookkeeping marks the row done in its own transaction (``claim``), so a step that runs twice (a retry
+  racing a slow first try, a redelivered task) counts and notifies once;
 - a try that raises is recorded on the row (``attempts``, ``error``) and tried again after a backoff (5 s,
   doubling, at most 10 min) by ``retry_due``, which the periodic job ``messaging.retry_inbox_steps`` and the
   end of every inbound drain call. A row whose try never reported back (the worker died, the database was
@@ -42,16 +45,41 @@ def backoff_seconds(attempts: int) -> int:
     return min(600, 5 * 2 ** max(0, attempts - 1))
 
 
-def expect_step(message: Message, *, created_conversation: bool, blocked: bool) -> None:
-    """In the transaction that stores an inbound text: the row that makes its inbox step durable. The try
-    right after commit holds it for ``LEASE_SECONDS``."""
+def expect_step(
+    *,
+    message_id: int,
+    organization_id: int,
+    outbound: bool = False,
+    created_conversation: bool = False,
+    blocked: bool = False,
+) -> None:
+    """In the transaction that stores a message: the row that makes its inbox step durable. The try right
+    after commit holds it for ``LEASE_SECONDS``."""
     InboxStep.objects.create(
-        organization_id=message.organization_id,
-        message=message,
+        organization_id=organization_id,
+        message_id=message_id,
+        outbound=outbound,
         created_conversation=created_conversation,
         blocked=blocked,
         run_after=timezone.now() + timedelta(seconds=LEASE_SECONDS),
     )
+
+
+def expect_inbound(
+    *, message_id, organization_id, created_conversation=False, blocked=False, **kwargs
+) -> None:
+    """``expect_step`` as the durable form of ``inbound_message_stored``."""
+    expect_step(
+        message_id=message_id,
+        organization_id=organization_id,
+        created_conversation=bool(created_conversation),
+        blocked=bool(blocked),
+    )
+
+
+def expect_outbound(*, message_id, organization_id, **kwargs) -> None:
+    """``expect_step`` as the durable form of ``outbound_message_created``."""
+    expect_step(message_id=message_id, organization_id=organization_id, outbound=True)
 
 
 def claim(
@@ -65,9 +93,10 @@ def claim(
     table = InboxStep._meta.db_table
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     sql = (
-        f"INSERT INTO {table} (organization_id, message_id, created_conversation, blocked, created_at, "  # noqa: S608
-        "attempts, done_at, error, last_tried_at) "
-        f"SELECT organization_id, id, %s, %s, %s, 0, %s, '', %s FROM {Message._meta.db_table} WHERE id = %s "
+        f"INSERT INTO {table} (organization_id, message_id, outbound, created_conversation, blocked, "  # noqa: S608
+        "created_at, attempts, done_at, error, last_tried_at) "
+        f"SELECT organization_id, id, direction = 'outbound', %s, %s, %s, 0, %s, '', %s "
+        f"FROM {Message._meta.db_table} WHERE id = %s "
         f"ON CONFLICT (message_id) DO UPDATE SET done_at = excluded.done_at, failed_at = NULL, "
         f"last_tried_at = excluded.last_tried_at WHERE {table}.done_at IS NULL "
         "RETURNING created_conversation, blocked"
@@ -78,14 +107,19 @@ def claim(
     return (bool(row[0]), bool(row[1])) if row else None
 
 
-def run_step(message_id: int, *, created_conversation: bool = False, blocked: bool = False) -> bool | None:
+def run_step(
+    message_id: int, *, outbound: bool = False, created_conversation: bool = False, blocked: bool = False
+) -> bool | None:
     """Try the inbox step of one message now. True: done by this try; False: it was done already; None: it
     failed (recorded on its row, retried later). Never raises: the caller has stored the message, and the
     step's failure is the step's to record."""
-    from messaging.inbox.actions import handle_inbound
+    from messaging.inbox.actions import handle_inbound, handle_outbound
 
     try:
-        result = handle_inbound(message_id, created_conversation=created_conversation, blocked=blocked)
+        if outbound:
+            result = handle_outbound(message_id)
+        else:
+            result = handle_inbound(message_id, created_conversation=created_conversation, blocked=blocked)
     except Exception as exc:
         log.exception("the inbox step of message %s failed; it will be retried", message_id)
         _record_failure(message_id, exc)
@@ -102,10 +136,14 @@ def _record_failure(message_id: int, exc: Exception) -> None:
         with transaction.atomic():
             step = InboxStep.objects.select_for_update().filter(message_id=message_id).first()
             if step is None:
-                message = Message.objects.filter(pk=message_id).only("organization_id").first()
+                message = Message.objects.filter(pk=message_id).only("organization_id", "direction").first()
                 if message is None:
                     return
-                step = InboxStep(organization_id=message.organization_id, message_id=message_id)
+                step = InboxStep(
+                    organization_id=message.organization_id,
+                    message_id=message_id,
+                    outbound=message.direction == Message.Direction.OUTBOUND,
+                )
             if step.done_at is not None:
                 return
             step.attempts += 1
@@ -133,14 +171,19 @@ def retry_due(limit: int = RETRY_BATCH) -> dict:
         f"UPDATE {table} SET run_after = %s WHERE id IN ("  # noqa: S608
         f"SELECT id FROM {table} WHERE done_at IS NULL AND failed_at IS NULL "
         f"AND (run_after IS NULL OR run_after <= %s) ORDER BY run_after LIMIT %s{lock}) "
-        "RETURNING message_id, created_conversation, blocked"
+        "RETURNING message_id, outbound, created_conversation, blocked"
     )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, [adapt(now + timedelta(seconds=LEASE_SECONDS)), adapt(now), limit])
         due = sorted(cursor.fetchall())
     stats = {"tried": len(due), "done": 0, "failed": 0}
-    for message_id, created_conversation, blocked in due:
-        outcome = run_step(message_id, created_conversation=bool(created_conversation), blocked=bool(blocked))
+    for message_id, outbound, created_conversation, blocked in due:
+        outcome = run_step(
+            message_id,
+            outbound=bool(outbound),
+            created_conversation=bool(created_conversation),
+            blocked=bool(blocked),
+        )
         stats["failed" if outcome is None else "done"] += 1
     return stats
 
@@ -150,15 +193,18 @@ def do_retry_steps(step_ids) -> int:
     count of tries. Returns how many were done by this retry."""
     waiting = list(
         InboxStep.objects.filter(pk__in=list(step_ids), done_at__isnull=True).values_list(
-            "message_id", "created_conversation", "blocked"
+            "message_id", "outbound", "created_conversation", "blocked"
         )
     )
     done = 0
-    for message_id, created_conversation, blocked in waiting:
+    for message_id, outbound, created_conversation, blocked in waiting:
         InboxStep.objects.filter(message_id=message_id, done_at__isnull=True).update(
             attempts=0, failed_at=None, run_after=timezone.now() + timedelta(seconds=LEASE_SECONDS)
         )
-        done += bool(run_step(message_id, created_conversation=created_conversation, blocked=blocked))
+        outcome = run_step(
+            message_id, outbound=outbound, created_conversation=created_conversation, blocked=blocked
+        )
+        done += bool(outcome)
     return done
 
 

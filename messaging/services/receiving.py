@@ -20,7 +20,6 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from crm.phones import try_normalize_phone
-from messaging.inbox import steps
 from messaging.inbox.conversations import get_or_create_conversation, touch_conversation
 from messaging.media.safe_fetch import FetchError, fetch
 from messaging.media.validation import MediaError, content_type_for
@@ -208,9 +207,6 @@ def process_inbound_event(event_id: int) -> Message | None:
         state = consent_state(org, customer)
         blocked = bool(state and state.blocked)
         _mark_processed(event, message)
-        # The inbox's follow-up is written with the message, so it is never lost (messaging/inbox/steps.py);
-        # the signal tries it right after commit.
-        steps.expect_step(message, created_conversation=created, blocked=blocked)
         send_after_commit(
             inbound_message_stored,
             message_id=message.pk,
