@@ -10,6 +10,12 @@ between frames. ``async_to_sync`` in a worker would start a new event loop per f
 new connections for each loop: that was several milliseconds per group on the path from an inbound text to
 the agent's screen (docs/benchmarks.md, "Live push"). The in-memory layer (embedded mode) lives on the
 server's own loop, so it keeps ``async_to_sync``.
+
+Delivery is best effort: a frame that cannot be delivered (Redis refusing, paused, the layer full) is logged
+and counted (``delivery_failures()``), never raised into the code that published it, whose transaction has
+committed by then. Clients refetch a REST snapshot when they reconnect, so a lost frame costs a refresh,
+never data. After a failure, frames published within ``BREAKER_SECONDS`` are counted as failed without
+trying, so a paused Redis cannot make every publisher wait ``PUBLISH_TIMEOUT_SECONDS``.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import asyncio
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterable
 
@@ -65,7 +72,10 @@ def publish(
     }
 
     def send() -> None:
-        deliver(groups, frame)
+        try:
+            deliver(groups, frame)
+        except Exception as exc:
+            _failed(event_type, exc)
 
     transaction.on_commit(send)
 
@@ -90,6 +100,35 @@ def publish_access_changed(*, user_ids: Iterable[int] = (), conversation_ids: It
     transaction.on_commit(send)
 
 
+_failures = {"count": 0, "skipped": 0, "last_error": "", "last_at": None}
+_broken_until = 0.0
+_failures_lock = threading.Lock()
+
+
+def _failed(event_type: str, exc: Exception) -> None:
+    global _broken_until
+    with _failures_lock:
+        _failures["count"] += 1
+        _failures["last_error"] = f"{event_type}: {exc.__class__.__name__}: {exc}"[:300]
+        _failures["last_at"] = time.time()
+        if isinstance(exc, LayerUnavailable):
+            _failures["skipped"] += 1
+            return
+        _broken_until = time.monotonic() + BREAKER_SECONDS
+    log.warning("live event %s not delivered (%s); clients refetch when they reconnect", event_type, exc)
+
+
+def delivery_failures() -> dict:
+    """Live events this process could not deliver since it started: ``count`` (of which ``skipped`` were
+    not tried, the layer having just failed), ``last_error``, ``last_at`` (a Unix time)."""
+    with _failures_lock:
+        return dict(_failures)
+
+
+class LayerUnavailable(Exception):
+    """The channel layer failed a moment ago; this frame was not tried."""
+
+
 def deliver(groups: list[str], frame: dict) -> None:
     """Send ``frame`` to ``groups`` now (in order), waiting until the layer has it. Each copy names the group
     it went to, so a socket can drop what reaches it from a conversation it has just left."""
@@ -104,10 +143,18 @@ def deliver(groups: list[str], frame: dict) -> None:
     if isinstance(layer, InMemoryChannelLayer):
         async_to_sync(send_all)()
         return
-    asyncio.run_coroutine_threadsafe(send_all(), _publisher_loop()).result(timeout=PUBLISH_TIMEOUT_SECONDS)
+    if time.monotonic() < _broken_until:
+        raise LayerUnavailable("the channel layer failed less than a few seconds ago")
+    future = asyncio.run_coroutine_threadsafe(send_all(), _publisher_loop())
+    try:
+        future.result(timeout=PUBLISH_TIMEOUT_SECONDS)
+    except BaseException:
+        future.cancel()
+        raise
 
 
-PUBLISH_TIMEOUT_SECONDS = 10.0
+PUBLISH_TIMEOUT_SECONDS = 2.0
+BREAKER_SECONDS = 2.0
 _loop: asyncio.AbstractEventLoop | None = None
 _loop_pid: int | None = None
 _loop_lock = threading.Lock()

@@ -88,6 +88,10 @@ if CONFIG.database_url:
     _db["ENGINE"] = "django.db.backends.postgresql"
     # psycopg 3 with Django's own connection pool (docs/architecture.md).
     _db["CONN_MAX_AGE"] = 0
+    # With the pool, this makes Django give it ``check=ConnectionPool.check_connection``: a pooled
+    # connection the server closed meanwhile (a restart, a failover, pg_terminate_backend) is found out and
+    # replaced before it is handed out, instead of failing the request that gets it.
+    _db["CONN_HEALTH_CHECKS"] = True
     _db.setdefault("OPTIONS", {})
     _db["OPTIONS"]["pool"] = {
         "min_size": env.int("DB_POOL_MIN", default=1),

@@ -282,8 +282,12 @@ def queued_drains(monkeypatch):
     """Production-mode queueing (not eager), with every queued drain recorded instead of sent."""
     queued = []
     monkeypatch.setattr(receiving_tasks.drain_inbound_events.app.conf, "task_always_eager", False)
-    monkeypatch.setattr(receiving_tasks.drain_inbound_events, "delay", lambda: queued.append("inbound"))
-    monkeypatch.setattr(receiving_tasks.drain_status_events, "delay", lambda: queued.append("status"))
+    for task, kind in (
+        (receiving_tasks.drain_inbound_events, "inbound"),
+        (receiving_tasks.drain_status_events, "status"),
+    ):
+        monkeypatch.setattr(task, "delay", lambda kind=kind: queued.append(kind))
+        monkeypatch.setattr(task, "apply_async", lambda *args, kind=kind, **kwargs: queued.append(kind))
     for kind in ingest.DRAIN_KINDS:
         ingest.cache.delete(ingest._pending_key(kind))
     return queued
@@ -364,6 +368,7 @@ def test_a_failing_event_does_not_stop_the_drain(line, monkeypatch, caplog):
     processed = dict(InboundEvent.objects.values_list("id", "processed_at"))
     assert processed[ids[0]] and processed[ids[2]] and processed[ids[1]] is None
     assert Message.objects.count() == 2
+    assert InboundEvent.objects.get(pk=ids[1]).error == "RuntimeError: media host on fire"
 
 
 @pytest.mark.django_db

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from messaging.inbox import events
+from messaging.inbox import events, steps
 from messaging.inbox.notifications import (
     clear_notifications,
     inbound_recipients,
@@ -56,19 +56,27 @@ class Conflict(Exception):
 # --- reactions to stored messages (called by the signal receivers in messaging/receivers.py) ---------------
 
 
+@transaction.atomic
 def handle_inbound(
     message_id: int, *, blocked: bool = False, created_conversation: bool = False
-) -> dict[int, str]:
+) -> dict[int, str] | None:
     """Session, unread counts, notifications and live events for one stored inbound text. Returns who was
-    notified (user id → kind)."""
+    notified (user id → kind), or None when this text's step was done already.
+
+    Runs once per text whatever the number of tries: its ``InboxStep`` row is marked done in this same
+    transaction (``steps.claim``), so a retry never counts or notifies twice; the flags stored with the row
+    win over the arguments. Every live event goes out after commit, best effort: a failed publish never
+    undoes the bookkeeping. Call it through ``steps.run_step``, which records a failure for a retry."""
+    claimed = steps.claim(message_id, blocked=blocked, created_conversation=created_conversation)
+    if claimed is None:
+        return None
+    created_conversation, blocked = claimed
     message = Message.objects.get(pk=message_id)
-    # The thread's open viewers first, before the bookkeeping below (outside a transaction this frame leaves
-    # at once): nothing below changes the message itself.
+    # The thread's open viewers first (the frames go out in this order once the transaction commits).
     events.publish_message_created(message)
     return _handle_inbound(message, blocked=blocked, created_conversation=created_conversation)
 
 
-@transaction.atomic
 def _handle_inbound(message: Message, *, blocked: bool, created_conversation: bool) -> dict[int, str]:
     # Serializes concurrent texts of one conversation, so counts and the one-open-notification rule hold.
     conversation = (
@@ -136,8 +144,12 @@ def _is_opt_out(message: Message) -> bool:
 
 
 @transaction.atomic
-def handle_outbound(message_id: int, sender_id: int | None = None) -> None:
-    """A message to send was stored: session, the sender's activity (replying reads the thread), events."""
+def handle_outbound(message_id: int, sender_id: int | None = None) -> dict | None:
+    """A message to send was stored: session, the sender's activity (replying reads the thread), events.
+    Once per message, like ``handle_inbound`` (its ``InboxStep`` is marked done here): None when it was
+    done already. Call it through ``steps.run_step(..., outbound=True)``."""
+    if steps.claim(message_id) is None:
+        return None
     message = Message.objects.get(pk=message_id)
     conversation = Conversation.objects.select_related("phone_number", "owner", "team").get(
         pk=message.conversation_id
@@ -150,6 +162,7 @@ def handle_outbound(message_id: int, sender_id: int | None = None) -> None:
     events.publish_message_created(message, user_ids=users)
     # Read just above with its relations; the session and read state below it do not change its row.
     events.publish_conversation_updated(conversation, user_ids=users, current=True)
+    return {}
 
 
 @transaction.atomic
