@@ -84,4 +84,3 @@ def test_the_opening_after_a_daylight_saving_change_is_eight_local_time():
     now = datetime(2026, 3, 8, 3, 0, tzinfo=UTC)
     gate = quiet_hours.opening(now, NEW_YORK)
     assert gate.opens_at == datetime(2026, 3, 8, 12, 0, tzinfo=UTC)  # 8:00 EDT, not 13:00 UTC
-
