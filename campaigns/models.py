@@ -61,7 +61,6 @@ class Enrollment(models.Model):
     """One run of an automation for one record (or one phone number, for keyword triggers)."""
 
     class Status(models.TextChoices):
-        RUNNING = "running", "Running"
         WAITING = "waiting", "Waiting"
         COMPLETED = "completed", "Completed"
         STOPPED = "stopped", "Stopped"
@@ -74,11 +73,11 @@ class Enrollment(models.Model):
     phone = models.CharField(max_length=20, blank=True, help_text="E.164, for enrollments without a record.")
     # What fired it (e.g. "created", "date:2026-03-08"): one enrollment per automation, record and key.
     trigger_key = models.CharField(max_length=120)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.WAITING)
     step_index = models.PositiveIntegerField(default=0)
     wake_at = models.DateTimeField(null=True, blank=True)
-    # A wait for a reply: the step it waits in; a reply sets replied_at and wakes it.
-    waiting_for_reply = models.BooleanField(default=False)
+    # A worker claimed it (the periodic wake); claimed again only once this has passed.
+    claimed_until = models.DateTimeField(null=True, blank=True)
     replied_at = models.DateTimeField(null=True, blank=True)
     reason = models.CharField(max_length=300, blank=True, help_text="Why it waits, stopped or failed.")
     attempts = models.PositiveSmallIntegerField(default=0)

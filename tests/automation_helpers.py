@@ -20,11 +20,9 @@ AROUND_THE_WORLD = [
 ]
 
 
-def daytime_number(exclude: tuple[str, ...] = ()) -> str:
-    now = datetime.now(ZoneInfo("UTC"))
+def daytime_number(at: datetime | None = None) -> str:
+    now = at or datetime.now(ZoneInfo("UTC"))
     for number in AROUND_THE_WORLD:
-        if number in exclude:
-            continue
         local = now.astimezone(ZoneInfo(quiet_hours.number_time_zone(number)))
         if 9 <= local.hour < 19:
             return number

@@ -245,11 +245,14 @@ def test_a_conversation_gone_quiet_enrolls_once(org_a, alice, line, inline_tasks
         steps=[{"type": "send_template", "template": nudge.pk}],
     )
     do_set_automation_status(automation, alice, Automation.Status.ACTIVE)
-    number = daytime_number()
+    later = timezone.now() + timedelta(hours=5)
+    number = daytime_number(at=later)
     store_inbound(line.number, number, "Hello?")
     from campaigns.automations.triggers import scan_time_triggers
 
     assert scan_time_triggers(timezone.now() + timedelta(hours=1)) == {"enrolled": 0}
-    assert scan_time_triggers(timezone.now() + timedelta(hours=5)) == {"enrolled": 1}
+    assert scan_time_triggers(later) == {"enrolled": 1}
     assert scan_time_triggers(timezone.now() + timedelta(hours=6)) == {"enrolled": 0}
+    # The scan ran with a clock five hours ahead; the enrollment is due at that moment.
+    engine.advance(Enrollment.objects.get(automation=automation).pk, now=later)
     assert sent_bodies(org_a) == ["Still there?"]

@@ -113,3 +113,67 @@ def test_a_worker_killed_mid_step_runs_the_step_once(org_a, alice, line, child_e
     assert advance(enrollment.pk) == Enrollment.Status.COMPLETED
     assert advance(enrollment.pk) == Enrollment.Status.COMPLETED
     assert Message.objects.filter(organization=org_a, direction="outbound").count() == 1
+
+
+def test_workers_advancing_enrollments_of_one_automation_do_not_lock_each_other_out(org_a, alice, line):
+    import threading
+
+    from django.db import connection, connections, transaction
+
+    from campaigns.automations.engine import advance, enroll
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks need PostgreSQL (CI runs it)")
+    automation = _automation(org_a, alice)
+    lead = Lead.objects.create(organization=org_a, first_name="Kim", mobile_phone=daytime_number())
+    with pytest.MonkeyPatch.context() as patch:
+        from campaigns import tasks
+
+        patch.setattr(tasks.advance_enrollment, "delay", lambda *args, **kwargs: None)
+        enrollment = enroll(automation, record=lead, trigger_key="created")
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_another_enrollments_lock():
+        # What a second worker advancing another enrollment of the same automation holds.
+        with transaction.atomic():
+            Automation.objects.select_for_update().get(pk=automation.pk)
+            holding.set()
+            release.wait(30)
+        connections.close_all()
+
+    other = threading.Thread(target=hold_another_enrollments_lock)
+    other.start()
+    try:
+        assert holding.wait(30)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("messaging.tasks.sending.send_message_task.delay", lambda *a, **k: None)
+            assert advance(enrollment.pk) == Enrollment.Status.COMPLETED
+    finally:
+        release.set()
+        other.join(30)
+
+
+def test_a_repeated_task_does_not_cut_a_wait_short(org_a, alice, line, monkeypatch):
+    from campaigns import tasks
+    from campaigns.automations.engine import advance, enroll
+
+    welcome = template(org_a, "Hi {{first_name}}")
+    automation = do_create_automation(
+        org_a,
+        alice,
+        name="Wait first",
+        trigger={"type": "manual"},
+        steps=[
+            {"type": "wait", "until": "delay", "minutes": 60},
+            {"type": "send_template", "template": welcome.pk},
+        ],
+    )
+    do_set_automation_status(automation, alice, Automation.Status.ACTIVE)
+    monkeypatch.setattr(tasks.advance_enrollment, "delay", lambda *args, **kwargs: None)
+    lead = Lead.objects.create(organization=org_a, first_name="Kim", mobile_phone=daytime_number())
+    enrollment = enroll(automation, record=lead, trigger_key="run:1")
+    assert advance(enrollment.pk) == Enrollment.Status.WAITING
+    assert advance(enrollment.pk) == "not due"
+    enrollment.refresh_from_db()
+    assert enrollment.step_index == 0 and enrollment.reason == "wait:delay"
+    assert not Message.objects.filter(organization=org_a).exists()

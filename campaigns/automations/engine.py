@@ -46,6 +46,8 @@ LEASE = timedelta(minutes=2)
 # pauses itself.
 LOOP_LIMIT = 5
 MAX_ATTEMPTS = 5
+# What a step returns to mean "done, go on to the next step".
+NEXT = "next"
 
 
 @dataclass
@@ -168,15 +170,15 @@ def claim_due(now: datetime | None = None, limit: int = 500) -> list[int]:
     now = now or timezone.now()
     with transaction.atomic():
         due = list(
-            Enrollment.objects.select_for_update(skip_locked=True)
+            Enrollment.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(status=Enrollment.Status.WAITING, wake_at__lte=now)
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
             .filter(automation__status=Automation.Status.ACTIVE)
             .order_by("wake_at")
             .values_list("pk", flat=True)[:limit]
         )
         if due:
-            # The lease: wake_at moves forward; ``advance`` runs the enrollment whatever wake_at says.
-            Enrollment.objects.filter(pk__in=due).update(wake_at=now + LEASE)
+            Enrollment.objects.filter(pk__in=due).update(claimed_until=now + LEASE)
     return due
 
 
@@ -184,39 +186,42 @@ def claim_due(now: datetime | None = None, limit: int = 500) -> list[int]:
 
 
 def advance(enrollment_id: int, now: datetime | None = None) -> str:
-    """Run the enrollment's steps until it waits, stops or completes. Returns its status."""
+    """Run the enrollment's due steps until it waits, stops or completes. Returns its status (or "locked"
+    when another worker holds it, "not due" when its wait is not over)."""
     for _ in range(64):  # a bound: steps are finite, this only guards against a definition bug
         status = _advance_one(enrollment_id, now)
-        if status != Enrollment.Status.RUNNING:
+        if status != NEXT:
             return status
-    return Enrollment.Status.RUNNING
+    return Enrollment.Status.WAITING
 
 
 @transaction.atomic
 def _advance_one(enrollment_id: int, now: datetime | None) -> str:
     now = now or timezone.now()
     enrollment = (
-        Enrollment.objects.select_for_update(skip_locked=True)
-        .select_related("automation")
+        Enrollment.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("automation", "automation__organization")
         .filter(pk=enrollment_id)
         .first()
     )
     if enrollment is None:
         return "locked"
-    if enrollment.status not in (Enrollment.Status.WAITING, Enrollment.Status.RUNNING):
+    if enrollment.status != Enrollment.Status.WAITING:
         return enrollment.status
+    if enrollment.wake_at is not None and enrollment.wake_at > now:
+        return "not due"  # a late or repeated task: the wait it is in is not over
     automation = enrollment.automation
     if automation.status != Automation.Status.ACTIVE:
         return enrollment.status  # paused: it stays where it is and goes on when resumed
     steps = automation.steps
     index = enrollment.step_index
-    if enrollment.status == Enrollment.Status.WAITING and enrollment.reason.startswith("wait:"):
+    if enrollment.reason.startswith("wait:"):
         # The wait step it was in is over.
         _log(enrollment, index, "wait", StepRun.Result.DONE, _waited(enrollment, now))
         index += 1
-    enrollment.status = Enrollment.Status.RUNNING
     enrollment.reason = ""
     enrollment.wake_at = None
+    enrollment.claimed_until = None
     if index >= len(steps):
         return _finish(enrollment, index, Enrollment.Status.COMPLETED, "Completed")
     step = steps[index]
@@ -239,11 +244,14 @@ def _advance_one(enrollment_id: int, now: datetime | None) -> str:
         enrollment.reason = f"Retrying after an error: {exc}"[:300]
         enrollment.save()
         return enrollment.status
-    enrollment.attempts = 0
-    if outcome == Enrollment.Status.RUNNING:
+    if outcome == NEXT:
+        # Stored as due at once: if this worker dies before the next step, the scheduler resumes it.
+        enrollment.attempts = 0
+        enrollment.status = Enrollment.Status.WAITING
+        enrollment.wake_at = now
         enrollment.step_index = index + 1
     enrollment.save()
-    return enrollment.status if outcome == Enrollment.Status.RUNNING else outcome
+    return outcome
 
 
 def _finish(enrollment: Enrollment, index: int, status: str, reason: str) -> str:
@@ -348,7 +356,7 @@ def _run_send(enrollment: Enrollment, step: dict, index: int, record, now: datet
         status = Enrollment.Status.STOPPED if exc.field == "to" else Enrollment.Status.FAILED
         return _finish(enrollment, index, status, exc.message)
     _log(enrollment, index, step["type"], StepRun.Result.SENT, f"Sent “{template.name}”", message)
-    return Enrollment.Status.RUNNING
+    return NEXT
 
 
 def _date_of(value, zone: ZoneInfo) -> datetime | None:
@@ -369,7 +377,7 @@ def _run_wait(enrollment: Enrollment, step: dict, index: int, record, now: datet
     if until == "reply":
         if enrollment.replied_at is not None:
             _log(enrollment, index, "wait", StepRun.Result.DONE, "They had already replied")
-            return Enrollment.Status.RUNNING
+            return NEXT
         return _wait(
             enrollment, index, now + timedelta(minutes=step["minutes"]), "reply", describe_step(step)
         )
@@ -380,14 +388,14 @@ def _run_wait(enrollment: Enrollment, step: dict, index: int, record, now: datet
         )
         if gate.allowed:
             _log(enrollment, index, "wait", StepRun.Result.DONE, "Within their sending hours")
-            return Enrollment.Status.RUNNING
+            return NEXT
         return _wait(enrollment, index, gate.opens_at, "business_hours", gate.reason)
     zone = ZoneInfo(quiet_hours.recipient_time_zone(number, org_time_zone=_org_time_zone(enrollment)))
     value = conds.record_values(record).get(step["field"]) if record is not None else None
     when = _date_of(value, zone)
     if when is None or when <= now:
         _log(enrollment, index, "wait", StepRun.Result.SKIPPED, f"{step['field']} is empty or past")
-        return Enrollment.Status.RUNNING
+        return NEXT
     return _wait(enrollment, index, when, "until_date", describe_step(step))
 
 
@@ -398,7 +406,7 @@ def _run_branch(enrollment: Enrollment, step: dict, index: int, record, now: dat
     if action == "stop":
         return _finish(enrollment, index, Enrollment.Status.COMPLETED, f"{said}: stopped")
     _log(enrollment, index, "branch", StepRun.Result.DONE, f"{said}: continue")
-    return Enrollment.Status.RUNNING
+    return NEXT
 
 
 def _run_assign(enrollment: Enrollment, step: dict, index: int, record, now: datetime) -> str:
@@ -406,24 +414,24 @@ def _run_assign(enrollment: Enrollment, step: dict, index: int, record, now: dat
     conversation = _latest_conversation(enrollment, number) if number else None
     if conversation is None:
         _log(enrollment, index, "assign", StepRun.Result.SKIPPED, "No conversation with them yet")
-        return Enrollment.Status.RUNNING
+        return NEXT
     user_id = record.owner_id if step["user"] == "owner" and record is not None else step["user"]
     if user_id in (None, "owner"):
         _log(enrollment, index, "assign", StepRun.Result.SKIPPED, "The record has no owner")
-        return Enrollment.Status.RUNNING
+        return NEXT
     try:
         do_reassign_conversation_as_system(conversation, user_id=user_id)
     except ValidationError as exc:
         _log(enrollment, index, "assign", StepRun.Result.SKIPPED, " ".join(exc.messages))
-        return Enrollment.Status.RUNNING
+        return NEXT
     _log(enrollment, index, "assign", StepRun.Result.DONE, "Conversation assigned")
-    return Enrollment.Status.RUNNING
+    return NEXT
 
 
 def _run_update(enrollment: Enrollment, step: dict, index: int, record, now: datetime) -> str:
     if record is None:
         _log(enrollment, index, "update_field", StepRun.Result.SKIPPED, "No record to update")
-        return Enrollment.Status.RUNNING
+        return NEXT
     name, value = step["field"], step["value"]
     model_fields = {f.name for f in record._meta.concrete_fields}
     try:
@@ -435,7 +443,7 @@ def _run_update(enrollment: Enrollment, step: dict, index: int, record, now: dat
     except ValidationError as exc:
         return _finish(enrollment, index, Enrollment.Status.FAILED, " ".join(exc.messages)[:300])
     _log(enrollment, index, "update_field", StepRun.Result.DONE, f"{name} set to “{value}”")
-    return Enrollment.Status.RUNNING
+    return NEXT
 
 
 _RUNNERS = {
@@ -456,7 +464,7 @@ def note_reply(organization_id: int, customer_number: str, now: datetime | None 
     active = Enrollment.objects.filter(
         organization_id=organization_id,
         phone=customer_number,
-        status__in=[Enrollment.Status.RUNNING, Enrollment.Status.WAITING],
+        status=Enrollment.Status.WAITING,
     )
     active.filter(replied_at__isnull=True).update(replied_at=now)
     return active.filter(status=Enrollment.Status.WAITING, reason="wait:reply").update(wake_at=now)
