@@ -25,7 +25,12 @@ MAX_REENROLL_WINDOW_HOURS = 24 * 366
 
 def _context(org: Organization) -> definition.Context:
     return definition.Context(
-        template_ids=set(MessageTemplate.objects.filter(organization=org).values_list("pk", flat=True)),
+        # Shared, published templates: an automation speaks for the organization, not for one member.
+        template_ids=set(
+            MessageTemplate.objects.filter(
+                organization=org, owner__isnull=True, status=MessageTemplate.Status.PUBLISHED
+            ).values_list("pk", flat=True)
+        ),
         number_ids=set(PhoneNumber.objects.filter(organization=org).values_list("pk", flat=True)),
         user_ids=set(
             Membership.objects.filter(organization=org, is_active=True).values_list("user_id", flat=True)

@@ -46,7 +46,9 @@ def _choices(org) -> dict:
         "record_fields": _record_fields(),
         "templates": [
             {"id": t.pk, "name": t.name, "record_type": t.record_type}
-            for t in MessageTemplate.objects.filter(organization=org).order_by("name")
+            for t in MessageTemplate.objects.filter(
+                organization=org, owner__isnull=True, status=MessageTemplate.Status.PUBLISHED
+            ).order_by("name")
         ],
         "numbers": [
             {"id": n.pk, "name": n.display_name}

@@ -35,7 +35,7 @@ from messaging.inbox.actions import do_reassign_conversation_as_system
 from messaging.models import Conversation, Message, PhoneNumber
 from messaging.services.sending import SendRefused, do_send_message
 from templates_app.models import MessageTemplate
-from templates_app.rendering import render
+from templates_app.services import render_template
 from tenancy.models import Membership
 
 log = logging.getLogger(__name__)
@@ -340,8 +340,6 @@ def _run_send(enrollment: Enrollment, step: dict, index: int, record, now: datet
     ).first()
     if template is None:
         return _finish(enrollment, index, Enrollment.Status.FAILED, "Its template was deleted")
-    owner = getattr(record, "owner", None) if record is not None else None
-    body = render(template.body, record, sender=owner).text
     try:
         message = do_send_message(
             enrollment.automation.organization,
@@ -349,7 +347,7 @@ def _run_send(enrollment: Enrollment, step: dict, index: int, record, now: datet
             record=record,
             to=None if record is not None else number,
             from_number=_sender(enrollment, step, record, number),
-            body=body,
+            template=template,
             idempotency_key=f"automation-{enrollment.pk}-{index}",
         )
     except SendRefused as exc:
@@ -487,7 +485,12 @@ def dry_run(automation: Automation, record: CrmRecord, now: datetime | None = No
             template = MessageTemplate.objects.filter(
                 organization_id=automation.organization_id, pk=step["template"]
             ).first()
-            item["text"] = render(template.body, record, sender=record.owner).text if template else ""
+            try:
+                item["text"] = render_template(template, record).text if template else ""
+            except ValidationError as exc:
+                item["text"], item["would"] = "", " ".join(exc.messages)
+                steps.append(item)
+                continue
             item["to"] = number
             if not allowed:
                 item["would"] = f"Stop: {reason}"
