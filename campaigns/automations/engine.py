@@ -301,19 +301,19 @@ def _latest_conversation(enrollment: Enrollment, number: str) -> Conversation | 
     )
 
 
-def _sender(enrollment: Enrollment, step: dict, record: CrmRecord | None, number: str):
+def _sender(enrollment: Enrollment, step: dict, record: CrmRecord | None):
+    """The step's sender; None lets the send service choose (the number the person last texted, else the
+    organization's default)."""
     choice = step.get("from", "last_conversation")
     if choice == "number":
-        return PhoneNumber.objects.filter(
-            organization_id=enrollment.organization_id, pk=step["number"]
-        ).first()
+        numbers = PhoneNumber.objects.filter(organization_id=enrollment.organization_id)
+        return numbers.filter(pk=step["number"]).first()
     if choice == "owner" and record is not None and record.owner_id:
         membership = Membership.objects.filter(
             organization_id=enrollment.organization_id, user_id=record.owner_id, is_active=True
         ).first()
         return default_sender_for(membership) if membership is not None else None
-    conversation = _latest_conversation(enrollment, number) if number else None
-    return conversation.phone_number_id if conversation is not None else None
+    return None
 
 
 def _run_send(enrollment: Enrollment, step: dict, index: int, record, now: datetime) -> str:
@@ -346,7 +346,7 @@ def _run_send(enrollment: Enrollment, step: dict, index: int, record, now: datet
             source=Message.Source.AUTOMATION,
             record=record,
             to=None if record is not None else number,
-            from_number=_sender(enrollment, step, record, number),
+            from_number=_sender(enrollment, step, record),
             template=template,
             idempotency_key=f"automation-{enrollment.pk}-{index}",
         )
