@@ -357,6 +357,26 @@ def test_healthz_counts_inbound_events_that_ran_out_of_tries(org_a, client):
     assert processing["failed"] == 2
 
 
+@pytest.mark.django_db
+def test_an_admins_retry_now_puts_a_failed_inbound_event_back_and_it_is_processed(org_a, client, eager_tasks):
+    line = Line(org_a)
+    account = ingest.VerifiedAccount(line.account.pk, org_a.pk, line.sid)
+    form = line.inbound(CUSTOMER, "are you open?")
+    ingest.store_events([ingest.inbound_event(account, form)])  # processed at once (eager): undo that
+    Message.objects.all().delete()
+    InboundEvent.objects.update(processed_at=None, attempts=ingest.MAX_ATTEMPTS, error="OperationalError: …")
+    event = InboundEvent.objects.get()
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    assert "OperationalError" in client.get("/admin/messaging/inboundevent/?state=failed").content.decode()
+    answer = client.post(
+        "/admin/messaging/inboundevent/", {"action": "retry_now", "_selected_action": [event.pk]}, follow=True
+    )
+    assert "1 event(s) will be processed again" in answer.content.decode()
+    event.refresh_from_db()
+    assert event.processed_at is not None and event.error == ""
+    assert Message.objects.filter(sid=form["MessageSid"]).exists()
+
+
 # --- Audit rows of retried work ----------------------------------------------------------------------------
 
 
