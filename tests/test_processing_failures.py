@@ -208,6 +208,26 @@ def test_the_webhook_writer_survives_its_connection_being_terminated_by_the_serv
     assert Message.objects.filter(sid=second["MessageSid"]).exists()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_writer_tries_a_batch_again_only_when_its_connection_failed_at_once(org_a, monkeypatch):
+    line = Line(org_a)
+    calls = []
+
+    def broken(requests):
+        calls.append(len(requests))
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(webhook_asgi, "_write_once", broken)
+    app = webhook_asgi.with_webhooks(Fallback())
+    form = line.inbound(CUSTOMER, "hi")
+    assert call(app, INCOMING_SMS_PATH, *signed(line, INCOMING_SMS_PATH, form))[0] == 503
+    assert calls == [1, 1]  # failed at once: one more try on a fresh connection
+    calls.clear()
+    monkeypatch.setattr(webhook_asgi, "RETRY_WITHIN_SECONDS", -1.0)  # as if it took long to fail
+    assert call(app, INCOMING_SMS_PATH, *signed(line, INCOMING_SMS_PATH, form))[0] == 503
+    assert calls == [1]  # a database that is down: no second wait
+
+
 # --- The inbox step ----------------------------------------------------------------------------------------
 
 
