@@ -208,6 +208,26 @@ def test_the_webhook_writer_survives_its_connection_being_terminated_by_the_serv
     assert Message.objects.filter(sid=second["MessageSid"]).exists()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_writer_tries_a_batch_again_only_when_its_connection_failed_at_once(org_a, monkeypatch):
+    line = Line(org_a)
+    calls = []
+
+    def broken(requests):
+        calls.append(len(requests))
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(webhook_asgi, "_write_once", broken)
+    app = webhook_asgi.with_webhooks(Fallback())
+    form = line.inbound(CUSTOMER, "hi")
+    assert call(app, INCOMING_SMS_PATH, *signed(line, INCOMING_SMS_PATH, form))[0] == 503
+    assert calls == [1, 1]  # failed at once: one more try on a fresh connection
+    calls.clear()
+    monkeypatch.setattr(webhook_asgi, "RETRY_WITHIN_SECONDS", -1.0)  # as if it took long to fail
+    assert call(app, INCOMING_SMS_PATH, *signed(line, INCOMING_SMS_PATH, form))[0] == 503
+    assert calls == [1]  # a database that is down: no second wait
+
+
 # --- The inbox step ----------------------------------------------------------------------------------------
 
 
@@ -355,6 +375,26 @@ def test_healthz_counts_inbound_events_that_ran_out_of_tries(org_a, client):
     processing = client.get("/healthz").json()["processing"]
     assert processing["inbound_events_failed"] == 1 and processing["status_events_failed"] == 1
     assert processing["failed"] == 2
+
+
+@pytest.mark.django_db
+def test_an_admins_retry_now_puts_a_failed_inbound_event_back_and_it_is_processed(org_a, client, eager_tasks):
+    line = Line(org_a)
+    account = ingest.VerifiedAccount(line.account.pk, org_a.pk, line.sid)
+    form = line.inbound(CUSTOMER, "are you open?")
+    ingest.store_events([ingest.inbound_event(account, form)])  # processed at once (eager): undo that
+    Message.objects.all().delete()
+    InboundEvent.objects.update(processed_at=None, attempts=ingest.MAX_ATTEMPTS, error="OperationalError: …")
+    event = InboundEvent.objects.get()
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    assert "OperationalError" in client.get("/admin/messaging/inboundevent/?state=failed").content.decode()
+    answer = client.post(
+        "/admin/messaging/inboundevent/", {"action": "retry_now", "_selected_action": [event.pk]}, follow=True
+    )
+    assert "1 event(s) will be processed again" in answer.content.decode()
+    event.refresh_from_db()
+    assert event.processed_at is not None and event.error == ""
+    assert Message.objects.filter(sid=form["MessageSid"]).exists()
 
 
 # --- Audit rows of retried work ----------------------------------------------------------------------------

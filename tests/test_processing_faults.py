@@ -190,9 +190,9 @@ def test_with_redis_paused_webhooks_are_answered_at_once_and_nothing_is_lost(wor
 
 
 def test_with_postgresql_backends_terminated_the_next_webhooks_succeed_and_nothing_is_lost(world):
-    world.burst(6)
-    world.settle()
-    with connection.cursor() as cursor:  # the app's and the worker's connections, pooled or kept
+    world.burst(30)
+    servers.wait_until(lambda: Message.objects.count() >= 2, timeout=30, message="the drain did not start")
+    with connection.cursor() as cursor:  # mid-drain: the app's and the worker's connections, pooled or kept
         cursor.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"

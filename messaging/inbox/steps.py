@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from messaging.models import InboxStep, Message
@@ -122,6 +122,8 @@ def run_step(
             result = handle_inbound(message_id, created_conversation=created_conversation, blocked=blocked)
     except Exception as exc:
         log.exception("the inbox step of message %s failed; it will be retried", message_id)
+        if isinstance(exc, OperationalError | InterfaceError) and not connection.in_atomic_block:
+            connection.close()  # broken (the server closed it): the failure is recorded on a fresh one
         _record_failure(message_id, exc)
         return None
     return result is not None

@@ -471,10 +471,31 @@ def _each(kind: str, items: list, handle) -> tuple[int, int]:
         except Exception as exc:
             failed += 1
             event_id = item[0] if isinstance(item, tuple) else item
+            if _connection_lost(exc):
+                # The database connection broke (a restart, a failover, pg_terminate_backend): the next event
+                # gets a fresh one, and this one is given back at once rather than after its lease.
+                log.warning("%s event %s: the database connection failed; trying it again", kind, event_id)
+                _release(kind, event_id)
+                continue
             log.exception("%s event %s failed; it is retried when its lease runs out", kind, event_id)
             if kind == "inbound":
                 _record_error(event_id, exc)
     return done, failed
+
+
+def _connection_lost(exc: Exception) -> bool:
+    if not isinstance(exc, OperationalError | InterfaceError) or connection.in_atomic_block:
+        return False
+    connection.close()
+    return True
+
+
+def _release(kind: str, event_id: int) -> None:
+    model = InboundEvent if kind == "inbound" else StatusEvent
+    try:
+        model.objects.filter(pk=event_id).update(claimed_until=None)
+    except DatabaseError:  # the database is really gone: the lease brings the event back
+        connection.close()
 
 
 def _record_error(event_id: int, exc: Exception) -> None:

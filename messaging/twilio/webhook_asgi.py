@@ -57,6 +57,10 @@ BAD_REQUEST = WebhookResponse(400, b"The form has more than 1,000 fields.", "tex
 SERVER_ERROR = WebhookResponse(500, b"Server error", "text/plain")
 
 MAX_BATCH = 200
+# A batch that failed on its connection this quickly is tried once more on a fresh one (a connection the
+# server closed fails its first statement at once); one that took longer met a database that is down, and a
+# second try would only keep Twilio waiting.
+RETRY_WITHIN_SECONDS = 1.0
 
 _executor: ThreadPoolExecutor | None = None
 _opened = threading.local()
@@ -101,15 +105,18 @@ def _write(requests: list[Request]) -> list[WebhookResponse]:
     """On the writer thread: check every request of a batch, store the verified ones together.
 
     The writer keeps its connection between batches, so a connection the server has closed since (a
-    restart, a failover, an administrator's ``pg_terminate_backend``) fails the batch's first statement: the
-    batch is tried once more on a fresh connection (the pool checks a connection before handing it out)
-    before anyone is answered 503."""
+    restart, a failover, an administrator's ``pg_terminate_backend``) fails the batch's first statement at
+    once: the batch is tried once more on a fresh connection (the pool checks a connection before handing
+    it out) before anyone is answered 503. A batch that was slow to fail met a database that is down: 503."""
     try:
+        started = time.monotonic()
         try:
             answers = _write_once(requests)
         except (OperationalError, InterfaceError):
-            log.warning("webhook writer: the database connection failed; trying again on a fresh one")
             connection.close()
+            if time.monotonic() - started > RETRY_WITHIN_SECONDS:
+                raise  # slow to fail: the database is down or unreachable, not just this connection
+            log.warning("webhook writer: the database connection failed; trying again on a fresh one")
             answers = _write_once(requests)
     except DatabaseError:
         log.exception("%d webhooks not stored: database error", len(requests))
