@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -40,12 +39,6 @@ from crm.serializers import (
 from quicksend.bounded_ids import MAX_ID
 from quicksend.pagination import CursorPagination
 from tenancy.permissions import IsOrgAdmin, IsOrgAdminOrReadOnly
-
-
-def as_drf_error(exc: DjangoValidationError) -> exceptions.ValidationError:
-    if hasattr(exc, "error_dict"):
-        return exceptions.ValidationError(exc.message_dict)
-    return exceptions.ValidationError({"detail": exc.messages})
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -108,18 +101,12 @@ def build_record_viewset(record_type: str) -> type[viewsets.GenericViewSet]:
             return access.access_record(self.request.org, record_type, self.kwargs["pk"])
 
         def perform_create(self, serializer):
-            try:
-                serializer.instance = services.do_create_record(
-                    self.request.org, self.request.user, record_type, serializer.validated_data
-                )
-            except DjangoValidationError as exc:
-                raise as_drf_error(exc)
+            serializer.instance = services.do_create_record(
+                self.request.org, self.request.user, record_type, serializer.validated_data
+            )
 
         def perform_update(self, serializer):
-            try:
-                services.do_update_record(serializer.instance, self.request.user, serializer.validated_data)
-            except DjangoValidationError as exc:
-                raise as_drf_error(exc)
+            services.do_update_record(serializer.instance, self.request.user, serializer.validated_data)
 
         def perform_destroy(self, instance):
             services.do_delete_record(instance, self.request.user, membership=self.request.membership)
@@ -130,12 +117,9 @@ def build_record_viewset(record_type: str) -> type[viewsets.GenericViewSet]:
             payload = ReassignSerializer(data=request.data, context={"request": request})
             payload.is_valid(raise_exception=True)
             data = payload.validated_data
-            try:
-                services.do_reassign_records(
-                    [record], request.user, data["owner"], team=data.get("team"), set_team="team" in data
-                )
-            except DjangoValidationError as exc:
-                raise as_drf_error(exc)
+            services.do_reassign_records(
+                [record], request.user, data["owner"], team=data.get("team"), set_team="team" in data
+            )
             return Response(serializer_class(record, context={"request": request}).data)
 
         @action(detail=False, methods=["post"], url_path="reassign")
@@ -149,12 +133,9 @@ def build_record_viewset(record_type: str) -> type[viewsets.GenericViewSet]:
             if missing:
                 # Foreign ids read exactly like missing ones.
                 raise exceptions.ValidationError({"ids": [f"Not found: {', '.join(map(str, missing))}."]})
-            try:
-                changed = services.do_reassign_records(
-                    records, request.user, data["owner"], team=data.get("team"), set_team="team" in data
-                )
-            except DjangoValidationError as exc:
-                raise as_drf_error(exc)
+            changed = services.do_reassign_records(
+                records, request.user, data["owner"], team=data.get("team"), set_team="team" in data
+            )
             return Response({"reassigned": changed})
 
     RecordViewSet.model = model
@@ -243,12 +224,9 @@ def build_external_id_view(record_type: str) -> type[APIView]:
                 # An empty body never creates: it only confirms that the record exists.
                 record = access.access_record_by_external_id(request.org, record_type, external_id)
                 return Response(serializer_class(record, context={"request": request}).data)
-            try:
-                record, created = services.do_upsert_record_by_external_id(
-                    request.org, request.user, record_type, external_id, payload.validated_data
-                )
-            except DjangoValidationError as exc:
-                raise as_drf_error(exc)
+            record, created = services.do_upsert_record_by_external_id(
+                request.org, request.user, record_type, external_id, payload.validated_data
+            )
             return Response(
                 serializer_class(record, context={"request": request}).data,
                 status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
@@ -302,15 +280,12 @@ class RecordTypeConfigViewSet(
         return access.access_record_type_config(self.request.org, key)
 
     def perform_update(self, serializer):
-        try:
-            serializer.instance = services.do_save_record_type_config(
-                self.request.org,
-                self.request.user,
-                serializer.instance.record_type,
-                **serializer.validated_data,
-            )
-        except DjangoValidationError as exc:
-            raise as_drf_error(exc)
+        serializer.instance = services.do_save_record_type_config(
+            self.request.org,
+            self.request.user,
+            serializer.instance.record_type,
+            **serializer.validated_data,
+        )
 
 
 class EchoCSVBuffer:
@@ -362,20 +337,17 @@ class ImportJobViewSet(
         payload = ImportCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        try:
-            job, _info = imports.do_create_import_job(
-                request.org, request.user, data["record_type"], data["file"]
+        job, _info = imports.do_create_import_job(
+            request.org, request.user, data["record_type"], data["file"]
+        )
+        if data["start"]:
+            job = imports.do_start_import(
+                job,
+                request.user,
+                mapping=data.get("mapping"),
+                duplicate_policy=data["duplicate_policy"],
+                match_key=data["match_key"],
             )
-            if data["start"]:
-                job = imports.do_start_import(
-                    job,
-                    request.user,
-                    mapping=data.get("mapping"),
-                    duplicate_policy=data["duplicate_policy"],
-                    match_key=data["match_key"],
-                )
-        except DjangoValidationError as exc:
-            raise as_drf_error(exc)
         job.refresh_from_db()
         return Response(ImportJobSerializer(job).data, status=status.HTTP_201_CREATED)
 
@@ -400,10 +372,7 @@ class ImportJobViewSet(
         job = self.get_object()
         payload = ImportStartSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        try:
-            job = imports.do_start_import(job, request.user, **payload.validated_data)
-        except DjangoValidationError as exc:
-            raise as_drf_error(exc)
+        job = imports.do_start_import(job, request.user, **payload.validated_data)
         job.refresh_from_db()
         return Response(ImportJobSerializer(job).data)
 

@@ -45,6 +45,7 @@ from messaging.models import (
 from messaging.segments import MAX_BODY_CHARACTERS, analyze, body_too_long
 from messaging.services.consent import contact_refusal
 from messaging.signals import outbound_message_created, send_after_commit
+from quicksend.errors import DomainError
 from templates_app.models import MessageTemplate
 from templates_app.services import note_template_used, render_template
 from tenancy import audit
@@ -55,17 +56,15 @@ log = logging.getLogger(__name__)
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 
 
-class SendRefused(Exception):
+class SendRefused(DomainError):
     """A message that cannot be sent, with the reason in plain words (``message``) for the person sending.
 
     ``field`` names the input at fault when there is one ("to", "record", "from", "body", "media", ...), so an
-    API can attach the reason to it.
+    API can attach the reason to it ("" when no single input is at fault: the answer still has the key).
     """
 
     def __init__(self, message: str, *, field: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
+        super().__init__(message, field=field)
 
 
 # --- recipient ---------------------------------------------------------------------------------------------
