@@ -51,13 +51,9 @@ def sync_history_all() -> dict:
 
 
 @shared_task
+@locked_job("inbox-retry-steps", seconds=300)
 def retry_inbox_steps() -> dict:
     """Periodic: try again the inbox steps that are due (messaging/inbox/steps.py)."""
     from messaging.inbox import steps
 
-    if not cache.add("lock:inbox-retry-steps", 1, 300):
-        return {"skipped": "locked"}
-    try:
-        return steps.retry_due()
-    finally:
-        cache.delete("lock:inbox-retry-steps")
+    return steps.retry_due()

@@ -34,7 +34,7 @@ from django.utils import timezone
 from messaging.models import Message, MessageStatus, TwilioAccount
 from messaging.services import throttle
 from messaging.services.consent import contact_refusal
-from messaging.services.status import apply_status
+from messaging.services.status import apply_status, normalize_status
 from messaging.twilio.errors import TwilioError, twilio_call
 from messaging.twilio.public_urls import status_callback_url
 
@@ -121,10 +121,6 @@ def _adopt(message: Message, sid: str, status: str) -> None:
     # apply_status stores the SID with the status (or alone when the status did not move forward), never
     # the SID another row already holds.
     apply_status(message.pk, sid, status or MessageStatus.QUEUED, row=message)
-
-
-def _twilio_status(status: str | None) -> str:
-    return status if status in (MessageStatus.values) else MessageStatus.QUEUED
 
 
 def notify_account_invalid(account: TwilioAccount, error: TwilioError) -> None:
@@ -285,5 +281,5 @@ def _hand_over(message: Message, client) -> str:
     except TwilioError as error:
         return _handle_error(message, error)
     _accepted_by_twilio(message.pk, created.sid)
-    _adopt(message, created.sid, _twilio_status(created.status))
+    _adopt(message, created.sid, normalize_status(created.status, MessageStatus.QUEUED))
     return "sent"

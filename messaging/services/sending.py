@@ -32,7 +32,7 @@ from messaging.access import (
     org_default_number,
     sendable_numbers,
 )
-from messaging.inbox.conversations import get_or_create_conversation, touch_conversation
+from messaging.inbox.conversations import get_or_create_conversation, record_message
 from messaging.media.validation import MediaError, MediaFile, validate_media
 from messaging.models import (
     Conversation,
@@ -44,7 +44,6 @@ from messaging.models import (
 )
 from messaging.segments import MAX_BODY_CHARACTERS, analyze, body_too_long
 from messaging.services.consent import contact_refusal
-from messaging.signals import outbound_message_created, send_after_commit
 from quicksend.errors import DomainError
 from templates_app.models import MessageTemplate
 from templates_app.services import note_template_used, render_template
@@ -377,23 +376,21 @@ def _store(
             {"record_type": r.record_type, "record_id": r.pk} for r in matches if r is not best
         ],
     }
-    conversation, _created = get_or_create_conversation(number, e164, **defaults)
-    sender = actor if getattr(actor, "is_authenticated", False) else None
-    message = Message.objects.create(
-        organization=org,
-        conversation=conversation,
+    conversation, created = get_or_create_conversation(number, e164, **defaults)
+    message = record_message(
+        conversation,
+        new_conversation=created,
         account=number.account,
         direction=Message.Direction.OUTBOUND,
         source=source,
         status=MessageStatus.PENDING,
-        status_rank=0,
         from_number=number.phone_number,
         to_number=e164,
         body=body,
         num_segments=info.segments,
         encoding=info.encoding,
         num_media=len(validated),
-        sender=sender,
+        sender=actor if getattr(actor, "is_authenticated", False) else None,
         idempotency_key=key,
         template=template,
     )
@@ -412,20 +409,12 @@ def _store(
         item.save()
         items.append(item)
     _remember_media(message, items)
-    touch_conversation(conversation, message)
     audit.record(
         org,
         actor,
         "message.queued",
         message,
         {"to": e164, "from": number.phone_number, "source": source, "media": len(validated)},
-    )
-    send_after_commit(
-        outbound_message_created,
-        message_id=message.pk,
-        conversation_id=conversation.pk,
-        organization_id=org.pk,
-        sender_id=getattr(sender, "pk", None),
     )
     from messaging.tasks.sending import send_message_task
 

@@ -35,6 +35,18 @@ _SENT_OR_LATER = {
 _FAILED = {MessageStatus.FAILED, MessageStatus.UNDELIVERED}
 
 
+def twilio_status_word(value: str | None) -> str:
+    """A status word as Twilio writes it in a webhook, an API answer or a listing, in our spelling:
+    lower case, no surrounding spaces, ``partially-delivered`` → ``partially_delivered``. Not checked."""
+    return (value or "").strip().lower().replace("-", "_")
+
+
+def normalize_status(value: str | None, default: str | None = None) -> str | None:
+    """The one reading of Twilio's status words: one of ours (``MessageStatus``), else ``default``."""
+    word = twilio_status_word(value)
+    return word if word in STATUS_RANK else default
+
+
 def status_rank(status: str) -> int | None:
     """The rank of a Twilio status value (None for a value we do not know)."""
     return STATUS_RANK.get(status)
@@ -65,6 +77,7 @@ def apply_status(
     has it already (the send task), so its conversation and creation time, which never change, are not read
     again.
     """
+    status = normalize_status(status)
     rank = STATUS_RANK.get(status)
     if rank is None or (message_id is None and not sid):
         return False
