@@ -92,10 +92,7 @@ def build_record_viewset(record_type: str) -> type[viewsets.GenericViewSet]:
 
         def get_queryset(self):
             qs = model.objects.filter(organization=self.request.org).select_related("owner", "team", *related)
-            try:
-                return filter_records(qs, model, self.request.org, self.request.query_params)
-            except DjangoValidationError as exc:
-                raise as_drf_error(exc)
+            return filter_records(qs, model, self.request.org, self.request.query_params)
 
         def get_object(self):
             return access.access_record(self.request.org, record_type, self.kwargs["pk"])

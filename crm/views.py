@@ -29,6 +29,7 @@ from crm.forms import (
 )
 from crm.models import ImportJob, RecordType, RecordTypeConfig, model_for
 from crm.phones import format_for_display
+from crm.texting import texting
 from quicksend.bounded_ids import parse_id
 from quicksend.errors import FAILED, attempt
 from quicksend.pagination import CursorPagination
@@ -139,7 +140,7 @@ def record_detail(request, record_type: str, pk: int):
                     manager.all()[:20],
                 )
             )
-    allowed, reason = services.can_text(record, config)
+    answer = texting(record, config)
     return render(
         request,
         "crm/record_detail.html",
@@ -151,9 +152,9 @@ def record_detail(request, record_type: str, pk: int):
             "tabs": type_tabs(record_type),
             "fields": fields,
             "related": related,
-            "can_text": allowed,
-            "cannot_text_reason": reason,
-            "sms_number": services.sms_number(record, config),
+            "can_text": answer.allowed,
+            "cannot_text_reason": answer.reason,
+            "sms_number": answer.number,
             "reassign_form": ReassignForm(org=request.org, initial={"owner": record.owner_id}),
             "may_delete": services.may_delete_record(record, request.user, request.membership),
         },

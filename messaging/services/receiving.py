@@ -19,7 +19,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
-from crm.phones import try_normalize_phone
+from crm.texting import try_organization_phone
 from messaging.inbox.conversations import get_or_create_conversation, record_message
 from messaging.media.safe_fetch import FetchError, fetch
 from messaging.media.validation import MediaError, content_type_for
@@ -163,7 +163,7 @@ def process_inbound_event(event_id: int) -> Message | None:
         )
         return None
     raw_from = payload.get("From", "")
-    customer = try_normalize_phone(raw_from) or raw_from
+    customer = try_organization_phone(org.pk, raw_from) or raw_from
     downloads = _download_media(account, payload)
     match = match_records(org, customer)
     action = match_keyword(payload.get("Body"), payload.get("OptOutType"))
@@ -312,7 +312,7 @@ def record_other_tool_message(account_id: int, sid: str) -> Message | None:
     if number is None:
         log.info("message %s was sent from %s, not one of our numbers", sid, data.from_)
         return None
-    customer = try_normalize_phone(data.to) or data.to
+    customer = try_organization_phone(account.organization_id, data.to) or data.to
     status = normalize_status(data.status, MessageStatus.SENT)
     error_code = int(data.error_code) if data.error_code else None
     with transaction.atomic():

@@ -23,8 +23,9 @@ from django.db.models import F, Subquery
 from django.utils import timezone
 
 from crm.models import CrmRecord, RecordType, RecordTypeConfig, model_for
-from crm.phones import InvalidPhoneNumber, normalize_phone
-from crm.services import can_text, find_records_by_phone, sms_number
+from crm.phones import InvalidPhoneNumber
+from crm.services import find_records_by_phone
+from crm.texting import organization_phone, texting
 from messaging.access import (
     default_sender_for,
     may_send_from,
@@ -69,22 +70,14 @@ class SendRefused(DomainError):
 # --- recipient ---------------------------------------------------------------------------------------------
 
 
-def _raw_number_country(org: Organization) -> str:
-    # A raw number typed without a country code takes the contact type's default country, the same one
-    # inbound matching (crm.services.find_records_by_phone) uses for it.
-    return RecordTypeConfig.cached_for_type(org.pk, RecordType.CONTACT).default_country
-
-
 def _check_records_using(org: Organization, e164: str) -> list[CrmRecord]:
     """The records this number belongs to (best first). A record whose SMS number it is must allow texting:
     sending to the bare number must not get round a record's do-not-contact or consent field."""
     records = find_records_by_phone(org, e164)
     for record in records:
-        config = RecordTypeConfig.cached_for_type(org.pk, record.record_type)
-        if sms_number(record, config) == e164:
-            allowed, reason = can_text(record, config)
-            if not allowed:
-                raise SendRefused(reason, field="to")
+        answer = texting(record, RecordTypeConfig.cached_for_type(org.pk, record.record_type))
+        if answer.number == e164 and not answer.allowed:
+            raise SendRefused(answer.reason, field="to")
     return records
 
 
@@ -103,18 +96,19 @@ def _resolve_recipient(
     if record is not None:
         if record.organization_id != org.pk:
             raise SendRefused("That record was not found.", field="record")
-        config = RecordTypeConfig.cached_for_type(org.pk, record.record_type)
-        allowed, reason = can_text(record, config)
-        if not allowed:
-            raise SendRefused(reason, field="record")
-        return sms_number(record, config), record, []
+        answer = texting(record, RecordTypeConfig.cached_for_type(org.pk, record.record_type))
+        if not answer.allowed:
+            raise SendRefused(answer.reason, field="record")
+        return answer.number, record, []
     if conversation is not None:
         if conversation.organization_id != org.pk:
             raise SendRefused("That conversation was not found.", field="conversation")
         e164 = conversation.customer_number
         return e164, None, _check_records_using(org, e164)
     try:
-        e164 = normalize_phone(str(to), _raw_number_country(org))
+        # A number typed without a country code takes the organization's default country, the one inbound
+        # matching reads it with too.
+        e164 = organization_phone(org.pk, str(to))
     except InvalidPhoneNumber as exc:
         raise SendRefused(str(exc), field="to") from None
     return e164, None, _check_records_using(org, e164)
@@ -138,7 +132,7 @@ def _lookup_number(org: Organization, ref) -> PhoneNumber:
             found = queryset.filter(phone_number=text).first()
             if found is None:
                 try:
-                    found = queryset.filter(phone_number=normalize_phone(text, "US")).first()
+                    found = queryset.filter(phone_number=organization_phone(org.pk, text)).first()
                 except InvalidPhoneNumber:
                     found = None
     if found is None:

@@ -17,7 +17,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from crm.phones import try_normalize_phone
+from crm.texting import try_organization_phone
 from messaging.api.sending import SendMessageViewSet
 from messaging.inbox.api.serializers import (
     MESSAGE_ROW_FIELDS,
@@ -155,6 +155,10 @@ MY_MESSAGES_FILTERS = [
 MY_MESSAGES_ORDERING = ["created_at", "number", "customer_number", "body", "status", "direction", "id"]
 
 
+def _phone(request, value: str) -> str:
+    return try_organization_phone(request.org.pk, value) or value
+
+
 def my_messages(request) -> QuerySet[Message]:
     """Messages of the conversations the caller may see, filtered by the query parameters."""
     params = request.query_params
@@ -174,11 +178,15 @@ def my_messages(request) -> QuerySet[Message]:
         qs = (
             qs.filter(conversation__phone_number_id=int(value))
             if value.isdigit()
-            else qs.filter(conversation__phone_number__phone_number=try_normalize_phone(value, "1") or value)
+            else qs.filter(
+                conversation__phone_number__phone_number=try_organization_phone(request.org.pk, value)
+                or value
+            )
         )
     if params.get("customer"):
         qs = qs.filter(
-            conversation__customer_number=try_normalize_phone(params["customer"], "1") or params["customer"]
+            conversation__customer_number=try_organization_phone(request.org.pk, params["customer"])
+            or params["customer"]
         )
     if params.get("text"):
         qs = qs.filter(body__icontains=params["text"])
