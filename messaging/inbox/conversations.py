@@ -7,7 +7,7 @@ from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
 
-from messaging.models import STATUS_RANK, Conversation, Message, MessageStatus, PhoneNumber
+from messaging.models import STATUS_RANK, Conversation, Message, MessageStatus, Notification, PhoneNumber
 from messaging.signals import inbound_message_stored, outbound_message_created, send_after_commit
 
 
@@ -127,3 +127,19 @@ def record_message(
     else:
         send_after_commit(outbound_message_created, **ids, sender_id=message.sender_id)
     return message
+
+
+def forget_record(organization_id: int, record_type: str, record_id: int) -> int:
+    """A CRM record was deleted: its conversations (and their notifications) stop linking to it, so nothing
+    leads to a page that is gone. The conversations themselves, with every message, stay."""
+    conversations = Conversation.objects.filter(organization_id=organization_id)
+    changed = conversations.filter(record_type=record_type, record_id=record_id).update(
+        record_type="", record_id=None
+    )
+    changed += conversations.filter(regarding_type=record_type, regarding_id=record_id).update(
+        regarding_type="", regarding_id=None
+    )
+    Notification.objects.filter(
+        organization_id=organization_id, record_type=record_type, record_id=record_id
+    ).update(record_type="", record_id=None)
+    return changed

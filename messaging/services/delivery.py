@@ -124,20 +124,12 @@ def _adopt(message: Message, sid: str, status: str) -> None:
 
 
 def notify_account_invalid(account: TwilioAccount, error: TwilioError) -> None:
-    """Twilio refused the account's credentials (20003): mark it invalid (audited) and tell its admins, once
-    (a retried task, or the next message, finds the account already invalid)."""
-    from messaging.signals import send_after_commit, twilio_account_invalidated
+    """Twilio refused the account's credentials (20003): mark it invalid (audited; its admins are told,
+    once: a retried task, or the next message, finds the account already invalid)."""
     from messaging.twilio.accounts import do_mark_twilio_account_invalid
 
     with transaction.atomic():
-        if not do_mark_twilio_account_invalid(account, error):
-            return
-        send_after_commit(
-            twilio_account_invalidated,
-            organization_id=account.organization_id,
-            account_id=account.pk,
-            message=error.message,
-        )
+        do_mark_twilio_account_invalid(account, error)
 
 
 class RetryLater(Exception):
