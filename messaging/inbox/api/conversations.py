@@ -27,10 +27,7 @@ from messaging.inbox.api.serializers import (
     RecordOwnerChangeSerializer,
     _bool,
     _conversation_schema,
-    _decode,
-    _encode,
     _int,
-    _page_size,
     _valid,
     conversation_items,
 )
@@ -38,6 +35,7 @@ from messaging.inbox.api.settings import queue_sync
 from messaging.inbox.search import search_q
 from messaging.inbox.visibility import visible_conversations
 from messaging.models import Conversation
+from quicksend.pagination import Keyset, page_size
 
 
 def _record_names(rows: list[dict]) -> dict:
@@ -80,6 +78,10 @@ CONVERSATION_FILTERS = [
     OpenApiParameter("cursor", OpenApiTypes.STR),
     OpenApiParameter("page_size", OpenApiTypes.INT),
 ]
+
+
+# The list's order: newest activity first.
+BY_ACTIVITY = Keyset("last_message_at")
 
 
 class ConversationViewSet(ConversationThreadMixin, viewsets.GenericViewSet):
@@ -150,13 +152,12 @@ class ConversationViewSet(ConversationThreadMixin, viewsets.GenericViewSet):
         qs = self._filtered()
         cursor = request.query_params.get("cursor")
         if cursor:
-            at, pk = _decode(cursor)
-            qs = qs.filter(Q(last_message_at__lt=at) | Q(last_message_at=at, pk__lt=pk))
-        size = _page_size(request)
+            qs = qs.filter(BY_ACTIVITY.beyond(BY_ACTIVITY.read(cursor), descending=True))
+        size = page_size(request)
         rows = list(qs.order_by("-last_message_at", "-id").values(*CONVERSATION_ROW_FIELDS)[: size + 1])
         more = len(rows) > size
         rows = rows[:size]
-        next_cursor = _encode(rows[-1]["last_message_at"], rows[-1]["id"]) if more else None
+        next_cursor = BY_ACTIVITY.cursor(rows[-1]) if more else None
         return Response({"results": _items(rows), "next": next_cursor})
 
     @extend_schema(summary="Get a conversation", responses=_conversation_schema())
