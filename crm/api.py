@@ -70,9 +70,6 @@ def build_record_viewset(record_type: str) -> type[viewsets.GenericViewSet]:
     """CRUD + reassignment for one record type (registered as /api/v1/<plural>)."""
     model = model_for(record_type)
     serializer_class = RECORD_SERIALIZERS[record_type]
-    label = model._meta.verbose_name
-    plural = model._meta.verbose_name_plural
-    example = EXAMPLE_PAYLOADS[record_type]
     related = [f.name for f in model._meta.concrete_fields if f.name in ("account", "contact")]
 
     class RecordViewSet(
@@ -137,6 +134,14 @@ def build_record_viewset(record_type: str) -> type[viewsets.GenericViewSet]:
 
     RecordViewSet.model = model
     RecordViewSet.__name__ = RecordViewSet.__qualname__ = f"{model.__name__}ViewSet"
+    return _record_schema(model, serializer_class)(RecordViewSet)
+
+
+def _record_schema(model, serializer_class):
+    """The OpenAPI description of one record type's viewset (summaries, tags, examples)."""
+    label = model._meta.verbose_name
+    plural = model._meta.verbose_name_plural
+    example = EXAMPLE_PAYLOADS[model.record_type]
     tag = str(plural).capitalize()
     return extend_schema_view(
         list=extend_schema(
@@ -182,7 +187,7 @@ def build_record_viewset(record_type: str) -> type[viewsets.GenericViewSet]:
                 OpenApiExample("Bulk reassign", value={"ids": [1, 2, 3], "owner": 7}, request_only=True)
             ],
         ),
-    )(RecordViewSet)
+    )
 
 
 def build_external_id_view(record_type: str) -> type[APIView]:

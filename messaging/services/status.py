@@ -94,6 +94,24 @@ def apply_status(
     else:
         rows = rows.filter(sid=sid)
 
+    changes = _changes(message_id, sid, status, rank, error_code, at)
+
+    relaxed = fast_commit and connection.vendor == "postgresql" and not connection.in_atomic_block
+    with transaction.atomic():
+        if relaxed:
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        changed = rows.filter(status_rank__lt=rank).update(**changes) > 0
+        if not changed:
+            if message_id is not None and sid:
+                _store_sid(message_id, sid)
+            return False
+        _after_change(rows, row, message_id, status, error_code)
+    return True
+
+
+def _changes(message_id, sid, status: str, rank: int, error_code, at: datetime) -> dict:
+    """The columns one status update writes (a single UPDATE; conditional expressions where it depends)."""
     changes: dict = {"status": status, "status_rank": rank, "updated_at": at}
     if message_id is not None and sid:
         # Store the SID if the row has none yet, unless another row holds it (never a unique violation that
@@ -114,42 +132,35 @@ def apply_status(
         changes["error_message"] = Case(
             When(error_message="", then=Value(describe_code(None))), default=F("error_message")
         )
+    return changes
 
-    relaxed = fast_commit and connection.vendor == "postgresql" and not connection.in_atomic_block
-    with transaction.atomic():
-        if relaxed:
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        changed = rows.filter(status_rank__lt=rank).update(**changes) > 0
-        if not changed:
-            if message_id is not None and sid:
-                _store_sid(message_id, sid)
-            return False
-        if row is not None and row.pk == message_id:
-            msg = {
-                "id": row.pk,
-                "conversation_id": row.conversation_id,
-                "organization_id": row.organization_id,
-                "created_at": row.created_at,
-            }
-        else:
-            msg = rows.values("id", "conversation_id", "organization_id", "created_at")[:1]
-            msg = msg[0] if msg else None
-        if msg is None:  # pragma: no cover - the row we just updated
-            return False
-        # The conversation shows its last message's status: only when this message is that last one.
-        Conversation.objects.filter(pk=msg["conversation_id"], last_message_at=msg["created_at"]).update(
-            last_message_status=status
-        )
-        send_after_commit(
-            message_status_changed,
-            message_id=msg["id"],
-            conversation_id=msg["conversation_id"],
-            organization_id=msg["organization_id"],
-            status=status,
-            error_code=int(error_code) if error_code else None,
-        )
-    return True
+
+def _after_change(rows, row: Message | None, message_id, status: str, error_code) -> None:
+    """The conversation's last status, and ``message_status_changed`` after commit."""
+    if row is not None and row.pk == message_id:
+        msg = {
+            "id": row.pk,
+            "conversation_id": row.conversation_id,
+            "organization_id": row.organization_id,
+            "created_at": row.created_at,
+        }
+    else:
+        found = rows.values("id", "conversation_id", "organization_id", "created_at")[:1]
+        msg = found[0] if found else None
+    if msg is None:  # pragma: no cover - the row we just updated
+        return
+    # The conversation shows its last message's status: only when this message is that last one.
+    Conversation.objects.filter(pk=msg["conversation_id"], last_message_at=msg["created_at"]).update(
+        last_message_status=status
+    )
+    send_after_commit(
+        message_status_changed,
+        message_id=msg["id"],
+        conversation_id=msg["conversation_id"],
+        organization_id=msg["organization_id"],
+        status=status,
+        error_code=int(error_code) if error_code else None,
+    )
 
 
 def _store_sid(message_id: int, sid: str) -> None:
