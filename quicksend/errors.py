@@ -9,7 +9,8 @@ Both are turned into an answer exactly once:
 * the REST API: ``quicksend.api.exception_handler`` answers ``api_error_body(exc)``;
 * pages: ``attempt(target, service, ...)`` calls a service and, when it refuses, puts the reason on the
   form (``target`` a form: on the named field, else the form's top) or in the page's messages (``target`` the
-  request), and returns ``FAILED``.
+  request), and returns ``FAILED``; a refusal no page caught is turned by ``PageErrorMiddleware`` into an
+  error message on the page the person came from, never a server error.
 
 Views therefore hold no try/except around services.
 """
@@ -22,7 +23,9 @@ from typing import Any
 from django.contrib import messages as flash
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.forms import BaseForm
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
+from django.utils.deprecation import MiddlewareMixin
+from django.utils.http import url_has_allowed_host_and_scheme
 
 
 class DomainError(Exception):
@@ -140,3 +143,26 @@ def report(
             target.add_error(form_field, exc)
         return
     flash.error(target, f"{prefix}{plain_words(exc)}")
+
+
+class PageErrorMiddleware(MiddlewareMixin):
+    """A refusal that escaped a page view (a service called outside ``attempt``) becomes an error message,
+    shown on the page the person came from (same site only; else the home page). The API answers its own
+    errors (``quicksend.api.exception_handler``) and is left alone."""
+
+    def process_exception(self, request: HttpRequest, exc: Exception):
+        if request.path.startswith("/api/") or not isinstance(exc, DomainError | ValidationError):
+            return None
+        flash.error(request, plain_words(exc))
+        return HttpResponseRedirect(_back(request))
+
+
+def _back(request: HttpRequest) -> str:
+    referer = request.META.get("HTTP_REFERER", "")
+    safe = url_has_allowed_host_and_scheme(
+        referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    # A GET that failed would fail again: never send it back to itself.
+    if safe and not (request.method == "GET" and referer.endswith(request.get_full_path())):
+        return referer
+    return "/"

@@ -13,7 +13,7 @@ from messaging.inbox.actions import NeedsConfirmation
 from messaging.services.sending import SendRefused
 from messaging.twilio.errors import CODES, TwilioError
 from quicksend.api import exception_handler
-from quicksend.errors import FAILED, Conflict, DomainError, attempt
+from quicksend.errors import FAILED, Conflict, DomainError, PageErrorMiddleware, attempt
 
 
 def _answer(exc):
@@ -81,3 +81,29 @@ def test_a_page_action_shows_a_refusal_as_an_error_message_and_returns_the_resul
     assert attempt(request, lambda: 42) == 42
     assert attempt(request, _refuse(TwilioError("Twilio said no.")), prefix="Acme: ") is FAILED
     assert [str(m) for m in get_messages(request)] == ["Acme: Twilio said no."]
+
+
+def _page_request(method: str, path: str, referer: str = ""):
+    extra = {"HTTP_REFERER": referer} if referer else {}
+    request = getattr(RequestFactory(), method)(path, **extra)
+    request.session = {}
+    request._messages = FallbackStorage(request)
+    return request
+
+
+def test_a_refusal_no_page_caught_returns_to_the_page_with_its_words_never_a_server_error():
+    middleware = PageErrorMiddleware(lambda request: None)
+    request = _page_request("post", "/crm/leads/3/reassign", referer="http://testserver/crm/leads/3")
+    response = middleware.process_exception(request, ValidationError("Choose an active member."))
+    assert (response.status_code, response["Location"]) == (302, "http://testserver/crm/leads/3")
+    assert [str(m) for m in get_messages(request)] == ["Choose an active member."]
+    elsewhere = _page_request("post", "/crm/leads/3/reassign", referer="https://evil.example/")
+    assert middleware.process_exception(elsewhere, DomainError("No."))["Location"] == "/"
+    again = _page_request("get", "/settings/", referer="http://testserver/settings/")
+    assert middleware.process_exception(again, DomainError("No."))["Location"] == "/"
+
+
+def test_the_api_and_other_exceptions_are_left_to_their_own_handlers():
+    middleware = PageErrorMiddleware(lambda request: None)
+    assert middleware.process_exception(_page_request("post", "/api/v1/teams"), DomainError("No.")) is None
+    assert middleware.process_exception(_page_request("post", "/crm/"), KeyError("x")) is None
