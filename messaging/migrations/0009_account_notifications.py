@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0007_message_template'),
+        ('messaging', '0008_processing_steps'),
     ]
 
     operations = [
