@@ -5,7 +5,6 @@ Thin: parse, scope every id to the organization, call ``campaigns.services``, se
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count, Q
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, serializers, status, viewsets
@@ -20,12 +19,6 @@ from crm.models import RecordType
 from quicksend.api import StrictModelSerializer, StrictSerializer
 from quicksend.pagination import CursorPagination
 from tenancy.permissions import IsOrgAdmin
-
-
-def _drf_error(exc: DjangoValidationError) -> exceptions.ValidationError:
-    if hasattr(exc, "error_dict"):
-        return exceptions.ValidationError(exc.message_dict)
-    return exceptions.ValidationError({"detail": exc.messages})
 
 
 class AutomationSerializer(StrictModelSerializer):
@@ -146,23 +139,17 @@ class AutomationViewSet(viewsets.ModelViewSet):
     def perform_create(self, serializer):
         data = dict(serializer.validated_data)
         wanted = data.pop("status", None)
-        try:
-            automation = services.do_create_automation(self.request.org, self.request.user, **data)
-            if wanted:
-                services.do_set_automation_status(automation, self.request.user, wanted)
-        except DjangoValidationError as exc:
-            raise _drf_error(exc)
+        automation = services.do_create_automation(self.request.org, self.request.user, **data)
+        if wanted:
+            services.do_set_automation_status(automation, self.request.user, wanted)
         serializer.instance = self.get_queryset().get(pk=automation.pk)
 
     def perform_update(self, serializer):
         data = dict(serializer.validated_data)
         wanted = data.pop("status", None)
-        try:
-            automation = services.do_update_automation(serializer.instance, self.request.user, **data)
-            if wanted:
-                services.do_set_automation_status(automation, self.request.user, wanted)
-        except DjangoValidationError as exc:
-            raise _drf_error(exc)
+        automation = services.do_update_automation(serializer.instance, self.request.user, **data)
+        if wanted:
+            services.do_set_automation_status(automation, self.request.user, wanted)
         serializer.instance = self.get_queryset().get(pk=automation.pk)
 
     def perform_destroy(self, instance):
@@ -184,10 +171,7 @@ class AutomationViewSet(viewsets.ModelViewSet):
     def run(self, request, pk=None):
         automation = self.get_object()
         record = self._record(request)
-        try:
-            enrollment = services.do_run_automation(automation, request.user, record)
-        except DjangoValidationError as exc:
-            raise _drf_error(exc)
+        enrollment = services.do_run_automation(automation, request.user, record)
         if enrollment is None:
             return Response({"detail": "It is already running for this record."}, status=status.HTTP_200_OK)
         enrollment.refresh_from_db()

@@ -1,22 +1,14 @@
 """Celery tasks of automations. They take ids or small values and call ``campaigns.automations``; the
-periodic ones take a non-blocking lock and return a small stats dict."""
+periodic ones take a non-blocking lock (``quicksend.periodic.locked_job``) and return a small stats dict."""
 
 from __future__ import annotations
 
 from celery import shared_task
-from django.core.cache import cache
 from django.utils import timezone
 
+from quicksend.periodic import locked_job
+
 LOCK_SECONDS = 5 * 60
-
-
-def _run_locked(name: str, job) -> dict:
-    if not cache.add(f"lock:{name}", 1, LOCK_SECONDS):
-        return {"skipped": "locked"}
-    try:
-        return job()
-    finally:
-        cache.delete(f"lock:{name}")
 
 
 @shared_task(acks_late=True)
@@ -41,22 +33,21 @@ def handle_inbound_text(message_id: int) -> dict:
 
 
 @shared_task
+@locked_job("automations-wake", seconds=LOCK_SECONDS)
 def wake_due_enrollments() -> dict:
     """Periodic: hand every due enrollment (a wait that is over, a lost task) to a worker."""
     from campaigns.automations.engine import claim_due
 
-    def job() -> dict:
-        ids = claim_due()
-        for enrollment_id in ids:
-            advance_enrollment.delay(enrollment_id)
-        return {"woken": len(ids)}
-
-    return _run_locked("automations-wake", job)
+    ids = claim_due()
+    for enrollment_id in ids:
+        advance_enrollment.delay(enrollment_id)
+    return {"woken": len(ids)}
 
 
 @shared_task
+@locked_job("automations-time-triggers", seconds=LOCK_SECONDS)
 def scan_time_triggers() -> dict:
     """Periodic: date triggers whose moment has come and conversations gone quiet."""
     from campaigns.automations.triggers import scan_time_triggers as scan
 
-    return _run_locked("automations-time-triggers", lambda: scan(timezone.now()))
+    return scan(timezone.now())

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -42,12 +41,6 @@ from quicksend.pagination import CursorPagination
 from tenancy.permissions import IsOrgAdmin, IsOrgAdminOrReadOnly
 
 
-def as_drf_error(exc: DjangoValidationError) -> exceptions.ValidationError:
-    if hasattr(exc, "error_dict"):
-        return exceptions.ValidationError(exc.message_dict)
-    return exceptions.ValidationError({"detail": exc.messages})
-
-
 class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_code = "too_large"
@@ -77,9 +70,6 @@ def build_record_viewset(record_type: str) -> type[viewsets.GenericViewSet]:
     """CRUD + reassignment for one record type (registered as /api/v1/<plural>)."""
     model = model_for(record_type)
     serializer_class = RECORD_SERIALIZERS[record_type]
-    label = model._meta.verbose_name
-    plural = model._meta.verbose_name_plural
-    example = EXAMPLE_PAYLOADS[record_type]
     related = [f.name for f in model._meta.concrete_fields if f.name in ("account", "contact")]
 
     class RecordViewSet(
@@ -99,27 +89,18 @@ def build_record_viewset(record_type: str) -> type[viewsets.GenericViewSet]:
 
         def get_queryset(self):
             qs = model.objects.filter(organization=self.request.org).select_related("owner", "team", *related)
-            try:
-                return filter_records(qs, model, self.request.org, self.request.query_params)
-            except DjangoValidationError as exc:
-                raise as_drf_error(exc)
+            return filter_records(qs, model, self.request.org, self.request.query_params)
 
         def get_object(self):
             return access.access_record(self.request.org, record_type, self.kwargs["pk"])
 
         def perform_create(self, serializer):
-            try:
-                serializer.instance = services.do_create_record(
-                    self.request.org, self.request.user, record_type, serializer.validated_data
-                )
-            except DjangoValidationError as exc:
-                raise as_drf_error(exc)
+            serializer.instance = services.do_create_record(
+                self.request.org, self.request.user, record_type, serializer.validated_data
+            )
 
         def perform_update(self, serializer):
-            try:
-                services.do_update_record(serializer.instance, self.request.user, serializer.validated_data)
-            except DjangoValidationError as exc:
-                raise as_drf_error(exc)
+            services.do_update_record(serializer.instance, self.request.user, serializer.validated_data)
 
         def perform_destroy(self, instance):
             services.do_delete_record(instance, self.request.user, membership=self.request.membership)
@@ -130,12 +111,9 @@ def build_record_viewset(record_type: str) -> type[viewsets.GenericViewSet]:
             payload = ReassignSerializer(data=request.data, context={"request": request})
             payload.is_valid(raise_exception=True)
             data = payload.validated_data
-            try:
-                services.do_reassign_records(
-                    [record], request.user, data["owner"], team=data.get("team"), set_team="team" in data
-                )
-            except DjangoValidationError as exc:
-                raise as_drf_error(exc)
+            services.do_reassign_records(
+                [record], request.user, data["owner"], team=data.get("team"), set_team="team" in data
+            )
             return Response(serializer_class(record, context={"request": request}).data)
 
         @action(detail=False, methods=["post"], url_path="reassign")
@@ -149,16 +127,21 @@ def build_record_viewset(record_type: str) -> type[viewsets.GenericViewSet]:
             if missing:
                 # Foreign ids read exactly like missing ones.
                 raise exceptions.ValidationError({"ids": [f"Not found: {', '.join(map(str, missing))}."]})
-            try:
-                changed = services.do_reassign_records(
-                    records, request.user, data["owner"], team=data.get("team"), set_team="team" in data
-                )
-            except DjangoValidationError as exc:
-                raise as_drf_error(exc)
+            changed = services.do_reassign_records(
+                records, request.user, data["owner"], team=data.get("team"), set_team="team" in data
+            )
             return Response({"reassigned": changed})
 
     RecordViewSet.model = model
     RecordViewSet.__name__ = RecordViewSet.__qualname__ = f"{model.__name__}ViewSet"
+    return _record_schema(model, serializer_class)(RecordViewSet)
+
+
+def _record_schema(model, serializer_class):
+    """The OpenAPI description of one record type's viewset (summaries, tags, examples)."""
+    label = model._meta.verbose_name
+    plural = model._meta.verbose_name_plural
+    example = EXAMPLE_PAYLOADS[model.record_type]
     tag = str(plural).capitalize()
     return extend_schema_view(
         list=extend_schema(
@@ -204,7 +187,7 @@ def build_record_viewset(record_type: str) -> type[viewsets.GenericViewSet]:
                 OpenApiExample("Bulk reassign", value={"ids": [1, 2, 3], "owner": 7}, request_only=True)
             ],
         ),
-    )(RecordViewSet)
+    )
 
 
 def build_external_id_view(record_type: str) -> type[APIView]:
@@ -243,12 +226,9 @@ def build_external_id_view(record_type: str) -> type[APIView]:
                 # An empty body never creates: it only confirms that the record exists.
                 record = access.access_record_by_external_id(request.org, record_type, external_id)
                 return Response(serializer_class(record, context={"request": request}).data)
-            try:
-                record, created = services.do_upsert_record_by_external_id(
-                    request.org, request.user, record_type, external_id, payload.validated_data
-                )
-            except DjangoValidationError as exc:
-                raise as_drf_error(exc)
+            record, created = services.do_upsert_record_by_external_id(
+                request.org, request.user, record_type, external_id, payload.validated_data
+            )
             return Response(
                 serializer_class(record, context={"request": request}).data,
                 status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
@@ -302,15 +282,12 @@ class RecordTypeConfigViewSet(
         return access.access_record_type_config(self.request.org, key)
 
     def perform_update(self, serializer):
-        try:
-            serializer.instance = services.do_save_record_type_config(
-                self.request.org,
-                self.request.user,
-                serializer.instance.record_type,
-                **serializer.validated_data,
-            )
-        except DjangoValidationError as exc:
-            raise as_drf_error(exc)
+        serializer.instance = services.do_save_record_type_config(
+            self.request.org,
+            self.request.user,
+            serializer.instance.record_type,
+            **serializer.validated_data,
+        )
 
 
 class EchoCSVBuffer:
@@ -362,20 +339,17 @@ class ImportJobViewSet(
         payload = ImportCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        try:
-            job, _info = imports.do_create_import_job(
-                request.org, request.user, data["record_type"], data["file"]
+        job, _info = imports.do_create_import_job(
+            request.org, request.user, data["record_type"], data["file"]
+        )
+        if data["start"]:
+            job = imports.do_start_import(
+                job,
+                request.user,
+                mapping=data.get("mapping"),
+                duplicate_policy=data["duplicate_policy"],
+                match_key=data["match_key"],
             )
-            if data["start"]:
-                job = imports.do_start_import(
-                    job,
-                    request.user,
-                    mapping=data.get("mapping"),
-                    duplicate_policy=data["duplicate_policy"],
-                    match_key=data["match_key"],
-                )
-        except DjangoValidationError as exc:
-            raise as_drf_error(exc)
         job.refresh_from_db()
         return Response(ImportJobSerializer(job).data, status=status.HTTP_201_CREATED)
 
@@ -400,10 +374,7 @@ class ImportJobViewSet(
         job = self.get_object()
         payload = ImportStartSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        try:
-            job = imports.do_start_import(job, request.user, **payload.validated_data)
-        except DjangoValidationError as exc:
-            raise as_drf_error(exc)
+        job = imports.do_start_import(job, request.user, **payload.validated_data)
         job.refresh_from_db()
         return Response(ImportJobSerializer(job).data)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import io
 import re
 import uuid
@@ -468,7 +469,32 @@ class ImportRunner:
 
     @transaction.atomic
     def _process(self, batch: list[tuple[int, list[str]]]) -> None:
-        job, model = self.job, self.model
+        job = self.job
+        parsed, rejections = self._parse(batch)
+        plan = _Plan(rejections)
+        self._plan(parsed, plan)
+        self._write(plan)
+        if plan.rejections:
+            ImportRejection.objects.bulk_create(plan.rejections, batch_size=BATCH_SIZE)
+        self.counts["processed_rows"] += len(batch)
+        self.counts["imported"] += len(plan.new_records)
+        self.counts["updated"] += plan.updated
+        self.counts["skipped"] += plan.skipped
+        self.counts["rejected"] += len(plan.rejections)
+        ImportJob.objects.filter(pk=job.pk).update(**self.counts)
+        if plan.new_records:
+            emit(
+                RecordEvent(
+                    "bulk_imported",
+                    job.organization_id,
+                    self.model.record_type,
+                    None,
+                    job.created_by_id,
+                    record_ids=tuple(r.pk for r in plan.new_records),
+                )
+            )
+
+    def _parse(self, batch: list[tuple[int, list[str]]]) -> tuple[list, list[ImportRejection]]:
         rejections: list[ImportRejection] = []
         parsed: list[tuple[int, list[str], dict, dict]] = []
         for line, row in batch:
@@ -476,11 +502,15 @@ class ImportRunner:
                 fields, custom = self.parser.parse(row)
             except RowError as exc:
                 rejections.append(
-                    ImportRejection(job=job, line=line, reason=str(exc)[:300], row=_store_row(row))
+                    ImportRejection(job=self.job, line=line, reason=str(exc)[:300], row=_store_row(row))
                 )
                 continue
             parsed.append((line, row, fields, custom))
+        return parsed, rejections
 
+    def _existing(self, parsed: list) -> tuple[dict[str, int], dict[str, int]]:
+        """(match key → existing record id, external id → record id) for the batch, two queries."""
+        job, model = self.job, self.model
         keys = {self._key_of(f) for _, _, f, _ in parsed} - {""}
         if self.job.match_key == ImportJob.MatchKey.EXTERNAL_ID:
             existing_by_key = dict(
@@ -507,12 +537,15 @@ class ImportRunner:
                 "external_id", "id"
             )
         )
+        return existing_by_key, ext_owner
 
+    def _plan(self, parsed: list, plan: _Plan) -> None:
+        """Decide per row: a new record, an update of one (existing or new in this batch), a skip or a
+        rejection (an external id another record holds)."""
+        job, model = self.job, self.model
+        existing_by_key, ext_owner = self._existing(parsed)
         new_by_key: dict[str, PersonRecord] = {}
-        new_records: list[PersonRecord] = []
-        updates: dict[int, tuple[dict, dict]] = {}
         claimed_ext: dict[str, object] = dict(ext_owner)  # external id → record id or pending object
-        skipped = updated = 0
         for line, row, fields, custom in parsed:
             key = self._key_of(fields)
             target_id = existing_by_key.get(key) if key else None
@@ -520,38 +553,24 @@ class ImportRunner:
             ext = fields.get("external_id")
             if target_id is not None or pending is not None:
                 if job.duplicate_policy == ImportJob.Policy.SKIP:
-                    skipped += 1
+                    plan.skipped += 1
                     continue
                 owner_of_ext = claimed_ext.get(ext) if ext else None
                 me = target_id if target_id is not None else pending
                 if ext and owner_of_ext is not None and owner_of_ext is not me and owner_of_ext != me:
-                    rejections.append(
-                        ImportRejection(
-                            job=job,
-                            line=line,
-                            reason=f"External id '{ext}' belongs to another record.",
-                            row=_store_row(row),
-                        )
-                    )
+                    plan.reject(job, line, row, f"External id '{ext}' belongs to another record.")
                     continue
                 if ext:
                     claimed_ext[ext] = me
                 if pending is not None:
                     _apply(pending, fields, custom)
                 else:
-                    prev_fields, prev_custom = updates.get(target_id, ({}, {}))
-                    updates[target_id] = ({**prev_fields, **fields}, {**prev_custom, **custom})
-                updated += 1
+                    prev_fields, prev_custom = plan.updates.get(target_id, ({}, {}))
+                    plan.updates[target_id] = ({**prev_fields, **fields}, {**prev_custom, **custom})
+                plan.updated += 1
                 continue
             if ext and ext in claimed_ext:
-                rejections.append(
-                    ImportRejection(
-                        job=job,
-                        line=line,
-                        reason=f"External id '{ext}' belongs to another record.",
-                        row=_store_row(row),
-                    )
-                )
+                plan.reject(job, line, row, f"External id '{ext}' belongs to another record.")
                 continue
             record = model(
                 organization_id=job.organization_id,
@@ -560,57 +579,55 @@ class ImportRunner:
                 custom_fields={},
             )
             _apply(record, fields, custom)
-            new_records.append(record)
+            plan.new_records.append(record)
             if key:
                 new_by_key[key] = record
             if ext:
                 claimed_ext[ext] = record
 
-        if new_records:
-            model.objects.bulk_create(new_records, batch_size=BATCH_SIZE)
-            RecordPhone.sync(new_records, replace=False)
-            self.created_ids += [r.pk for r in new_records]
-        if updates:
-            records = list(model.objects.filter(organization_id=job.organization_id, pk__in=list(updates)))
-            changed_fields: set[str] = {"custom_fields", "updated_at"}
-            now = timezone.now()
-            for record in records:
-                fields, custom = updates[record.pk]
-                _apply(record, fields, custom)
-                record.updated_at = now
-                changed_fields |= set(fields)
-            model.objects.bulk_update(records, sorted(changed_fields), batch_size=BATCH_SIZE)
-            RecordPhone.sync(records, replace=True)
-            emit(
-                RecordEvent(
-                    "bulk_updated",
-                    job.organization_id,
-                    model.record_type,
-                    None,
-                    job.created_by_id,
-                    changes={"fields": [sorted(changed_fields - {"updated_at"})]},
-                    record_ids=tuple(r.pk for r in records),
-                )
+    def _write(self, plan: _Plan) -> None:
+        job, model = self.job, self.model
+        if plan.new_records:
+            model.objects.bulk_create(plan.new_records, batch_size=BATCH_SIZE)
+            RecordPhone.sync(plan.new_records, replace=False)
+            self.created_ids += [r.pk for r in plan.new_records]
+        if not plan.updates:
+            return
+        records = list(model.objects.filter(organization_id=job.organization_id, pk__in=list(plan.updates)))
+        changed_fields: set[str] = {"custom_fields", "updated_at"}
+        now = timezone.now()
+        for record in records:
+            fields, custom = plan.updates[record.pk]
+            _apply(record, fields, custom)
+            record.updated_at = now
+            changed_fields |= set(fields)
+        model.objects.bulk_update(records, sorted(changed_fields), batch_size=BATCH_SIZE)
+        RecordPhone.sync(records, replace=True)
+        emit(
+            RecordEvent(
+                "bulk_updated",
+                job.organization_id,
+                model.record_type,
+                None,
+                job.created_by_id,
+                changes={"fields": [sorted(changed_fields - {"updated_at"})]},
+                record_ids=tuple(r.pk for r in records),
             )
-        if rejections:
-            ImportRejection.objects.bulk_create(rejections, batch_size=BATCH_SIZE)
-        self.counts["processed_rows"] += len(batch)
-        self.counts["imported"] += len(new_records)
-        self.counts["updated"] += updated
-        self.counts["skipped"] += skipped
-        self.counts["rejected"] += len(rejections)
-        ImportJob.objects.filter(pk=job.pk).update(**self.counts)
-        if new_records:
-            emit(
-                RecordEvent(
-                    "bulk_imported",
-                    job.organization_id,
-                    model.record_type,
-                    None,
-                    job.created_by_id,
-                    record_ids=tuple(r.pk for r in new_records),
-                )
-            )
+        )
+
+
+@dataclasses.dataclass
+class _Plan:
+    """What one batch does: records to create, updates by record id, counts and rejections."""
+
+    rejections: list[ImportRejection]
+    new_records: list[PersonRecord] = dataclasses.field(default_factory=list)
+    updates: dict[int, tuple[dict, dict]] = dataclasses.field(default_factory=dict)
+    skipped: int = 0
+    updated: int = 0
+
+    def reject(self, job: ImportJob, line: int, row: list[str], reason: str) -> None:
+        self.rejections.append(ImportRejection(job=job, line=line, reason=reason, row=_store_row(row)))
 
 
 def _store_row(row: list[str]) -> list[str]:

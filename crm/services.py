@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 
 from crm.events import RecordEvent, emit
 from crm.models import CrmRecord, RecordPhone, RecordType, RecordTypeConfig, model_for
-from crm.phones import try_normalize_phone
+from crm.texting import try_organization_phone
 from tenancy import audit
 from tenancy.models import Membership, Organization, Team
 
@@ -256,9 +256,7 @@ def find_records_by_phone(org: Organization, number: str) -> list[CrmRecord]:
     """Records of ``org`` having ``number`` (any format) in any phone field, best match first (record-type
     priority, then the most recently created). One indexed query on RecordPhone, then one per matched type
     (the record-type configs come from the per-process cache: this runs for every send and inbound text)."""
-    e164 = try_normalize_phone(
-        number, RecordTypeConfig.cached_for_type(org.pk, RecordType.CONTACT).default_country
-    )
+    e164 = try_organization_phone(org.pk, number)
     if e164 is None:
         return []
     hits: dict[str, set[int]] = {}
@@ -275,26 +273,6 @@ def find_records_by_phone(org: Organization, number: str) -> list[CrmRecord]:
             model = model_for(config.record_type)
             found += list(model.objects.filter(organization=org, pk__in=ids).order_by("-id"))
     return found
-
-
-def can_text(record: CrmRecord, config: RecordTypeConfig | None = None) -> tuple[bool, str]:
-    """May an agent text this record? (do-not-contact, then the type's compliance field). Returns
-    (allowed, reason when not)."""
-    config = config or RecordTypeConfig.for_type(record.organization_id, record.record_type)
-    if getattr(record, "do_not_contact", False):
-        return False, f"{record} is marked do not contact."
-    if config.compliance_field and not getattr(record, config.compliance_field, True):
-        label = record.compliance_fields.get(config.compliance_field, config.compliance_field)
-        return False, f"{record} has “{label}” turned off."
-    if not config.sms_phone_field or not getattr(record, f"{config.sms_phone_field}_e164", ""):
-        return False, f"{record} has no number to text."
-    return True, ""
-
-
-def sms_number(record: CrmRecord, config: RecordTypeConfig | None = None) -> str:
-    """The E.164 number messages to this record go to ('' when none)."""
-    config = config or RecordTypeConfig.for_type(record.organization_id, record.record_type)
-    return getattr(record, f"{config.sms_phone_field}_e164", "") if config.sms_phone_field else ""
 
 
 def types_creatable_from_conversation(org: Organization) -> list[str]:

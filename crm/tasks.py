@@ -2,6 +2,8 @@
 
 from celery import shared_task
 
+from quicksend.periodic import locked_job
+
 
 @shared_task(acks_late=True)
 def run_import_task(job_id: int) -> dict:
@@ -14,15 +16,9 @@ def run_import_task(job_id: int) -> dict:
 
 
 @shared_task
+@locked_job("crm.purge_abandoned_imports", seconds=600)
 def purge_abandoned_imports() -> dict:
     """Periodic: delete uploads that were never started (they hold personal data)."""
-    from django.core.cache import cache
-
     from crm.imports import purge_abandoned_uploads
 
-    if not cache.add("lock:crm.purge_abandoned_imports", 1, timeout=600):
-        return {"skipped": "locked"}
-    try:
-        return {"purged": purge_abandoned_uploads()}
-    finally:
-        cache.delete("lock:crm.purge_abandoned_imports")
+    return {"purged": purge_abandoned_uploads()}

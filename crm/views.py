@@ -29,7 +29,9 @@ from crm.forms import (
 )
 from crm.models import ImportJob, RecordType, RecordTypeConfig, model_for
 from crm.phones import format_for_display
+from crm.texting import texting
 from quicksend.bounded_ids import parse_id
+from quicksend.errors import FAILED, attempt
 from quicksend.pagination import CursorPagination
 from tenancy.decorators import admin_required, member_required
 from tenancy.models import Team
@@ -138,7 +140,7 @@ def record_detail(request, record_type: str, pk: int):
                     manager.all()[:20],
                 )
             )
-    allowed, reason = services.can_text(record, config)
+    answer = texting(record, config)
     return render(
         request,
         "crm/record_detail.html",
@@ -150,9 +152,9 @@ def record_detail(request, record_type: str, pk: int):
             "tabs": type_tabs(record_type),
             "fields": fields,
             "related": related,
-            "can_text": allowed,
-            "cannot_text_reason": reason,
-            "sms_number": services.sms_number(record, config),
+            "can_text": answer.allowed,
+            "cannot_text_reason": answer.reason,
+            "sms_number": answer.number,
             "reassign_form": ReassignForm(org=request.org, initial={"owner": record.owner_id}),
             "may_delete": services.may_delete_record(record, request.user, request.membership),
         },
@@ -178,11 +180,10 @@ def record_create(request, record_type: str):
     form_class = RECORD_FORMS[record_type]
     form = form_class(request.POST or None, org=request.org, initial={"owner": request.user.pk})
     if request.method == "POST" and form.is_valid():
-        try:
-            record = services.do_create_record(request.org, request.user, record_type, form.cleaned_data)
-        except ValidationError as exc:
-            form.add_error(None, exc)
-        else:
+        record = attempt(
+            form, services.do_create_record, request.org, request.user, record_type, form.cleaned_data
+        )
+        if record is not FAILED:
             messages.success(request, f"{record.type_label} “{record}” created.")
             return redirect(f"crm-{record_type}-detail", pk=record.pk)
     return _form_page(request, record_type, form)
@@ -195,11 +196,8 @@ def record_edit(request, record_type: str, pk: int):
         request.POST or None, org=request.org, instance=access.access_record(request.org, record_type, pk)
     )
     if request.method == "POST" and form.is_valid():
-        try:
-            services.do_update_record(record, request.user, form.cleaned_data)
-        except ValidationError as exc:
-            form.add_error(None, exc)
-        else:
+        done = attempt(form, services.do_update_record, record, request.user, form.cleaned_data)
+        if done is not FAILED:
             messages.success(request, f"{record.type_label} “{record}” saved.")
             return redirect(f"crm-{record_type}-detail", pk=record.pk)
     return _form_page(request, record_type, form, record)
@@ -316,13 +314,17 @@ def import_list(request):
     if request.method == "POST":
         form = ImportUploadForm(request.POST, request.FILES)
         if form.is_valid():
-            try:
-                job, _info = imports.do_create_import_job(
-                    request.org, request.user, form.cleaned_data["record_type"], form.cleaned_data["file"]
-                )
-            except ValidationError as exc:
-                form.add_error("file", exc)
-            else:
+            result = attempt(
+                form,
+                imports.do_create_import_job,
+                request.org,
+                request.user,
+                form.cleaned_data["record_type"],
+                form.cleaned_data["file"],
+                form_field="file",
+            )
+            if result is not FAILED:
+                job, _info = result
                 return redirect("crm-import-detail", pk=job.pk)
     jobs = ImportJob.objects.filter(organization=request.org)[:20]
     return render(
@@ -346,17 +348,16 @@ def import_detail(request, pk: int):
     if job.status == ImportJob.Status.UPLOADED:
         form = ImportStartForm(request.POST or None, job=job)
         if request.method == "POST" and form.is_valid():
-            try:
-                imports.do_start_import(
-                    job,
-                    request.user,
-                    mapping=form.mapping(),
-                    duplicate_policy=form.cleaned_data["duplicate_policy"],
-                    match_key=form.cleaned_data["match_key"],
-                )
-            except ValidationError as exc:
-                form.add_error(None, exc)
-            else:
+            done = attempt(
+                form,
+                imports.do_start_import,
+                job,
+                request.user,
+                mapping=form.mapping(),
+                duplicate_policy=form.cleaned_data["duplicate_policy"],
+                match_key=form.cleaned_data["match_key"],
+            )
+            if done is not FAILED:
                 return redirect("crm-import-detail", pk=job.pk)
         with default_storage.open(job.file.name, "rb") as fh:
             preview = imports.sniff(fh)["preview"]
@@ -398,13 +399,15 @@ def settings_record_types(request):
         form = RecordTypeConfigForm(request.POST, instance=configs[index])
         forms[index] = form
         if form.is_valid():
-            try:
-                services.do_save_record_type_config(
-                    request.org, request.user, record_type, **form.cleaned_data
-                )
-            except ValidationError as exc:
-                form.add_error(None, exc)
-            else:
+            done = attempt(
+                form,
+                services.do_save_record_type_config,
+                request.org,
+                request.user,
+                record_type,
+                **form.cleaned_data,
+            )
+            if done is not FAILED:
                 messages.success(request, f"{RecordType(record_type).label} settings saved.")
                 return redirect("crm-settings-record-types")
     return render(request, "crm/settings_record_types.html", {"forms": forms})

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 from frontend.forms import AddMemberForm, ApiTokenForm, OrganizationForm, TeamForm
 from messaging.landing import twilio_setup_redirect
 from quicksend.bounded_ids import parse_id
+from quicksend.errors import FAILED, attempt
 from tenancy import access, invitations, services
 from tenancy.decorators import admin_required, member_required
 from tenancy.filters import AuditFilterForm, filter_audit
@@ -65,10 +66,7 @@ def invitation_respond(request, invitation_id: int, answer: str):
         invitations.do_decline_invitation(invitation, request.user)
         messages.success(request, f"You declined the invitation to {org.name}.")
         return redirect("home")
-    try:
-        invitations.do_accept_invitation(invitation, request.user)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+    if attempt(request, invitations.do_accept_invitation, invitation, request.user) is FAILED:
         return redirect("home")
     request.session[SESSION_ORG_KEY] = org.pk
     messages.success(request, f"You joined {org.name}.")
@@ -123,11 +121,8 @@ def settings_organization(request):
         },
     )
     if request.method == "POST" and form.is_valid():
-        try:
-            services.do_update_organization(org, request.user, **form.cleaned_data)
-        except ValidationError as exc:
-            form.add_error(None, exc)
-        else:
+        done = attempt(form, services.do_update_organization, org, request.user, **form.cleaned_data)
+        if done is not FAILED:
             messages.success(request, "Organization settings saved.")
             return redirect("settings-organization")
     return render(request, "frontend/settings_organization.html", {"form": form})
@@ -137,11 +132,10 @@ def settings_organization(request):
 def settings_members(request):
     form = AddMemberForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        try:
-            invitation = invitations.do_invite_member(request.org, request.user, **form.cleaned_data)
-        except ValidationError as exc:
-            form.add_error(None, exc)
-        else:
+        invitation = attempt(
+            form, invitations.do_invite_member, request.org, request.user, **form.cleaned_data
+        )
+        if invitation is not FAILED:
             # The same words whether or not the email had an account.
             messages.success(
                 request,
@@ -171,11 +165,7 @@ def settings_members(request):
 @admin_required
 def invitation_withdraw(request, invitation_id: int):
     invitation = access.access_org_invitation(request.org, invitation_id)
-    try:
-        invitations.do_withdraw_invitation(invitation, request.user)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
+    if attempt(request, invitations.do_withdraw_invitation, invitation, request.user) is not FAILED:
         messages.success(request, f"Invitation to {invitation.email} withdrawn.")
     return redirect("settings-members")
 
@@ -187,38 +177,37 @@ invitation_withdraw.isolation_model = Invitation
 @admin_required
 def member_action(request, membership_id: int):
     membership = access.access_membership(request.org, membership_id)
-    op = request.POST.get("op")
-    try:
-        if op == "role":
-            services.do_change_role(membership, request.user, request.POST.get("role", ""))
-            messages.success(request, f"{membership.user.email} is now {membership.get_role_display()}.")
-        elif op in ("activate", "deactivate"):
-            services.do_set_member_active(membership, request.user, op == "activate")
-            messages.success(request, f"{membership.user.email} {op}d.")
-        elif op == "remove":
-            services.do_remove_member(membership, request.user)
-            messages.success(request, f"{membership.user.email} removed.")
-        else:
-            messages.error(request, "Unknown action.")
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+    attempt(request, _member_action, request, membership, request.POST.get("op"))
     return redirect("settings-members")
+
+
+def _member_action(request, membership: Membership, op: str | None) -> None:
+    if op == "role":
+        services.do_change_role(membership, request.user, request.POST.get("role", ""))
+        messages.success(request, f"{membership.user.email} is now {membership.get_role_display()}.")
+    elif op in ("activate", "deactivate"):
+        services.do_set_member_active(membership, request.user, op == "activate")
+        messages.success(request, f"{membership.user.email} {op}d.")
+    elif op == "remove":
+        services.do_remove_member(membership, request.user)
+        messages.success(request, f"{membership.user.email} removed.")
+    else:
+        messages.error(request, "Unknown action.")
 
 
 @admin_required
 def settings_teams(request):
     form = TeamForm(request.POST or None, org=request.org)
     if request.method == "POST" and form.is_valid():
-        try:
-            team = services.do_create_team(
-                request.org,
-                request.user,
-                form.cleaned_data["name"],
-                [m.pk for m in form.cleaned_data["members"]],
-            )
-        except ValidationError as exc:
-            form.add_error(None, exc)
-        else:
+        team = attempt(
+            form,
+            services.do_create_team,
+            request.org,
+            request.user,
+            form.cleaned_data["name"],
+            [m.pk for m in form.cleaned_data["members"]],
+        )
+        if team is not FAILED:
             messages.success(request, f"Team “{team.name}” created.")
             return redirect("settings-teams")
     teams = request.org.teams.prefetch_related("members__user")
@@ -236,16 +225,15 @@ def settings_team_edit(request, team_id: int):
             messages.success(request, f"Team “{team.name}” deleted.")
             return redirect("settings-teams")
         if form.is_valid():
-            try:
-                services.do_update_team(
-                    team,
-                    request.user,
-                    name=form.cleaned_data["name"],
-                    member_ids=[m.pk for m in form.cleaned_data["members"]],
-                )
-            except ValidationError as exc:
-                form.add_error(None, exc)
-            else:
+            done = attempt(
+                form,
+                services.do_update_team,
+                team,
+                request.user,
+                name=form.cleaned_data["name"],
+                member_ids=[m.pk for m in form.cleaned_data["members"]],
+            )
+            if done is not FAILED:
                 messages.success(request, "Team saved.")
                 return redirect("settings-teams")
     return render(request, "frontend/settings_team_edit.html", {"form": form, "team": team})

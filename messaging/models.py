@@ -642,18 +642,29 @@ class ConversationUserState(models.Model):
 class Notification(models.Model):
     """Something a user should look at: a first text to accept, a new text, a conversation to take over or
     assigned to them. At most one uncleared notification per (recipient, conversation): a new text updates it.
-    It links to the matched record, or to the conversation when no record matched."""
+    It links to the matched record, or to the conversation when no record matched. An admin is also told when
+    Twilio refuses a connected account's credentials (kind ``account``: no conversation; the account and
+    Twilio's words instead, linking to the Twilio settings)."""
 
     class Kind(models.TextChoices):
         REQUEST = "request", "New conversation: Accept, Dismiss or Block"
         MESSAGE = "message", "New text"
         IDLE = "idle", "New text, owner idle: Assign to me"
         ASSIGNED = "assigned", "Conversation assigned to you"
+        ACCOUNT = "account", "A Twilio account needs an admin"
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="notifications")
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="notifications", null=True, blank=True
+    )
+    account = models.ForeignKey(
+        TwilioAccount, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    text = models.CharField(
+        max_length=300, blank=True, help_text="What happened, when no conversation says it."
+    )
     message = models.ForeignKey(Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     record_type = models.CharField(max_length=20, blank=True)
     record_id = models.BigIntegerField(null=True, blank=True)

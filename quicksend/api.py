@@ -4,13 +4,24 @@ from __future__ import annotations
 
 from django.http import Http404
 from rest_framework import exceptions, serializers
+from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
+
+from quicksend.errors import api_error_body
 
 
 def exception_handler(exc, context):
+    """The one mapping of errors to API answers: domain errors and Django's validation and permission errors
+    (``quicksend.errors.api_error_body``), then DRF's own."""
     # The same 404 body for "missing" and "not yours".
     if isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found.")
+    answer = api_error_body(exc)
+    if answer is not None:
+        body, status = answer
+        set_rollback()
+        return Response(body, status=status)
     return drf_exception_handler(exc, context)
 
 

@@ -2,14 +2,17 @@
 
 Production runs them through Celery beat (``beat_schedule()``); the embedded mode runs them in a daemon
 thread of the web process (``EmbeddedScheduler``), so ``make run`` needs no extra process.
-Apps add their jobs with ``register(...)`` in their ``AppConfig.ready``.
+Apps add their jobs with ``register(...)`` in their ``AppConfig.ready``, and guard each with ``@locked_job``:
+several workers or beats may start the same job, and only one of them runs it.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 logger = logging.getLogger(__name__)
@@ -23,6 +26,35 @@ class PeriodicJob:
 
 
 _JOBS: dict[str, PeriodicJob] = {}
+
+SKIPPED_LOCKED = {"skipped": "locked"}
+
+
+def locked_job(name: str | Callable[..., str], *, seconds: int = 900) -> Callable:
+    """Run the decorated job only when no other process is running it.
+
+    The lock is a non-blocking ``cache.add("lock:<name>")`` (Redis in production, so it holds across
+    processes and hosts) that expires after ``seconds`` should the holder die, and is released when the job
+    ends, however it ends. A job that finds the lock taken returns ``{"skipped": "locked"}`` at once; else
+    the job's own stats dict. ``name`` may be a function of the job's arguments (one lock per number, …).
+    """
+
+    def decorate(job: Callable[..., dict]) -> Callable[..., dict]:
+        @functools.wraps(job)
+        def run(*args, **kwargs) -> dict:
+            from django.core.cache import cache
+
+            key = "lock:" + (name(*args, **kwargs) if callable(name) else name)
+            if not cache.add(key, 1, timeout=seconds):
+                return dict(SKIPPED_LOCKED)
+            try:
+                return job(*args, **kwargs)
+            finally:
+                cache.delete(key)
+
+        return run
+
+    return decorate
 
 
 def register(name: str, task: str, every_seconds: float) -> None:

@@ -26,15 +26,27 @@ def phone_arg(request: Request) -> str:
     return request.arg("phone").replace(" ", "+").strip()
 
 
-def routes(app: SandboxApp) -> list:
-    from sandbox.app import Response, json_response, render_control_message, render_number
+class ControlApi:
+    """The control API's handlers over one sandbox app (its store may be swapped in tests: read each time)."""
 
-    store_of = lambda: app.store  # noqa: E731 - the app's store may be swapped in tests
+    def __init__(self, app: SandboxApp) -> None:
+        from sandbox.app import Response, json_response, render_control_message, render_number
 
-    def bad(message: str, status: int = 400) -> Response:
-        return json_response({"error": message}, status)
+        self.app = app
+        self.Response = Response
+        # The app module imports this one: its helpers are taken when the API is built.
+        self.json_response = json_response
+        self.render_control_message = render_control_message
+        self.render_number = render_number
 
-    def body_of(request: Request) -> dict:
+    @property
+    def store(self):
+        return self.app.store
+
+    def bad(self, message: str, status: int = 400) -> Response:
+        return self.json_response({"error": message}, status)
+
+    def body_of(self, request: Request) -> dict:
         if request.method in ("POST", "PUT") and request.body:
             if not request.headers.get("content-type", "").startswith("application/json"):
                 raise TwilioError(415, 415, "control API POSTs must be application/json")
@@ -44,13 +56,13 @@ def routes(app: SandboxApp) -> list:
                 raise TwilioError(400, 400, f"invalid JSON: {exc}")
         return {}
 
-    def account_of(request: Request) -> Account:
-        account = store_of().accounts.get(request.params["account"])
+    def account_of(self, request: Request) -> Account:
+        account = self.store.accounts.get(request.params["account"])
         if account is None:
             raise TwilioError(404, 20404, path=request.path)
         return account
 
-    def account_json(account: Account) -> dict:
+    def account_json(self, account: Account) -> dict:
         return {
             "sid": account.sid,
             "auth_token": account.auth_token,
@@ -58,26 +70,26 @@ def routes(app: SandboxApp) -> list:
             "status": account.status,
             "behaviour": account.behaviour.as_dict(),
             "in_flight": account.in_flight,
-            "numbers": [render_number(n) for n in account.numbers.values()],
+            "numbers": [self.render_number(n) for n in account.numbers.values()],
             "opted_out": sorted(account.opted_out),
         }
 
-    async def health(request: Request) -> Response:
-        return json_response({"ok": True, "accounts": len(store_of().accounts)})
+    async def health(self, request: Request) -> Response:
+        return self.json_response({"ok": True, "accounts": len(self.store.accounts)})
 
-    async def reset(request: Request) -> Response:
-        body_of(request)
-        store_of().reset()
-        return json_response({"ok": True})
+    async def reset(self, request: Request) -> Response:
+        self.body_of(request)
+        self.store.reset()
+        return self.json_response({"ok": True})
 
-    async def reset_demo(request: Request) -> Response:
-        body_of(request)
-        store_of().reset_demo()
-        return json_response({"ok": True})
+    async def reset_demo(self, request: Request) -> Response:
+        self.body_of(request)
+        self.store.reset_demo()
+        return self.json_response({"ok": True})
 
-    async def create_account(request: Request) -> Response:
-        data = body_of(request)
-        store = store_of()
+    async def create_account(self, request: Request) -> Response:
+        data = self.body_of(request)
+        store = self.store
         try:
             account = store.create_account(
                 data.get("friendly_name") or "Sandbox account",
@@ -90,113 +102,113 @@ def routes(app: SandboxApp) -> list:
             for number in data.get("numbers", []):
                 store.add_number(account.sid, **number)
         except (ValueError, TypeError) as exc:
-            return bad(str(exc))
-        return json_response(account_json(account), 201)
+            return self.bad(str(exc))
+        return self.json_response(self.account_json(account), 201)
 
-    async def get_account(request: Request) -> Response:
-        return json_response(account_json(account_of(request)))
+    async def get_account(self, request: Request) -> Response:
+        return self.json_response(self.account_json(self.account_of(request)))
 
-    async def update_account(request: Request) -> Response:
-        account = account_of(request)
-        data = body_of(request)
+    async def update_account(self, request: Request) -> Response:
+        account = self.account_of(request)
+        data = self.body_of(request)
         if "status" in data:
             if data["status"] not in ("active", "suspended", "closed"):
-                return bad("status must be active, suspended or closed")
+                return self.bad("status must be active, suspended or closed")
             account.status = data["status"]
         if "friendly_name" in data:
             account.friendly_name = str(data["friendly_name"])
-        return json_response(account_json(account))
+        return self.json_response(self.account_json(account))
 
-    async def add_number(request: Request) -> Response:
-        account = account_of(request)
-        data = body_of(request)
+    async def add_number(self, request: Request) -> Response:
+        account = self.account_of(request)
+        data = self.body_of(request)
         try:
-            number = store_of().add_number(account.sid, **data)
+            number = self.store.add_number(account.sid, **data)
         except (ValueError, TypeError) as exc:
-            return bad(str(exc))
-        return json_response(render_number(number), 201)
+            return self.bad(str(exc))
+        return self.json_response(self.render_number(number), 201)
 
-    async def remove_number(request: Request) -> Response:
-        account = account_of(request)
+    async def remove_number(self, request: Request) -> Response:
+        account = self.account_of(request)
         key = request.params["number"]
         for number in list(account.numbers.values()):
             if key in (number.sid, number.phone_number):
-                store_of().remove_number(account.sid, number.sid)
-                return json_response({"ok": True})
-        return bad(f"no number {key} in {account.sid}", 404)
+                self.store.remove_number(account.sid, number.sid)
+                return self.json_response({"ok": True})
+        return self.bad(f"no number {key} in {account.sid}", 404)
 
-    async def behaviour(request: Request) -> Response:
-        account = account_of(request)
-        data = body_of(request)
+    async def behaviour(self, request: Request) -> Response:
+        account = self.account_of(request)
+        data = self.body_of(request)
         if data:
             try:
                 account.behaviour.update(data)
             except (ValueError, TypeError) as exc:
-                return bad(str(exc))
+                return self.bad(str(exc))
             if "seed" in data and data["seed"] is not None:
                 account.rng.seed(int(data["seed"]))
             if not account.behaviour.hold_requests and account.release is not None:
                 account.release.set()  # let parked requests go
                 account.release = None
-        return json_response(account.behaviour.as_dict())
+        return self.json_response(account.behaviour.as_dict())
 
-    async def messages(request: Request) -> Response:
-        account = account_of(request)
-        items = [render_control_message(m, request.api_base) for m in account.messages.values()]
-        return json_response({"messages": items})
+    async def messages(self, request: Request) -> Response:
+        account = self.account_of(request)
+        items = [self.render_control_message(m, request.api_base) for m in account.messages.values()]
+        return self.json_response({"messages": items})
 
-    async def inbound(request: Request) -> Response:
-        data = body_of(request)
-        store = store_of()
+    async def inbound(self, request: Request) -> Response:
+        data = self.body_of(request)
+        store = self.store
         customer = str(data.get("from", "")).strip()
         to = str(data.get("to", "")).strip()
         if not E164.match(customer):
-            return bad("'from' must be the customer's number in E.164 (+14155550123)")
+            return self.bad("'from' must be the customer's number in E.164 (+14155550123)")
         number = store.by_number.get(to)
         if number is None:
-            return bad(f"'to' ({to}) is not a sandbox number", 404)
+            return self.bad(f"'to' ({to}) is not a sandbox number", 404)
         media: list[tuple[str, bytes]] = []
         for item in data.get("media", []) or []:
             try:
                 content = base64.b64decode(item.get("content_base64", ""), validate=True)
             except (binascii.Error, ValueError):
-                return bad("media content_base64 is not base64")
+                return self.bad("media content_base64 is not base64")
             media.append((item.get("content_type") or "application/octet-stream", content))
         if len(media) > 10 or sum(len(c) for _, c in media) > MAX_MEDIA_BYTES:
-            return bad("at most 10 media and 5 MB in total")
+            return self.bad("at most 10 media and 5 MB in total")
         body = str(data.get("body", ""))
         if not body and not media:
-            return bad("a text needs a body or media")
+            return self.bad("a text needs a body or media")
         message = store.create_inbound(number, customer, body, media)
         delivery = lifecycle.deliver_inbound(store, number, message, request.api_base)
         if data.get("wait", True):
             await delivery
         else:
             asyncio.create_task(delivery)
-        return json_response(render_control_message(message, request.api_base), 201)
+        return self.json_response(self.render_control_message(message, request.api_base), 201)
 
-    async def received(request: Request) -> Response:
+    async def received(self, request: Request) -> Response:
         customer = phone_arg(request)
         since = int(request.arg("since", "0") or 0)
         items = [
-            render_control_message(m, request.api_base)
-            for m in store_of().received.get(customer, [])
+            self.render_control_message(m, request.api_base)
+            for m in self.store.received.get(customer, [])
             if m.seq > since
         ]
-        return json_response({"phone": customer, "messages": items})
+        return self.json_response({"phone": customer, "messages": items})
 
-    async def conversation(request: Request) -> Response:
+    async def conversation(self, request: Request) -> Response:
         """What a customer phone shows: its texts and what it received, oldest first."""
         customer = phone_arg(request)
-        store = store_of()
+        store = self.store
         items = [*store.sent_by_customer.get(customer, []), *store.received.get(customer, [])]
         items.sort(key=lambda m: m.seq)
-        return json_response(
-            {"phone": customer, "messages": [render_control_message(m, request.api_base) for m in items]}
+        return self.json_response(
+            {"phone": customer, "messages": [self.render_control_message(m, request.api_base) for m in items]}
         )
 
-    async def numbers(request: Request) -> Response:
-        store = store_of()
+    async def numbers(self, request: Request) -> Response:
+        store = self.store
         items = []
         for number in store.by_number.values():
             account = store.accounts[number.account_sid]
@@ -211,38 +223,43 @@ def routes(app: SandboxApp) -> list:
                         "sms_url": number.sms_url,
                     }
                 )
-        return json_response({"numbers": items})
+        return self.json_response({"numbers": items})
 
-    async def phones(request: Request) -> Response:
-        store = store_of()
-        return json_response({"phones": sorted(set(store.received) | set(store.sent_by_customer))})
+    async def phones(self, request: Request) -> Response:
+        store = self.store
+        return self.json_response({"phones": sorted(set(store.received) | set(store.sent_by_customer))})
 
-    async def media(request: Request) -> Response:
-        item = store_of().media.get(request.params["media"])
+    async def media(self, request: Request) -> Response:
+        item = self.store.media.get(request.params["media"])
         if item is None:
-            return bad("no such media", 404)
+            return self.bad("no such media", 404)
         if item.content is None:
-            return Response(302, b"", "text/plain", [(b"location", item.url.encode())])
-        return Response(200, item.content, item.content_type, [(b"cache-control", b"private, max-age=3600")])
+            return self.Response(302, b"", "text/plain", [(b"location", item.url.encode())])
+        return self.Response(
+            200, item.content, item.content_type, [(b"cache-control", b"private, max-age=3600")]
+        )
 
+
+def routes(app: SandboxApp) -> list:
+    api = ControlApi(app)
     account = r"(?P<account>AC[0-9a-f]{32})"
     return [
-        ("GET", re.compile(r"^/control/health$"), health),
-        ("POST", re.compile(r"^/control/reset$"), reset),
-        ("POST", re.compile(r"^/control/reset-demo$"), reset_demo),
-        ("POST", re.compile(r"^/control/accounts$"), create_account),
-        ("GET", re.compile(f"^/control/accounts/{account}$"), get_account),
-        ("POST", re.compile(f"^/control/accounts/{account}$"), update_account),
-        ("POST", re.compile(f"^/control/accounts/{account}/numbers$"), add_number),
-        ("DELETE", re.compile(f"^/control/accounts/{account}/numbers/(?P<number>[^/]+)$"), remove_number),
-        ("GET", re.compile(f"^/control/accounts/{account}/behaviour$"), behaviour),
-        ("POST", re.compile(f"^/control/accounts/{account}/behaviour$"), behaviour),
-        ("GET", re.compile(f"^/control/accounts/{account}/messages$"), messages),
-        ("POST", re.compile(r"^/control/inbound$"), inbound),
-        ("GET", re.compile(r"^/control/received$"), received),
-        ("GET", re.compile(r"^/control/conversation$"), conversation),
-        ("GET", re.compile(r"^/control/numbers$"), numbers),
-        ("GET", re.compile(r"^/control/phones$"), phones),
-        ("GET", re.compile(r"^/control/media/(?P<media>ME[0-9a-f]{32})$"), media),
+        ("GET", re.compile(r"^/control/health$"), api.health),
+        ("POST", re.compile(r"^/control/reset$"), api.reset),
+        ("POST", re.compile(r"^/control/reset-demo$"), api.reset_demo),
+        ("POST", re.compile(r"^/control/accounts$"), api.create_account),
+        ("GET", re.compile(f"^/control/accounts/{account}$"), api.get_account),
+        ("POST", re.compile(f"^/control/accounts/{account}$"), api.update_account),
+        ("POST", re.compile(f"^/control/accounts/{account}/numbers$"), api.add_number),
+        ("DELETE", re.compile(f"^/control/accounts/{account}/numbers/(?P<number>[^/]+)$"), api.remove_number),
+        ("GET", re.compile(f"^/control/accounts/{account}/behaviour$"), api.behaviour),
+        ("POST", re.compile(f"^/control/accounts/{account}/behaviour$"), api.behaviour),
+        ("GET", re.compile(f"^/control/accounts/{account}/messages$"), api.messages),
+        ("POST", re.compile(r"^/control/inbound$"), api.inbound),
+        ("GET", re.compile(r"^/control/received$"), api.received),
+        ("GET", re.compile(r"^/control/conversation$"), api.conversation),
+        ("GET", re.compile(r"^/control/numbers$"), api.numbers),
+        ("GET", re.compile(r"^/control/phones$"), api.phones),
+        ("GET", re.compile(r"^/control/media/(?P<media>ME[0-9a-f]{32})$"), api.media),
         *phone.routes(),
     ]

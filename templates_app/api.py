@@ -3,7 +3,6 @@ record type offers, and a body rendered for a record (the editor's preview and a
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, serializers, status, viewsets
@@ -196,14 +195,6 @@ class MessageTemplateViewSet(viewsets.ModelViewSet):
         elif params.get("visibility") == MessageTemplate.Visibility.PERSONAL:
             found = found.filter(owner__isnull=False)
         return found
-
-    def handle_exception(self, exc):
-        # The services speak Django's ValidationError (shared with the pages' forms); the API answers 400.
-        if isinstance(exc, DjangoValidationError):
-            exc = exceptions.ValidationError(
-                exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
-            )
-        return super().handle_exception(exc)
 
     def perform_create(self, serializer):
         serializer.instance = services.do_create_template(

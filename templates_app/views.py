@@ -4,11 +4,11 @@ duplicate and delete. Thin: the rules are ``templates_app.services``'."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from crm.models import RecordType, model_for
+from quicksend.errors import FAILED, attempt
 from templates_app import services
 from templates_app.forms import TemplateForm
 from templates_app.models import MessageTemplate
@@ -79,13 +79,12 @@ def _editor(request, form: TemplateForm, template: MessageTemplate | None):
 def _save(request, form: TemplateForm, template: MessageTemplate | None):
     if not form.is_valid():
         return None
-    try:
-        if template is None:
-            return services.do_create_template(request.org, request.membership, **form.cleaned_data)
-        return services.do_update_template(template, request.membership, **form.cleaned_data)
-    except ValidationError as exc:
-        form.add_error(None, exc)
-        return None
+    data = form.cleaned_data
+    if template is None:
+        saved = attempt(form, services.do_create_template, request.org, request.membership, **data)
+    else:
+        saved = attempt(form, services.do_update_template, template, request.membership, **data)
+    return None if saved is FAILED else saved
 
 
 @member_required

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -26,12 +24,6 @@ from tenancy.serializers import (
     MeSerializer,
     TeamSerializer,
 )
-
-
-def as_drf_error(exc: DjangoValidationError) -> ValidationError:
-    if hasattr(exc, "error_dict"):
-        return ValidationError(exc.message_dict)
-    return ValidationError({"detail": exc.messages})
 
 
 class MeView(APIView):
@@ -77,32 +69,21 @@ class MemberViewSet(viewsets.ModelViewSet):
     def create(self, request, *args, **kwargs):
         payload = MemberCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        try:
-            invitation = invitations.do_invite_member(request.org, request.user, **payload.validated_data)
-        except DjangoValidationError as exc:
-            raise as_drf_error(exc)
+        invitation = invitations.do_invite_member(request.org, request.user, **payload.validated_data)
         return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, *args, **kwargs):
         membership = self.get_object()
         serializer = MembershipSerializer(membership, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        try:
-            if "role" in serializer.validated_data:
-                services.do_change_role(membership, request.user, serializer.validated_data["role"])
-            if "is_active" in serializer.validated_data:
-                services.do_set_member_active(
-                    membership, request.user, serializer.validated_data["is_active"]
-                )
-        except DjangoValidationError as exc:
-            raise as_drf_error(exc)
+        if "role" in serializer.validated_data:
+            services.do_change_role(membership, request.user, serializer.validated_data["role"])
+        if "is_active" in serializer.validated_data:
+            services.do_set_member_active(membership, request.user, serializer.validated_data["is_active"])
         return Response(MembershipSerializer(membership).data)
 
     def destroy(self, request, *args, **kwargs):
-        try:
-            services.do_remove_member(self.get_object(), request.user)
-        except DjangoValidationError as exc:
-            raise as_drf_error(exc)
+        services.do_remove_member(self.get_object(), request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -125,10 +106,7 @@ class InvitationViewSet(
         return access.access_org_invitation(self.request.org, self.kwargs["pk"])
 
     def perform_destroy(self, instance):
-        try:
-            invitations.do_withdraw_invitation(instance, self.request.user)
-        except DjangoValidationError as exc:
-            raise as_drf_error(exc)
+        invitations.do_withdraw_invitation(instance, self.request.user)
 
 
 @extend_schema_view(
@@ -152,24 +130,18 @@ class TeamViewSet(viewsets.ModelViewSet):
 
     def perform_create(self, serializer):
         data = serializer.validated_data
-        try:
-            serializer.instance = services.do_create_team(
-                self.request.org, self.request.user, data["name"], data.get("member_ids")
-            )
-        except DjangoValidationError as exc:
-            raise as_drf_error(exc)
+        serializer.instance = services.do_create_team(
+            self.request.org, self.request.user, data["name"], data.get("member_ids")
+        )
 
     def perform_update(self, serializer):
         data = serializer.validated_data
-        try:
-            services.do_update_team(
-                serializer.instance,
-                self.request.user,
-                name=data.get("name"),
-                member_ids=data.get("member_ids"),
-            )
-        except DjangoValidationError as exc:
-            raise as_drf_error(exc)
+        services.do_update_team(
+            serializer.instance,
+            self.request.user,
+            name=data.get("name"),
+            member_ids=data.get("member_ids"),
+        )
 
     def perform_destroy(self, instance):
         services.do_delete_team(instance, self.request.user)
@@ -234,10 +206,7 @@ class AuditLogViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         qs = AuditLog.objects.filter(organization=self.request.org).select_related("actor")
-        try:
-            return filter_audit(qs, self.request.query_params)
-        except DjangoValidationError as exc:
-            raise as_drf_error(exc)
+        return filter_audit(qs, self.request.query_params)
 
     def get_object(self):
         return access.access_audit_entry(self.request.org, self.kwargs["pk"])

@@ -319,7 +319,7 @@ def test_my_messages_filters_sorts_and_exports_csv(
     export = alice_client.get("/api/v1/messages/export?ordering=-customer_number")
     assert export["Content-Type"].startswith("text/csv")
     lines = b"".join(export.streaming_content).decode().splitlines()
-    assert lines[0] == "date,direction,number,customer_number,status,text"
+    assert lines[0] == "created_at,direction,number,customer_number,status,body"  # the list's field names
     assert lines[1].endswith("beta") is False and "+12025550103" in lines[1]
     assert any(",'=cmd" in line for line in lines)  # a formula is defused
 

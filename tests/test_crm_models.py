@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from crm import services
 from crm.events import RecordEvent, record_changed
 from crm.models import Account, Contact, Lead, RecordPhone, RecordType, RecordTypeConfig
+from crm.texting import Texting, texting
 from tenancy.models import AuditLog
 
 
@@ -130,14 +131,15 @@ def test_compliance_field_and_do_not_contact_decide_whether_to_text(org_a, alice
         RecordType.CONTACT,
         {"first_name": "C", "mobile_phone": "+14155550100", "allow_sms": False},
     )
-    allowed, reason = services.can_text(contact)
-    assert not allowed and "Allow SMS" in reason
+    answer = texting(contact)
+    assert not answer.allowed and "Allow SMS" in answer.reason
+    assert answer.number == "+14155550100"
     services.do_save_record_type_config(org_a, alice, RecordType.CONTACT, compliance_field="")
-    assert services.can_text(contact) == (True, "")
+    assert texting(contact) == Texting(True, "+14155550100", "")
     services.do_update_record(contact, alice, {"do_not_contact": True})
-    assert services.can_text(contact)[0] is False
+    assert texting(contact).allowed is False
     services.do_save_record_type_config(org_a, alice, RecordType.CONTACT, sms_phone_field="business_phone")
-    assert services.sms_number(contact) == ""
+    assert texting(contact).number == ""
 
 
 @pytest.mark.django_db

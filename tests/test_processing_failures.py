@@ -422,7 +422,8 @@ def test_an_inbound_text_to_an_unknown_number_retried_writes_no_audit_row_per_tr
 def test_credentials_refused_on_every_retry_are_audited_and_announced_once(
     org_a, django_capture_on_commit_callbacks
 ):
-    from messaging.tasks.sending import notify_account_invalid, twilio_account_invalidated
+    from messaging.services.delivery import notify_account_invalid
+    from messaging.signals import twilio_account_invalidated
     from messaging.twilio.errors import TwilioError
 
     account = TwilioAccountFactory(organization=org_a)

@@ -317,7 +317,7 @@ def test_21610_fails_and_records_the_opt_out(
 def test_20003_marks_the_account_invalid_and_tells_its_admins(
     org_a, alice, line, twilio_sandbox, django_capture_on_commit_callbacks
 ):
-    from messaging.tasks.sending import twilio_account_invalidated
+    from messaging.signals import twilio_account_invalidated
 
     heard = []
     twilio_account_invalidated.connect(lambda **kw: heard.append(kw), weak=False, dispatch_uid="t20003")

@@ -36,6 +36,7 @@ import os, sys
 import django
 
 django.setup()
+from messaging.services import delivery
 from messaging.tasks import sending
 
 
@@ -44,7 +45,7 @@ def crash(message_id, sid):
     os._exit(17)
 
 
-sending._accepted_by_twilio = crash
+delivery._accepted_by_twilio = crash
 sending.send_message_task.apply(args=[int(sys.argv[1])])
 print("not killed", flush=True)
 """
@@ -199,8 +200,8 @@ def test_a_hand_over_still_in_flight_elsewhere_is_not_reconciled_or_resent(
     settings.QUICKSEND_SEND_IN_FLIGHT_SECONDS = 30
     message = _store(org_a, alice, monkeypatch, to=CUSTOMER, body="In flight")
     Message.objects.filter(pk=message.pk).update(handed_over_at=timezone.now())
-    from messaging.tasks import sending
+    from messaging.services import delivery
 
-    with pytest.raises(sending._RetryLater):
-        sending._attempt(message.pk)
+    with pytest.raises(delivery.RetryLater):
+        delivery.deliver(message.pk)
     assert twilio_sandbox.messages(line.sid) == []

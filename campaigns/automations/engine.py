@@ -29,7 +29,8 @@ from campaigns.automations import conditions as conds
 from campaigns.automations.definition import describe_step
 from campaigns.models import Automation, Enrollment, StepRun
 from crm.models import CrmRecord, RecordTypeConfig, model_for
-from crm.services import can_text, do_update_record, sms_number
+from crm.services import do_update_record
+from crm.texting import texting
 from messaging.access import default_sender_for
 from messaging.inbox.actions import do_reassign_conversation_as_system
 from messaging.models import Conversation, Message, PhoneNumber
@@ -129,7 +130,7 @@ def enroll(
     this trigger already enrolled it. Skips are stored as stopped enrollments with their reason."""
     now = now or timezone.now()
     if record is not None and not phone:
-        phone = sms_number(record)
+        phone = texting(record).number
     base = {
         "organization_id": automation.organization_id,
         "automation": automation,
@@ -286,7 +287,7 @@ def _wait(enrollment: Enrollment, index: int, until: datetime, kind: str, detail
 
 
 def _recipient(enrollment: Enrollment, record: CrmRecord | None) -> str:
-    return sms_number(record) if record is not None else enrollment.phone
+    return texting(record).number if record is not None else enrollment.phone
 
 
 def _org_time_zone(enrollment: Enrollment) -> str:
@@ -319,11 +320,9 @@ def _sender(enrollment: Enrollment, step: dict, record: CrmRecord | None):
 def _run_send(enrollment: Enrollment, step: dict, index: int, record, now: datetime) -> str:
     number = _recipient(enrollment, record)
     if record is not None:
-        allowed, reason = can_text(
-            record, RecordTypeConfig.cached_for_type(record.organization_id, record.record_type)
-        )
-        if not allowed:
-            return _finish(enrollment, index, Enrollment.Status.STOPPED, reason)
+        answer = texting(record, RecordTypeConfig.cached_for_type(record.organization_id, record.record_type))
+        if not answer.allowed:
+            return _finish(enrollment, index, Enrollment.Status.STOPPED, answer.reason)
     if not number:
         return _finish(enrollment, index, Enrollment.Status.STOPPED, "There is no number to text")
     gate = quiet_hours.opening(
@@ -476,8 +475,8 @@ def dry_run(automation: Automation, record: CrmRecord, now: datetime | None = No
     now = now or timezone.now()
     if not conds.matches(automation.conditions, conds.record_values(record)):
         return Preview(False, "Condition false")
-    allowed, reason = can_text(record)
-    number = sms_number(record)
+    answer = texting(record)
+    allowed, reason, number = answer.allowed, answer.reason, answer.number
     steps = []
     for i, step in enumerate(automation.steps):
         item = {"index": i, "type": step["type"], "summary": describe_step(step)}
@@ -534,7 +533,7 @@ def due_date_enrollments(automation: Automation, now: datetime) -> list[tuple[Cr
         moment = conds.as_moment(value)
         if moment is None:
             continue
-        zone = ZoneInfo(quiet_hours.recipient_time_zone(sms_number(record), org_time_zone=org_zone))
+        zone = ZoneInfo(quiet_hours.recipient_time_zone(texting(record).number, org_time_zone=org_zone))
         fire = _fire_instant(moment, offset, at, zone)
         if since < fire <= now:
             found.append((record, f"date:{name}:{moment.isoformat()}"))

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
 from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -26,40 +24,11 @@ from messaging.api.serializers import (
 from messaging.models import MemberMessagingSettings, PhoneNumber, TwilioAccount
 from messaging.services import numbers as number_services
 from messaging.twilio import accounts as account_services
-from messaging.twilio.errors import TwilioError
 from tenancy.models import Membership
 from tenancy.permissions import IsOrgAdmin, IsOrgAdminOrReadOnly
 
 
-class TwilioFailure(APIException):
-    """A Twilio failure as an API answer: 400 when Twilio said no, 503 when trying again may work."""
-
-    def __init__(self, error: TwilioError):
-        self.status_code = (
-            status.HTTP_503_SERVICE_UNAVAILABLE if error.retryable else status.HTTP_400_BAD_REQUEST
-        )
-        super().__init__(detail=error.message)
-        self.error = error
-
-
-def _raise_api_error(exc: Exception):
-    if isinstance(exc, TwilioError):
-        raise TwilioFailure(exc)
-    raise ValidationError({"detail": exc.messages})
-
-
-class TwilioFailureMixin:
-    def handle_exception(self, exc):
-        if isinstance(exc, TwilioFailure):
-            body = {
-                "detail": exc.error.message,
-                "code": exc.error.code,
-                "kind": exc.error.kind,
-                "retryable": exc.error.retryable,
-            }
-            return Response(body, status=exc.status_code)
-        return super().handle_exception(exc)
-
+class HideAuthTokenMixin:
     def initial(self, request, *args, **kwargs):
         # Hide the token from Django's error reports (the DEBUG page, admin e-mails), like
         # @sensitive_post_parameters does for plain views.
@@ -108,7 +77,7 @@ FAILURES = {400: TwilioFailureSerializer, 503: TwilioFailureSerializer}
     destroy=extend_schema(summary="Disconnect a Twilio account and remove its numbers (admin)"),
 )
 class TwilioAccountViewSet(
-    TwilioFailureMixin,
+    HideAuthTokenMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
@@ -132,16 +101,13 @@ class TwilioAccountViewSet(
         serializer = TwilioAccountSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            result = account_services.do_connect_twilio_account(
-                request.org,
-                request.user,
-                data["account_sid"],
-                data["auth_token"],
-                data.get("friendly_name", ""),
-            )
-        except (DjangoValidationError, TwilioError) as exc:
-            _raise_api_error(exc)
+        result = account_services.do_connect_twilio_account(
+            request.org,
+            request.user,
+            data["account_sid"],
+            data["auth_token"],
+            data.get("friendly_name", ""),
+        )
         account = result.account
         account.detail = result.messages[0]
         account.numbers_sync = result.messages[1]
@@ -152,17 +118,11 @@ class TwilioAccountViewSet(
         account = self.get_object()
         serializer = TwilioAccountUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            account_services.do_update_twilio_account(account, request.user, **serializer.validated_data)
-        except (DjangoValidationError, TwilioError) as exc:
-            _raise_api_error(exc)
+        account_services.do_update_twilio_account(account, request.user, **serializer.validated_data)
         return Response(TwilioAccountSerializer(account).data)
 
     def perform_destroy(self, instance):
-        try:
-            account_services.do_delete_twilio_account(instance, self.request.user)
-        except DjangoValidationError as exc:
-            raise ValidationError({"detail": exc.messages})
+        account_services.do_delete_twilio_account(instance, self.request.user)
 
     @extend_schema(
         summary="Validate the stored credentials again (admin)",
@@ -184,10 +144,7 @@ class TwilioAccountViewSet(
     @action(detail=True, methods=["post"], url_path="refresh-numbers")
     def refresh_numbers(self, request, pk=None):
         account = self.get_object()
-        try:
-            account_services.do_refresh_numbers(account, request.user)
-        except TwilioError as exc:
-            _raise_api_error(exc)
+        account_services.do_refresh_numbers(account, request.user)
         numbers = _numbers_queryset(request.org).filter(account=account)
         return Response(PhoneNumberSerializer(numbers, many=True, context=_number_context(request)).data)
 
@@ -218,7 +175,7 @@ def _number_context(request) -> dict:
     partial_update=extend_schema(summary="Set a number's label and who it is assigned to (admin)"),
 )
 class PhoneNumberViewSet(
-    TwilioFailureMixin,
+    HideAuthTokenMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.UpdateModelMixin,
@@ -250,16 +207,13 @@ class PhoneNumberViewSet(
         serializer = PhoneNumberSerializer(number, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            number_services.do_update_number(
-                number,
-                request.user,
-                label=data.get("label"),
-                member_ids=data.get("member_ids"),
-                team_ids=data.get("team_ids"),
-            )
-        except DjangoValidationError as exc:
-            _raise_api_error(exc)
+        number_services.do_update_number(
+            number,
+            request.user,
+            label=data.get("label"),
+            member_ids=data.get("member_ids"),
+            team_ids=data.get("team_ids"),
+        )
         return Response(PhoneNumberSerializer(self.get_object(), context=self.get_serializer_context()).data)
 
     @extend_schema(
@@ -270,10 +224,7 @@ class PhoneNumberViewSet(
     @action(detail=True, methods=["post"], url_path="configure-webhook")
     def configure_webhook(self, request, pk=None):
         number = access.access_phone_number(request.org, pk)
-        try:
-            number_services.do_configure_number_webhook(number, request.user)
-        except TwilioError as exc:
-            _raise_api_error(exc)
+        number_services.do_configure_number_webhook(number, request.user)
         return Response(PhoneNumberSerializer(self.get_object(), context=self.get_serializer_context()).data)
 
     @extend_schema(
@@ -284,10 +235,7 @@ class PhoneNumberViewSet(
     @action(detail=False, methods=["post"])
     def refresh(self, request):
         for account in TwilioAccount.objects.filter(organization=request.org):
-            try:
-                account_services.do_refresh_numbers(account, request.user)
-            except TwilioError as exc:
-                _raise_api_error(exc)
+            account_services.do_refresh_numbers(account, request.user)
         qs = _numbers_queryset(request.org)
         return Response(PhoneNumberSerializer(qs, many=True, context=self.get_serializer_context()).data)
 
@@ -316,10 +264,7 @@ class MessagingSettingsView(APIView):
             kwargs["default_number"] = serializer.validated_data["default_number"]
         if "agents_may_use_any_number" in serializer.validated_data:
             kwargs["agents_may_use_any_number"] = serializer.validated_data["agents_may_use_any_number"]
-        try:
-            row = number_services.do_update_messaging_settings(request.org, request.user, **kwargs)
-        except DjangoValidationError as exc:
-            _raise_api_error(exc)
+        row = number_services.do_update_messaging_settings(request.org, request.user, **kwargs)
         return Response(MessagingSettingsSerializer(row).data)
 
 
@@ -347,10 +292,7 @@ class MyDefaultNumberView(APIView):
     def put(self, request):
         serializer = MyDefaultNumberSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
-        try:
-            number_services.do_set_member_default_number(
-                request.membership, request.user, serializer.validated_data["default_number"]
-            )
-        except DjangoValidationError as exc:
-            _raise_api_error(exc)
+        number_services.do_set_member_default_number(
+            request.membership, request.user, serializer.validated_data["default_number"]
+        )
         return Response(self._data(request))

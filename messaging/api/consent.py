@@ -20,7 +20,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from crm.phones import try_normalize_phone
+from crm.texting import try_organization_phone
 from messaging.models import ConsentEvent, ConsentState
 from messaging.services.consent import REFUSALS, do_change_consent
 from quicksend.api import StrictSerializer
@@ -60,8 +60,8 @@ class ConsentStateSerializer(serializers.Serializer):
     )
 
 
-def _normalize(raw: str) -> str:
-    e164 = try_normalize_phone(raw or "")
+def _normalize(org, raw: str) -> str:
+    e164 = try_organization_phone(org.pk, raw or "")
     if e164 is None:
         raise ValidationError({"phone_number": ["This is not a valid phone number."]})
     return e164
@@ -115,7 +115,7 @@ class ConsentView(APIView):
         examples=[OpenApiExample("Opted out by keyword", value=EXAMPLE_STATE, response_only=True)],
     )
     def get(self, request):
-        e164 = _normalize(request.query_params.get("phone_number", ""))
+        e164 = _normalize(request.org, request.query_params.get("phone_number", ""))
         return Response(ConsentStateSerializer(_state(request.org, e164)).data)
 
     @extend_schema(
@@ -143,7 +143,7 @@ class ConsentView(APIView):
         serializer = ConsentChangeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        e164 = _normalize(data["phone_number"])
+        e164 = _normalize(request.org, data["phone_number"])
         if data["action"] in ADMIN_ACTIONS and not request.membership.is_admin:
             raise PermissionDenied("Only admins can lift an opt-out, a block or a do-not-contact mark.")
         method = ConsentEvent.Method.API if request.auth is not None else ConsentEvent.Method.AGENT

@@ -23,7 +23,7 @@ from crm.models import model_for
 from messaging.api.serializers import RecordRefField, message_body_field
 from messaging.media.validation import MAX_ITEMS, MAX_TOTAL_BYTES, MediaFile
 from messaging.models import Conversation, Message, MessageMedia
-from messaging.services.sending import SendRefused, do_send_message
+from messaging.services.sending import do_send_message
 from quicksend.api import StrictSerializer
 from templates_app.services import access_template
 from tenancy.access import get_in_org
@@ -250,23 +250,20 @@ class SendMessageViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         if len(key) > 100:
             raise ValidationError({"Idempotency-Key": ["At most 100 characters."]})
         replay = bool(key) and Message.objects.filter(organization=org, idempotency_key=key).exists()
-        try:
-            message = do_send_message(
-                org,
-                actor=request.user,
-                membership=request.membership,
-                source=Message.Source.API,
-                to=data.get("to"),
-                record=record,
-                conversation=conversation,
-                from_number=data.get("from"),
-                body=data.get("body", ""),
-                media=files,
-                idempotency_key=key,
-                template=template,
-            )
-        except SendRefused as refused:
-            return Response({"detail": refused.message, "field": refused.field}, status=400)
+        message = do_send_message(
+            org,
+            actor=request.user,
+            membership=request.membership,
+            source=Message.Source.API,
+            to=data.get("to"),
+            record=record,
+            conversation=conversation,
+            from_number=data.get("from"),
+            body=data.get("body", ""),
+            media=files,
+            idempotency_key=key,
+            template=template,
+        )
         replayed = replay and message.idempotency_key == key
         response = Response(
             MessageSerializer(message).data,

@@ -36,21 +36,20 @@ from messaging.models import (
     Message,
     Notification,
 )
+from quicksend.errors import Conflict
 from tenancy import audit
 from tenancy.models import Membership, Team
 
 
-class NeedsConfirmation(Exception):
+class NeedsConfirmation(Conflict):
     """Assigning to yourself a conversation someone else owns needs an explicit confirmation."""
 
     def __init__(self, message: str, owner_id: int | None):
         super().__init__(message)
-        self.message = message
         self.owner_id = owner_id
 
-
-class Conflict(Exception):
-    """The action no longer applies (e.g. someone else accepted the request first)."""
+    def details(self) -> dict:
+        return {"needs_confirmation": True, "owner_id": self.owner_id}
 
 
 # --- reactions to stored messages (called by the signal receivers in messaging/receivers.py) ---------------

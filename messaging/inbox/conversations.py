@@ -1,10 +1,14 @@
-"""Conversations: the one race-free way to find or start the thread between our number and a customer."""
+"""Conversations: the one race-free way to find or start the thread between our number and a customer, and
+the one way to record a message in it (``record_message``)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import IntegrityError, connection, transaction
 
-from messaging.models import Conversation, PhoneNumber
+from messaging.models import STATUS_RANK, Conversation, Message, MessageStatus, Notification, PhoneNumber
+from messaging.signals import inbound_message_stored, outbound_message_created, send_after_commit
 
 
 def get_or_create_conversation(
@@ -58,3 +62,84 @@ def touch_conversation(conversation: Conversation, message) -> None:
     ]  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+
+
+def record_message(
+    conversation: Conversation,
+    *,
+    new_conversation: bool = False,
+    happened_at: datetime | None = None,
+    quiet: bool = False,
+    blocked: bool = False,
+    **fields,
+) -> Message | None:
+    """Store a message in ``conversation``, with everything that follows every stored message: the one way
+    sending, receiving, automatic replies, other tools' messages and the history sync record one.
+
+    ``fields`` are the Message's own (direction, source, status, sid, numbers, body, …); the organization
+    comes from the conversation and ``status_rank`` from ``status``. Then, in the caller's transaction:
+
+    * ``happened_at``: when the text really happened (Twilio's date for history and other tools), so the
+      thread orders by it rather than by when we stored it;
+    * the conversation's preview, time and direction, and an archived conversation reopens
+      (``touch_conversation``: an older message never overwrites a newer preview);
+    * after commit, the inbox is told (``inbound_message_stored`` for an inbound text,
+      ``outbound_message_created`` otherwise) and files the message in its session, counts and
+      notifications (none for an inbound text from a ``blocked`` number); ``quiet`` (the history sync: old
+      news) files it in its session now and tells no one.
+
+    A message whose SID is stored already (a webhook retried, the sync and the webhook racing) is refused by
+    the unique constraint inside a savepoint: None, and nothing else happens.
+    """
+    status = fields.get("status", MessageStatus.PENDING)
+    fields.setdefault("status_rank", STATUS_RANK.get(status, 0))
+    if fields.get("sid"):
+        try:
+            with transaction.atomic():
+                message = Message.objects.create(
+                    organization_id=conversation.organization_id, conversation=conversation, **fields
+                )
+        except IntegrityError:
+            return None
+    else:
+        message = Message.objects.create(
+            organization_id=conversation.organization_id, conversation=conversation, **fields
+        )
+    if happened_at is not None:
+        # created_at is auto_now_add: set afterwards.
+        Message.objects.filter(pk=message.pk).update(created_at=happened_at)
+        message.created_at = happened_at
+    touch_conversation(conversation, message)
+    if quiet:
+        from messaging.inbox.state import attach_to_session
+
+        attach_to_session(conversation, message)
+        return message
+    ids = {
+        "message_id": message.pk,
+        "conversation_id": conversation.pk,
+        "organization_id": message.organization_id,
+    }
+    if message.direction == Message.Direction.INBOUND:
+        send_after_commit(
+            inbound_message_stored, **ids, created_conversation=new_conversation, blocked=blocked
+        )
+    else:
+        send_after_commit(outbound_message_created, **ids, sender_id=message.sender_id)
+    return message
+
+
+def forget_record(organization_id: int, record_type: str, record_id: int) -> int:
+    """A CRM record was deleted: its conversations (and their notifications) stop linking to it, so nothing
+    leads to a page that is gone. The conversations themselves, with every message, stay."""
+    conversations = Conversation.objects.filter(organization_id=organization_id)
+    changed = conversations.filter(record_type=record_type, record_id=record_id).update(
+        record_type="", record_id=None
+    )
+    changed += conversations.filter(regarding_type=record_type, regarding_id=record_id).update(
+        regarding_type="", regarding_id=None
+    )
+    Notification.objects.filter(
+        organization_id=organization_id, record_type=record_type, record_id=record_id
+    ).update(record_type="", record_id=None)
+    return changed

@@ -103,18 +103,25 @@ def notification_link(record_type: str, record_id: int | None, conversation_id: 
 
 def notification_payload(notification: Notification) -> dict:
     conversation = notification.conversation
+    if conversation is None:  # about a Twilio account: its settings page, in Twilio's words
+        from django.urls import reverse
+
+        customer_number, preview, link = "", notification.text, reverse("settings-twilio")
+    else:
+        customer_number, preview = conversation.customer_number, conversation.last_message_preview
+        link = notification_link(
+            notification.record_type, notification.record_id, notification.conversation_id
+        )
     return {
         "id": notification.pk,
         "kind": notification.kind,
         "conversation_id": notification.conversation_id,
-        "customer_number": conversation.customer_number,
-        "preview": conversation.last_message_preview,
+        "customer_number": customer_number,
+        "preview": preview,
         "count": notification.count,
         "record_type": notification.record_type,
         "record_id": notification.record_id,
-        "link": notification_link(
-            notification.record_type, notification.record_id, notification.conversation_id
-        ),
+        "link": link,
         "actions": NOTIFICATION_ACTIONS[notification.kind],
         "is_read": notification.is_read,
         "created_at": _iso(notification.created_at),
@@ -127,6 +134,7 @@ NOTIFICATION_ACTIONS = {
     Notification.Kind.MESSAGE: ["view"],
     Notification.Kind.IDLE: ["view", "assign"],
     Notification.Kind.ASSIGNED: ["view"],
+    Notification.Kind.ACCOUNT: ["view"],
 }
 
 

@@ -27,7 +27,7 @@ from messaging.models import (
     Message,
     Notification,
 )
-from tenancy.models import Membership
+from tenancy.models import Membership, Role
 
 
 def record_link(conversation: Conversation) -> tuple[str, int | None]:
@@ -142,3 +142,30 @@ def do_mark_notifications_read(user, notification_ids: Iterable[int]) -> int:
     """Mark the user's own notifications read (they stay listed until cleared by the action they ask for)."""
     ids = list(notification_ids)
     return Notification.objects.filter(recipient=user, pk__in=ids, is_read=False).update(is_read=True)
+
+
+@transaction.atomic
+def notify_account_invalid(organization_id: int, account_id: int, message: str) -> list[Notification]:
+    """Tell the organization's active admins in the app that Twilio refused an account's credentials: one
+    open notification per admin and account (a repeat refreshes it), pushed live to each of them."""
+    admin_ids = Membership.objects.filter(
+        organization_id=organization_id, role=Role.ADMIN, is_active=True
+    ).values_list("user_id", flat=True)
+    touched = []
+    for user_id in admin_ids:
+        notification, created = Notification.objects.get_or_create(
+            recipient_id=user_id,
+            kind=Notification.Kind.ACCOUNT,
+            account_id=account_id,
+            cleared_at__isnull=True,
+            defaults={"organization_id": organization_id, "text": message[:300]},
+        )
+        if not created:
+            notification.count += 1
+            notification.is_read = False
+            notification.text = message[:300]
+            notification.save(update_fields=["count", "is_read", "text", "updated_at"])
+        touched.append(notification)
+    for notification in touched:
+        transaction.on_commit(lambda n=notification: events.publish_notification_created(n))
+    return touched

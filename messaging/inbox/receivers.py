@@ -1,6 +1,6 @@
-"""Receivers of the messaging signals (connected in MessagingConfig.ready): the inbox's side of every stored
-message. Each re-reads by id and calls a service in messaging/inbox/actions.py, a stored message's through its
-durable step (messaging/inbox/steps.py)."""
+"""Receivers (connected in MessagingConfig.ready): the inbox's side of every stored message (through its
+durable step, messaging/inbox/steps.py) and of a Twilio account whose credentials stopped working, and
+messaging's side of a deleted CRM record. Each re-reads by id and calls a service of the inbox."""
 
 from __future__ import annotations
 
@@ -27,12 +27,28 @@ def on_message_status_changed(sender, message_id, **kwargs) -> None:
     inbox.handle_status(message_id)
 
 
+def on_twilio_account_invalidated(sender, organization_id, account_id, message="", **kwargs) -> None:
+    from messaging.inbox.notifications import notify_account_invalid
+
+    notify_account_invalid(organization_id, account_id, message)
+
+
+def on_record_changed(sender, event, **kwargs) -> None:
+    if event.kind == "deleted" and event.record_id is not None:
+        from messaging.inbox.conversations import forget_record
+
+        forget_record(event.organization_id, event.record_type, event.record_id)
+
+
 def connect() -> None:
+    from crm.events import record_changed
     from messaging import signals
 
+    record_changed.connect(on_record_changed, dispatch_uid="messaging.record_changed")
     signals.inbound_message_stored.connect(on_inbound_message_stored, dispatch_uid="inbox.inbound")
     signals.outbound_message_created.connect(on_outbound_message_created, dispatch_uid="inbox.outbound")
     # The inbox's step of each stored message is written with it (messaging/inbox/steps.py).
     signals.make_durable(signals.inbound_message_stored, steps.expect_inbound)
     signals.make_durable(signals.outbound_message_created, steps.expect_outbound)
     signals.message_status_changed.connect(on_message_status_changed, dispatch_uid="inbox.status")
+    signals.twilio_account_invalidated.connect(on_twilio_account_invalidated, dispatch_uid="inbox.account")

@@ -10,7 +10,7 @@ from django.db import connection
 from django.db.models import CharField, Q, Subquery, Value, lookups
 from django.db.models.functions import Coalesce
 
-from crm.phones import try_normalize_phone
+from crm.texting import try_organization_phone
 from messaging.models import Conversation, Message
 
 
@@ -114,7 +114,8 @@ def search_q(org_id: int, text: str) -> Q:
     else a record name or message text."""
     digits = "".join(ch for ch in text if ch.isdigit())
     if digits and all(ch.isdigit() or ch in PHONE_PUNCTUATION for ch in text):
-        e164 = try_normalize_phone(text, "1")
+        # Fewer than 7 digits is never a whole number: part of one, without reading the default country.
+        e164 = try_organization_phone(org_id, text) if len(digits) >= 7 else None
         if e164:
             return Q(customer_number=e164)
         # Ids first, unordered: the trigram index answers at once (ordered by recency the planner may

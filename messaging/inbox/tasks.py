@@ -1,28 +1,21 @@
-"""Celery tasks: inbox (auto-archive, history sync). Periodic jobs take a non-blocking lock (the cache:
-Redis in production) and return a small stats dict."""
+"""Celery tasks: inbox (auto-archive, history sync). Periodic jobs take a non-blocking lock
+(``quicksend.periodic.locked_job``) and return a small stats dict."""
 
 from __future__ import annotations
 
 from celery import shared_task
-from django.core.cache import cache
+
+from quicksend.periodic import locked_job
 
 LOCK_SECONDS = 15 * 60
 
 
-def _locked(name: str):
-    return cache.add(f"lock:{name}", 1, LOCK_SECONDS)
-
-
 @shared_task
+@locked_job("inbox-auto-archive", seconds=LOCK_SECONDS)
 def auto_archive() -> dict:
     from messaging.inbox.actions import auto_archive_conversations
 
-    if not _locked("inbox-auto-archive"):
-        return {"skipped": "locked"}
-    try:
-        return auto_archive_conversations()
-    finally:
-        cache.delete("lock:inbox-auto-archive")
+    return auto_archive_conversations()
 
 
 @shared_task
@@ -33,13 +26,14 @@ def sync_history_number(number_id: int) -> dict:
     number = history_sync.numbers_to_sync().filter(pk=number_id).first()
     if number is None:
         return {"skipped": "not syncable"}
-    name = f"history-sync-{number_id}"
-    if not _locked(name):
-        return {"skipped": "locked"}
-    try:
-        return history_sync.sync_number(number)
-    finally:
-        cache.delete(f"lock:{name}")
+    return _sync_number(number)
+
+
+@locked_job(lambda number: f"history-sync-{number.pk}", seconds=LOCK_SECONDS)
+def _sync_number(number) -> dict:
+    from messaging.twilio import history_sync
+
+    return history_sync.sync_number(number)
 
 
 @shared_task
@@ -57,13 +51,9 @@ def sync_history_all() -> dict:
 
 
 @shared_task
+@locked_job("inbox-retry-steps", seconds=300)
 def retry_inbox_steps() -> dict:
     """Periodic: try again the inbox steps that are due (messaging/inbox/steps.py)."""
     from messaging.inbox import steps
 
-    if not cache.add("lock:inbox-retry-steps", 1, 300):
-        return {"skipped": "locked"}
-    try:
-        return steps.retry_due()
-    finally:
-        cache.delete("lock:inbox-retry-steps")
+    return steps.retry_due()

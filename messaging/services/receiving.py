@@ -16,11 +16,11 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from crm.phones import try_normalize_phone
-from messaging.inbox.conversations import get_or_create_conversation, touch_conversation
+from crm.texting import try_organization_phone
+from messaging.inbox.conversations import get_or_create_conversation, record_message
 from messaging.media.safe_fetch import FetchError, fetch
 from messaging.media.validation import MediaError, content_type_for
 from messaging.models import (
@@ -39,8 +39,7 @@ from messaging.services import sending
 from messaging.services.consent import consent_state, do_change_consent
 from messaging.services.keywords import KeywordAction, find_keyword, match_keyword
 from messaging.services.matching import match_records
-from messaging.services.status import apply_status
-from messaging.signals import inbound_message_stored, outbound_message_created, send_after_commit
+from messaging.services.status import apply_status, normalize_status
 from messaging.twilio.client import account_api, client_for_account
 from messaging.twilio.errors import TwilioError, describe_code, twilio_call
 from quicksend import crypto
@@ -164,7 +163,7 @@ def process_inbound_event(event_id: int) -> Message | None:
         )
         return None
     raw_from = payload.get("From", "")
-    customer = try_normalize_phone(raw_from) or raw_from
+    customer = try_organization_phone(org.pk, raw_from) or raw_from
     downloads = _download_media(account, payload)
     match = match_records(org, customer)
     action = match_keyword(payload.get("Body"), payload.get("OptOutType"))
@@ -175,24 +174,25 @@ def process_inbound_event(event_id: int) -> Message | None:
             Conversation.objects.filter(pk=conversation.pk, record_id__isnull=True).update(
                 **match.as_conversation_fields()
             )
-        try:
-            with transaction.atomic():
-                message = Message.objects.create(
-                    organization=org,
-                    conversation=conversation,
-                    account=account,
-                    direction=Message.Direction.INBOUND,
-                    source=Message.Source.CUSTOMER,
-                    status=MessageStatus.RECEIVED,
-                    status_rank=STATUS_RANK[MessageStatus.RECEIVED],
-                    sid=event.message_sid,
-                    from_number=customer,
-                    to_number=number.phone_number,
-                    body=payload.get("Body", ""),
-                    num_segments=_small_int(payload.get("NumSegments"), 1),
-                    num_media=len(downloads),
-                )
-        except IntegrityError:
+        # Keywords never block a number: what blocks the text's notifications is known before it is stored.
+        state = consent_state(org, customer)
+        blocked = bool(state and state.blocked)
+        message = record_message(
+            conversation,
+            new_conversation=created,
+            blocked=blocked,
+            account=account,
+            direction=Message.Direction.INBOUND,
+            source=Message.Source.CUSTOMER,
+            status=MessageStatus.RECEIVED,
+            sid=event.message_sid,
+            from_number=customer,
+            to_number=number.phone_number,
+            body=payload.get("Body", ""),
+            num_segments=_small_int(payload.get("NumSegments"), 1),
+            num_media=len(downloads),
+        )
+        if message is None:
             # Another worker, or the history sync (which does not download media), stored this MessageSid a
             # moment ago: keep that row, and give it the media only the webhook carries.
             message = Message.objects.get(sid=event.message_sid)
@@ -202,19 +202,8 @@ def process_inbound_event(event_id: int) -> Message | None:
             _mark_processed(event, message)
             return message
         _store_media(org, message, downloads)
-        touch_conversation(conversation, message)
         _apply_keyword(org, customer, message, action, payload.get("Body", ""))
-        state = consent_state(org, customer)
-        blocked = bool(state and state.blocked)
         _mark_processed(event, message)
-        send_after_commit(
-            inbound_message_stored,
-            message_id=message.pk,
-            conversation_id=conversation.pk,
-            organization_id=org.pk,
-            created_conversation=created,
-            blocked=blocked,
-        )
     # With Twilio's Advanced Opt-Out (the webhook carries OptOutType) Twilio has already answered the keyword
     # itself and refuses further texts after a STOP (21610): a reply of ours would be a duplicate or fail.
     if not blocked and not payload.get("OptOutType"):
@@ -301,6 +290,8 @@ def send_auto_reply(org: Organization, conversation: Conversation, body: str):
 
 # --- Messages another tool sent from our numbers ----------------------------------------------------------
 
+_FAILED = (MessageStatus.FAILED, MessageStatus.UNDELIVERED)
+
 
 def record_other_tool_message(account_id: int, sid: str) -> Message | None:
     """A status callback named a message we never stored: fetch it from Twilio and record it (source
@@ -321,49 +312,34 @@ def record_other_tool_message(account_id: int, sid: str) -> Message | None:
     if number is None:
         log.info("message %s was sent from %s, not one of our numbers", sid, data.from_)
         return None
-    customer = try_normalize_phone(data.to) or data.to
-    status = data.status if data.status in STATUS_RANK else MessageStatus.SENT
+    customer = try_organization_phone(account.organization_id, data.to) or data.to
+    status = normalize_status(data.status, MessageStatus.SENT)
     error_code = int(data.error_code) if data.error_code else None
     with transaction.atomic():
-        conversation, _ = get_or_create_conversation(number, customer)
-        try:
-            with transaction.atomic():
-                message = Message.objects.create(
-                    organization_id=account.organization_id,
-                    conversation=conversation,
-                    account=account,
-                    direction=Message.Direction.OUTBOUND,
-                    source=Message.Source.OTHER_TOOL,
-                    status=status,
-                    status_rank=STATUS_RANK[status],
-                    sid=sid,
-                    from_number=number.phone_number,
-                    to_number=customer,
-                    body=data.body or "",
-                    num_segments=_small_int(data.num_segments, 1),
-                    num_media=_small_int(data.num_media, 0),
-                    error_code=error_code,
-                    error_message=describe_code(error_code)[:300] if error_code else "",
-                    sent_at=data.date_sent,
-                    delivered_at=data.date_updated if status == MessageStatus.DELIVERED else None,
-                    failed_at=data.date_updated
-                    if status in (MessageStatus.FAILED, MessageStatus.UNDELIVERED)
-                    else None,
-                )
-        except IntegrityError:
-            return None  # a concurrent callback's task recorded it
-        if data.date_created:
-            Message.objects.filter(pk=message.pk).update(created_at=data.date_created)
-            message.created_at = data.date_created
-        touch_conversation(conversation, message)
-        send_after_commit(
-            outbound_message_created,
-            message_id=message.pk,
-            conversation_id=conversation.pk,
-            organization_id=account.organization_id,
-            sender_id=None,
+        conversation, created = get_or_create_conversation(number, customer)
+        # None: a concurrent callback's task recorded it.
+        return record_message(
+            conversation,
+            new_conversation=created,
+            happened_at=data.date_created,
+            account=account,
+            direction=Message.Direction.OUTBOUND,
+            source=Message.Source.OTHER_TOOL,
+            status=status,
+            sid=sid,
+            from_number=number.phone_number,
+            to_number=customer,
+            body=data.body or "",
+            num_segments=_small_int(data.num_segments, 1),
+            num_media=_small_int(data.num_media, 0),
+            error_code=error_code,
+            error_message=describe_code(error_code)[:300] if error_code else "",
+            sent_at=data.date_sent,
+            delivered_at=data.date_updated if status == MessageStatus.DELIVERED else None,
+            failed_at=data.date_updated
+            if status in (MessageStatus.FAILED, MessageStatus.UNDELIVERED)
+            else None,
         )
-    return message
 
 
 # --- Stuck messages ----------------------------------------------------------------------------------------

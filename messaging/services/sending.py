@@ -23,8 +23,9 @@ from django.db.models import F, Subquery
 from django.utils import timezone
 
 from crm.models import CrmRecord, RecordType, RecordTypeConfig, model_for
-from crm.phones import InvalidPhoneNumber, normalize_phone
-from crm.services import can_text, find_records_by_phone, sms_number
+from crm.phones import InvalidPhoneNumber
+from crm.services import find_records_by_phone
+from crm.texting import organization_phone, texting
 from messaging.access import (
     default_sender_for,
     may_send_from,
@@ -32,7 +33,7 @@ from messaging.access import (
     org_default_number,
     sendable_numbers,
 )
-from messaging.inbox.conversations import get_or_create_conversation, touch_conversation
+from messaging.inbox.conversations import get_or_create_conversation, record_message
 from messaging.media.validation import MediaError, MediaFile, validate_media
 from messaging.models import (
     Conversation,
@@ -44,7 +45,7 @@ from messaging.models import (
 )
 from messaging.segments import MAX_BODY_CHARACTERS, analyze, body_too_long
 from messaging.services.consent import contact_refusal
-from messaging.signals import outbound_message_created, send_after_commit
+from quicksend.errors import DomainError
 from templates_app.models import MessageTemplate
 from templates_app.services import note_template_used, render_template
 from tenancy import audit
@@ -55,26 +56,18 @@ log = logging.getLogger(__name__)
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 
 
-class SendRefused(Exception):
+class SendRefused(DomainError):
     """A message that cannot be sent, with the reason in plain words (``message``) for the person sending.
 
     ``field`` names the input at fault when there is one ("to", "record", "from", "body", "media", ...), so an
-    API can attach the reason to it.
+    API can attach the reason to it ("" when no single input is at fault: the answer still has the key).
     """
 
     def __init__(self, message: str, *, field: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
+        super().__init__(message, field=field)
 
 
 # --- recipient ---------------------------------------------------------------------------------------------
-
-
-def _raw_number_country(org: Organization) -> str:
-    # A raw number typed without a country code takes the contact type's default country, the same one
-    # inbound matching (crm.services.find_records_by_phone) uses for it.
-    return RecordTypeConfig.cached_for_type(org.pk, RecordType.CONTACT).default_country
 
 
 def _check_records_using(org: Organization, e164: str) -> list[CrmRecord]:
@@ -82,11 +75,9 @@ def _check_records_using(org: Organization, e164: str) -> list[CrmRecord]:
     sending to the bare number must not get round a record's do-not-contact or consent field."""
     records = find_records_by_phone(org, e164)
     for record in records:
-        config = RecordTypeConfig.cached_for_type(org.pk, record.record_type)
-        if sms_number(record, config) == e164:
-            allowed, reason = can_text(record, config)
-            if not allowed:
-                raise SendRefused(reason, field="to")
+        answer = texting(record, RecordTypeConfig.cached_for_type(org.pk, record.record_type))
+        if answer.number == e164 and not answer.allowed:
+            raise SendRefused(answer.reason, field="to")
     return records
 
 
@@ -105,18 +96,19 @@ def _resolve_recipient(
     if record is not None:
         if record.organization_id != org.pk:
             raise SendRefused("That record was not found.", field="record")
-        config = RecordTypeConfig.cached_for_type(org.pk, record.record_type)
-        allowed, reason = can_text(record, config)
-        if not allowed:
-            raise SendRefused(reason, field="record")
-        return sms_number(record, config), record, []
+        answer = texting(record, RecordTypeConfig.cached_for_type(org.pk, record.record_type))
+        if not answer.allowed:
+            raise SendRefused(answer.reason, field="record")
+        return answer.number, record, []
     if conversation is not None:
         if conversation.organization_id != org.pk:
             raise SendRefused("That conversation was not found.", field="conversation")
         e164 = conversation.customer_number
         return e164, None, _check_records_using(org, e164)
     try:
-        e164 = normalize_phone(str(to), _raw_number_country(org))
+        # A number typed without a country code takes the organization's default country, the one inbound
+        # matching reads it with too.
+        e164 = organization_phone(org.pk, str(to))
     except InvalidPhoneNumber as exc:
         raise SendRefused(str(exc), field="to") from None
     return e164, None, _check_records_using(org, e164)
@@ -140,7 +132,7 @@ def _lookup_number(org: Organization, ref) -> PhoneNumber:
             found = queryset.filter(phone_number=text).first()
             if found is None:
                 try:
-                    found = queryset.filter(phone_number=normalize_phone(text, "US")).first()
+                    found = queryset.filter(phone_number=organization_phone(org.pk, text)).first()
                 except InvalidPhoneNumber:
                     found = None
     if found is None:
@@ -378,23 +370,21 @@ def _store(
             {"record_type": r.record_type, "record_id": r.pk} for r in matches if r is not best
         ],
     }
-    conversation, _created = get_or_create_conversation(number, e164, **defaults)
-    sender = actor if getattr(actor, "is_authenticated", False) else None
-    message = Message.objects.create(
-        organization=org,
-        conversation=conversation,
+    conversation, created = get_or_create_conversation(number, e164, **defaults)
+    message = record_message(
+        conversation,
+        new_conversation=created,
         account=number.account,
         direction=Message.Direction.OUTBOUND,
         source=source,
         status=MessageStatus.PENDING,
-        status_rank=0,
         from_number=number.phone_number,
         to_number=e164,
         body=body,
         num_segments=info.segments,
         encoding=info.encoding,
         num_media=len(validated),
-        sender=sender,
+        sender=actor if getattr(actor, "is_authenticated", False) else None,
         idempotency_key=key,
         template=template,
     )
@@ -413,20 +403,12 @@ def _store(
         item.save()
         items.append(item)
     _remember_media(message, items)
-    touch_conversation(conversation, message)
     audit.record(
         org,
         actor,
         "message.queued",
         message,
         {"to": e164, "from": number.phone_number, "source": source, "media": len(validated)},
-    )
-    send_after_commit(
-        outbound_message_created,
-        message_id=message.pk,
-        conversation_id=conversation.pk,
-        organization_id=org.pk,
-        sender_id=getattr(sender, "pk", None),
     )
     from messaging.tasks.sending import send_message_task
 

@@ -35,6 +35,18 @@ _SENT_OR_LATER = {
 _FAILED = {MessageStatus.FAILED, MessageStatus.UNDELIVERED}
 
 
+def twilio_status_word(value: str | None) -> str:
+    """A status word as Twilio writes it in a webhook, an API answer or a listing, in our spelling:
+    lower case, no surrounding spaces, ``partially-delivered`` → ``partially_delivered``. Not checked."""
+    return (value or "").strip().lower().replace("-", "_")
+
+
+def normalize_status(value: str | None, default: str | None = None) -> str | None:
+    """The one reading of Twilio's status words: one of ours (``MessageStatus``), else ``default``."""
+    word = twilio_status_word(value)
+    return word if word in STATUS_RANK else default
+
+
 def status_rank(status: str) -> int | None:
     """The rank of a Twilio status value (None for a value we do not know)."""
     return STATUS_RANK.get(status)
@@ -65,6 +77,7 @@ def apply_status(
     has it already (the send task), so its conversation and creation time, which never change, are not read
     again.
     """
+    status = normalize_status(status)
     rank = STATUS_RANK.get(status)
     if rank is None or (message_id is None and not sid):
         return False
@@ -81,6 +94,24 @@ def apply_status(
     else:
         rows = rows.filter(sid=sid)
 
+    changes = _changes(message_id, sid, status, rank, error_code, at)
+
+    relaxed = fast_commit and connection.vendor == "postgresql" and not connection.in_atomic_block
+    with transaction.atomic():
+        if relaxed:
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        changed = rows.filter(status_rank__lt=rank).update(**changes) > 0
+        if not changed:
+            if message_id is not None and sid:
+                _store_sid(message_id, sid)
+            return False
+        _after_change(rows, row, message_id, status, error_code)
+    return True
+
+
+def _changes(message_id, sid, status: str, rank: int, error_code, at: datetime) -> dict:
+    """The columns one status update writes (a single UPDATE; conditional expressions where it depends)."""
     changes: dict = {"status": status, "status_rank": rank, "updated_at": at}
     if message_id is not None and sid:
         # Store the SID if the row has none yet, unless another row holds it (never a unique violation that
@@ -101,42 +132,35 @@ def apply_status(
         changes["error_message"] = Case(
             When(error_message="", then=Value(describe_code(None))), default=F("error_message")
         )
+    return changes
 
-    relaxed = fast_commit and connection.vendor == "postgresql" and not connection.in_atomic_block
-    with transaction.atomic():
-        if relaxed:
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        changed = rows.filter(status_rank__lt=rank).update(**changes) > 0
-        if not changed:
-            if message_id is not None and sid:
-                _store_sid(message_id, sid)
-            return False
-        if row is not None and row.pk == message_id:
-            msg = {
-                "id": row.pk,
-                "conversation_id": row.conversation_id,
-                "organization_id": row.organization_id,
-                "created_at": row.created_at,
-            }
-        else:
-            msg = rows.values("id", "conversation_id", "organization_id", "created_at")[:1]
-            msg = msg[0] if msg else None
-        if msg is None:  # pragma: no cover - the row we just updated
-            return False
-        # The conversation shows its last message's status: only when this message is that last one.
-        Conversation.objects.filter(pk=msg["conversation_id"], last_message_at=msg["created_at"]).update(
-            last_message_status=status
-        )
-        send_after_commit(
-            message_status_changed,
-            message_id=msg["id"],
-            conversation_id=msg["conversation_id"],
-            organization_id=msg["organization_id"],
-            status=status,
-            error_code=int(error_code) if error_code else None,
-        )
-    return True
+
+def _after_change(rows, row: Message | None, message_id, status: str, error_code) -> None:
+    """The conversation's last status, and ``message_status_changed`` after commit."""
+    if row is not None and row.pk == message_id:
+        msg = {
+            "id": row.pk,
+            "conversation_id": row.conversation_id,
+            "organization_id": row.organization_id,
+            "created_at": row.created_at,
+        }
+    else:
+        found = rows.values("id", "conversation_id", "organization_id", "created_at")[:1]
+        msg = found[0] if found else None
+    if msg is None:  # pragma: no cover - the row we just updated
+        return
+    # The conversation shows its last message's status: only when this message is that last one.
+    Conversation.objects.filter(pk=msg["conversation_id"], last_message_at=msg["created_at"]).update(
+        last_message_status=status
+    )
+    send_after_commit(
+        message_status_changed,
+        message_id=msg["id"],
+        conversation_id=msg["conversation_id"],
+        organization_id=msg["organization_id"],
+        status=status,
+        error_code=int(error_code) if error_code else None,
+    )
 
 
 def _store_sid(message_id: int, sid: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from messaging.twilio.errors import TwilioError
+from quicksend.periodic import locked_job
 
 
 @shared_task(acks_late=True)
@@ -32,35 +33,21 @@ def record_other_tool_message_task(self, account_id: int, sid: str) -> int | Non
 
 
 @shared_task
+@locked_job("messaging.poll_stuck_messages", seconds=900)
 def poll_stuck_messages() -> dict:
-    """Periodic: ask Twilio about messages stuck short of a final status for 12 h (bounded, locked)."""
-    from django.core.cache import cache
-
+    """Periodic: ask Twilio about messages stuck short of a final status for 12 h (bounded)."""
     from messaging.services.receiving import poll_stuck_messages as poll
 
-    lock = "lock:messaging.poll_stuck_messages"
-    if not cache.add(lock, 1, timeout=900):
-        return {"skipped": "locked"}
-    try:
-        return poll()
-    finally:
-        cache.delete(lock)
+    return poll()
 
 
 @shared_task
+@locked_job("messaging.requeue_inbound_events", seconds=300)
 def requeue_inbound_events() -> dict:
     """Periodic sweep: queue a drain for stored webhooks no drain holds (a lost task, an expired lease)."""
-    from django.core.cache import cache
-
     from messaging.twilio.ingest import sweep
 
-    lock = "lock:messaging.requeue_inbound_events"
-    if not cache.add(lock, 1, timeout=300):
-        return {"skipped": "locked"}
-    try:
-        return sweep()
-    finally:
-        cache.delete(lock)
+    return sweep()
 
 
 @shared_task(acks_late=True)

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from messaging.models import ACCOUNT_SID_RE, MessagingSettings, PhoneNumber, TwilioAccount
+from messaging.signals import send_after_commit, twilio_account_invalidated
 from messaging.twilio.client import account_api, client_for_account, client_for_credentials
 from messaging.twilio.errors import KIND_AUTH, TwilioError, twilio_call
 from tenancy import audit
@@ -413,11 +414,12 @@ def do_delete_twilio_account(account: TwilioAccount, actor) -> None:
 
 @transaction.atomic
 def do_mark_twilio_account_invalid(account: TwilioAccount, error: TwilioError) -> bool:
-    """Called when Twilio answers 20003 to a stored account (e.g. in the send pipeline): admins see it on
-    the settings page and must validate or replace the token.
+    """Called when Twilio answers 20003 to a stored account (the send pipeline, a number sync): admins see
+    it on the settings page, are notified in the app (``twilio_account_invalidated``, after commit), and
+    must validate or replace the token.
 
-    Audited once per change: a task that meets 20003 again (a retry, the next message) finds the account
-    already invalid and writes nothing more. Returns whether it changed the account."""
+    Audited and announced once per change: a task that meets 20003 again (a retry, the next message) finds
+    the account already invalid and writes nothing more. Returns whether it changed the account."""
     changed = (
         TwilioAccount.objects.filter(pk=account.pk)
         .exclude(status=TwilioAccount.Status.INVALID)
@@ -430,6 +432,12 @@ def do_mark_twilio_account_invalid(account: TwilioAccount, error: TwilioError) -
     account.status = TwilioAccount.Status.INVALID
     if changed:
         audit.record(account.organization, None, "twilio_account.invalidated", account, {"code": error.code})
+        send_after_commit(
+            twilio_account_invalidated,
+            organization_id=account.organization_id,
+            account_id=account.pk,
+            message=error.message,
+        )
     return bool(changed)
 
 

@@ -15,6 +15,8 @@ import requests
 from django.conf import settings
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
+from quicksend.errors import DomainError
+
 
 @dataclass(frozen=True)
 class CodeInfo:
@@ -60,11 +62,13 @@ KIND_UNKNOWN = "unknown"
 KIND_SECRET_UNREADABLE = "secret_unreadable"  # noqa: S105 (a kind, not a secret)
 
 
-class TwilioError(Exception):
+class TwilioError(DomainError):
     """A failed Twilio call, in plain words.
 
-    ``code`` is Twilio's error code when there is one; ``status`` the HTTP status; ``kind`` one of the KIND_*
-    values; ``retryable`` says whether trying again later can succeed (rate limits, server errors, network).
+    ``code`` is Twilio's error code when there is one; ``status`` the HTTP status Twilio answered; ``kind``
+    one of the KIND_* values; ``retryable`` says whether trying again later can succeed (rate limits, server
+    errors, network). As an API answer: 503 when trying again may work, else 400, with code, kind and
+    retryable beside the message.
     """
 
     def __init__(
@@ -77,13 +81,15 @@ class TwilioError(Exception):
         retryable: bool = False,
         twilio_message: str = "",
     ):
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, http_status=503 if retryable else 400)
         self.code = code
         self.status = status
         self.kind = kind
         self.retryable = retryable
         self.twilio_message = twilio_message
+
+    def details(self) -> dict:
+        return {"code": self.code, "kind": self.kind, "retryable": self.retryable}
 
     @property
     def permanent(self) -> bool:

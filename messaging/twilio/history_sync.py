@@ -10,8 +10,8 @@ loses nothing. When both directions are done the high-water mark moves to the ne
 
 Storing is idempotent on the MessageSid (``Message.sid`` is unique): known SIDs are skipped, and an insert
 that loses a race with the webhook is dropped inside a savepoint. Synced messages have ``source="sync"``; they
-go through ``get_or_create_conversation`` and ``touch_conversation`` (which never overwrites a newer preview)
-and raise no notifications.
+are recorded like every message (``messaging.inbox.conversations.record_message``: an older message never
+overwrites a newer preview), quietly: filed in their session, no notifications.
 """
 
 from __future__ import annotations
@@ -20,18 +20,18 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from messaging.inbox.conversations import get_or_create_conversation, touch_conversation
+from messaging.inbox.conversations import get_or_create_conversation, record_message
 from messaging.models import (
-    STATUS_RANK,
     HistorySyncState,
     Message,
     MessageStatus,
     PhoneNumber,
     TwilioAccount,
 )
+from messaging.services.status import normalize_status
 from messaging.twilio.client import client_for_account
 from messaging.twilio.errors import TRANSLATED, TwilioError, classify
 
@@ -61,11 +61,6 @@ def _state_for(number: PhoneNumber) -> HistorySyncState:
     return state
 
 
-def _status(value: str) -> str:
-    value = (value or "").replace("-", "_")
-    return value if value in MessageStatus.values else MessageStatus.SENT
-
-
 def store_twilio_message(number: PhoneNumber, item) -> Message | None:
     """Store one Twilio message record (twilio-python ``MessageInstance``) if its SID is new. Returns the new
     Message, or None when it was already stored."""
@@ -76,38 +71,28 @@ def store_twilio_message(number: PhoneNumber, item) -> Message | None:
         return None
     if not customer or Message.objects.filter(sid=item.sid).exists():
         return None
-    status = _status(item.status)
     when = item.date_sent or item.date_created or timezone.now()
-    try:
-        with transaction.atomic():
-            conversation, _ = get_or_create_conversation(number, customer)
-            message = Message.objects.create(
-                organization_id=number.organization_id,
-                conversation=conversation,
-                account_id=number.account_id,
-                direction=Message.Direction.INBOUND if inbound else Message.Direction.OUTBOUND,
-                source=Message.Source.SYNC,
-                status=status,
-                status_rank=STATUS_RANK.get(status, 0),
-                sid=item.sid,
-                from_number=item.from_ or "",
-                to_number=item.to or "",
-                body=item.body or "",
-                num_segments=int(item.num_segments or 1),
-                num_media=int(item.num_media or 0),
-                error_code=int(item.error_code) if item.error_code else None,
-                sent_at=item.date_sent,
-            )
-            # created_at is auto_now_add: the thread orders by when the text really happened.
-            Message.objects.filter(pk=message.pk).update(created_at=when)
-            message.created_at = when
-            touch_conversation(conversation, message)
-            from messaging.inbox.actions import attach_to_session
-
-            attach_to_session(conversation, message)
-    except IntegrityError:
-        return None  # the webhook (or a concurrent sync) stored this SID first
-    return message
+    with transaction.atomic():
+        conversation, created = get_or_create_conversation(number, customer)
+        # None: the webhook (or a concurrent sync) stored this SID first.
+        return record_message(
+            conversation,
+            new_conversation=created,
+            happened_at=when,
+            quiet=True,
+            account_id=number.account_id,
+            direction=Message.Direction.INBOUND if inbound else Message.Direction.OUTBOUND,
+            source=Message.Source.SYNC,
+            status=normalize_status(item.status, MessageStatus.SENT),
+            sid=item.sid,
+            from_number=item.from_ or "",
+            to_number=item.to or "",
+            body=item.body or "",
+            num_segments=int(item.num_segments or 1),
+            num_media=int(item.num_media or 0),
+            error_code=int(item.error_code) if item.error_code else None,
+            sent_at=item.date_sent,
+        )
 
 
 def sync_number(

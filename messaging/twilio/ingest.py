@@ -36,7 +36,7 @@ from django.utils.dateparse import parse_datetime
 
 from messaging.models import InboundEvent, Message, StatusEvent
 from messaging.segments import MAX_BODY_CHARACTERS
-from messaging.services.status import apply_status
+from messaging.services.status import apply_status, twilio_status_word
 from messaging.twilio.signatures import Form, VerifiedAccount, forget_cached_tokens, public_url_for, verify
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def check_webhook(kind: str, path: str, query_string: str, form, signature: str)
         if not form.get("From") or not form.get("To"):
             return FORBIDDEN
         return inbound_event(account, form.dict(), raw=form)
-    status = _storable(form.get("MessageStatus") or form.get("SmsStatus", "")).strip().lower()
+    status = twilio_status_word(_storable(form.get("MessageStatus") or form.get("SmsStatus", "")))
     if not status:
         return FORBIDDEN
     raw_id = Form.parse(query_string).get("m", "")

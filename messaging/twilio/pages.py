@@ -4,7 +4,6 @@ service, render."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
 from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
@@ -14,7 +13,6 @@ from messaging import access
 from messaging.models import PhoneNumber, TwilioAccount
 from messaging.services import numbers as number_services
 from messaging.twilio import accounts as account_services
-from messaging.twilio.errors import TwilioError
 from messaging.twilio.forms import (
     ConnectAccountForm,
     MessagingSettingsForm,
@@ -23,6 +21,7 @@ from messaging.twilio.forms import (
     ReplaceTokenForm,
 )
 from messaging.twilio.public_urls import incoming_sms_url, status_callback_url
+from quicksend.errors import FAILED, attempt
 from tenancy.decorators import admin_required, member_required
 from tenancy.models import Membership
 
@@ -55,27 +54,29 @@ def settings_twilio(request):
         },
     )
     if op == "connect" and connect_form.is_valid():
-        try:
-            result = account_services.do_connect_twilio_account(
-                org,
-                request.user,
-                connect_form.cleaned_data["account_sid"],
-                connect_form.cleaned_data["auth_token"],
-                connect_form.cleaned_data["friendly_name"],
-            )
-        except (ValidationError, TwilioError) as exc:
-            connect_form.add_error(None, exc.message)
-        else:
+        result = attempt(
+            connect_form,
+            account_services.do_connect_twilio_account,
+            org,
+            request.user,
+            connect_form.cleaned_data["account_sid"],
+            connect_form.cleaned_data["auth_token"],
+            connect_form.cleaned_data["friendly_name"],
+        )
+        if result is not FAILED:
             messages.success(request, result.messages[0])
             for line in result.messages[1:]:
                 (messages.warning if result.numbers_error else messages.info)(request, line)
             return redirect("settings-twilio")
     if op == "settings" and settings_form.is_valid():
-        try:
-            number_services.do_update_messaging_settings(org, request.user, **settings_form.cleaned_data)
-        except ValidationError as exc:
-            settings_form.add_error(None, exc)
-        else:
+        saved = attempt(
+            settings_form,
+            number_services.do_update_messaging_settings,
+            org,
+            request.user,
+            **settings_form.cleaned_data,
+        )
+        if saved is not FAILED:
             messages.success(request, "Messaging settings saved.")
             return redirect("settings-twilio")
     numbers = list(_numbers_of(org))
@@ -104,38 +105,39 @@ def settings_twilio(request):
 def twilio_account_action(request, pk: str):
     account = access.access_twilio_account(request.org, pk)
     op = request.POST.get("op")
-    try:
-        if op == "validate":
-            error = account_services.do_validate_twilio_account(account, request.user)
-            if error is None:
-                messages.success(request, f"{account}: {account.last_validation_result}")
-            else:
-                messages.error(request, f"{account}: {error.message}")
-        elif op == "refresh":
-            result = account_services.do_refresh_numbers(account, request.user)
-            messages.success(request, f"Numbers of {account} refreshed: {result.summary()}")
-        elif op == "token":
-            form = ReplaceTokenForm(request.POST)
-            if form.is_valid():
-                account_services.do_update_twilio_account(
-                    account, request.user, auth_token=form.cleaned_data["auth_token"]
-                )
-                messages.success(request, f"{account}: new auth token verified and saved.")
-            else:
-                messages.error(request, "Enter the new auth token.")
-        elif op == "rename":
-            account_services.do_update_twilio_account(
-                account, request.user, friendly_name=request.POST.get("friendly_name", "")
-            )
-            messages.success(request, "Account renamed.")
-        elif op == "delete":
-            account_services.do_delete_twilio_account(account, request.user)
-            messages.success(request, f"{account} disconnected; its numbers were removed from QuickSend.")
-        else:
-            messages.error(request, "Unknown action.")
-    except (ValidationError, TwilioError) as exc:
-        messages.error(request, f"{account}: {exc.message}")
+    attempt(request, _account_action, request, account, op, prefix=f"{account}: ")
     return redirect("settings-twilio")
+
+
+def _account_action(request, account: TwilioAccount, op: str | None) -> None:
+    if op == "validate":
+        error = account_services.do_validate_twilio_account(account, request.user)
+        if error is None:
+            messages.success(request, f"{account}: {account.last_validation_result}")
+        else:
+            messages.error(request, f"{account}: {error.message}")
+    elif op == "refresh":
+        result = account_services.do_refresh_numbers(account, request.user)
+        messages.success(request, f"Numbers of {account} refreshed: {result.summary()}")
+    elif op == "token":
+        form = ReplaceTokenForm(request.POST)
+        if form.is_valid():
+            account_services.do_update_twilio_account(
+                account, request.user, auth_token=form.cleaned_data["auth_token"]
+            )
+            messages.success(request, f"{account}: new auth token verified and saved.")
+        else:
+            messages.error(request, "Enter the new auth token.")
+    elif op == "rename":
+        account_services.do_update_twilio_account(
+            account, request.user, friendly_name=request.POST.get("friendly_name", "")
+        )
+        messages.success(request, "Account renamed.")
+    elif op == "delete":
+        account_services.do_delete_twilio_account(account, request.user)
+        messages.success(request, f"{account} disconnected; its numbers were removed from QuickSend.")
+    else:
+        messages.error(request, "Unknown action.")
 
 
 twilio_account_action.isolation_model = TwilioAccount
@@ -152,27 +154,29 @@ def number_detail(request, pk: str):
     form = NumberForm(request.POST or None, org=request.org, initial=initial)
     if request.method == "POST":
         if request.POST.get("op") == "configure":
-            try:
-                number_services.do_configure_number_webhook(number, request.user)
-            except TwilioError as exc:
-                messages.error(request, f"Twilio did not accept the change: {exc.message}")
-            else:
+            configured = attempt(
+                request,
+                number_services.do_configure_number_webhook,
+                number,
+                request.user,
+                prefix="Twilio did not accept the change: ",
+            )
+            if configured is not FAILED:
                 messages.success(
                     request, f"{number.display_name} now sends incoming texts to {number.sms_url} (POST)."
                 )
             return redirect("settings-twilio-number", pk=number.pk)
         if form.is_valid():
-            try:
-                number_services.do_update_number(
-                    number,
-                    request.user,
-                    label=form.cleaned_data["label"],
-                    member_ids=[m.pk for m in form.cleaned_data["members"]],
-                    team_ids=[t.pk for t in form.cleaned_data["teams"]],
-                )
-            except ValidationError as exc:
-                form.add_error(None, exc)
-            else:
+            saved = attempt(
+                form,
+                number_services.do_update_number,
+                number,
+                request.user,
+                label=form.cleaned_data["label"],
+                member_ids=[m.pk for m in form.cleaned_data["members"]],
+                team_ids=[t.pk for t in form.cleaned_data["teams"]],
+            )
+            if saved is not FAILED:
                 messages.success(request, f"{number.display_name} saved.")
                 return redirect("settings-twilio")
     return render(
@@ -199,12 +203,13 @@ def my_default_number(request):
     if not form.is_valid():
         messages.error(request, "You may not send from that number.")
         return redirect("profile")
-    try:
-        number_services.do_set_member_default_number(
-            request.membership, request.user, form.cleaned_data["default_number"]
-        )
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
+    saved = attempt(
+        request,
+        number_services.do_set_member_default_number,
+        request.membership,
+        request.user,
+        form.cleaned_data["default_number"],
+    )
+    if saved is not FAILED:
         messages.success(request, "Your default number was saved.")
     return redirect("profile")

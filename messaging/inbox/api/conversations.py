@@ -5,8 +5,6 @@ serialize."""
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import F, FilteredRelation, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.http import Http404
@@ -14,7 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from messaging.inbox import actions as inbox_services
@@ -29,10 +27,7 @@ from messaging.inbox.api.serializers import (
     RecordOwnerChangeSerializer,
     _bool,
     _conversation_schema,
-    _decode,
-    _encode,
     _int,
-    _page_size,
     _valid,
     conversation_items,
 )
@@ -40,6 +35,7 @@ from messaging.inbox.api.settings import queue_sync
 from messaging.inbox.search import search_q
 from messaging.inbox.visibility import visible_conversations
 from messaging.models import Conversation
+from quicksend.pagination import Keyset, page_size
 
 
 def _record_names(rows: list[dict]) -> dict:
@@ -82,6 +78,10 @@ CONVERSATION_FILTERS = [
     OpenApiParameter("cursor", OpenApiTypes.STR),
     OpenApiParameter("page_size", OpenApiTypes.INT),
 ]
+
+
+# The list's order: newest activity first.
+BY_ACTIVITY = Keyset("last_message_at")
 
 
 class ConversationViewSet(ConversationThreadMixin, viewsets.GenericViewSet):
@@ -152,13 +152,12 @@ class ConversationViewSet(ConversationThreadMixin, viewsets.GenericViewSet):
         qs = self._filtered()
         cursor = request.query_params.get("cursor")
         if cursor:
-            at, pk = _decode(cursor)
-            qs = qs.filter(Q(last_message_at__lt=at) | Q(last_message_at=at, pk__lt=pk))
-        size = _page_size(request)
+            qs = qs.filter(BY_ACTIVITY.beyond(BY_ACTIVITY.read(cursor), descending=True))
+        size = page_size(request)
         rows = list(qs.order_by("-last_message_at", "-id").values(*CONVERSATION_ROW_FIELDS)[: size + 1])
         more = len(rows) > size
         rows = rows[:size]
-        next_cursor = _encode(rows[-1]["last_message_at"], rows[-1]["id"]) if more else None
+        next_cursor = BY_ACTIVITY.cursor(rows[-1]) if more else None
         return Response({"results": _items(rows), "next": next_cursor})
 
     @extend_schema(summary="Get a conversation", responses=_conversation_schema())
@@ -190,24 +189,6 @@ class ConversationViewSet(ConversationThreadMixin, viewsets.GenericViewSet):
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(_items(rows)[0], status=code)
 
-    def handle_exception(self, exc):
-        if isinstance(exc, inbox_services.NeedsConfirmation):
-            body = {"detail": exc.message, "needs_confirmation": True, "owner_id": exc.owner_id}
-            return Response(body, status=status.HTTP_409_CONFLICT)
-        if isinstance(exc, inbox_services.Conflict):
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-        return super().handle_exception(exc)
-
-    def _call(self, fn, *args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except DjangoPermissionDenied as exc:
-            raise PermissionDenied(str(exc))
-        except DjangoValidationError as exc:
-            raise ValidationError(
-                exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
-            )
-
     @extend_schema(
         summary="Assign to me (taking it from another owner needs confirm=true: answered 409 first)",
         request=AssignSerializer,
@@ -229,9 +210,7 @@ class ConversationViewSet(ConversationThreadMixin, viewsets.GenericViewSet):
     def assign(self, request, pk=None):
         conversation = self.get_object()
         data = _valid(AssignSerializer, request)
-        self._call(
-            inbox_services.do_assign_conversation_to_me, conversation, request.user, confirm=data["confirm"]
-        )
+        inbox_services.do_assign_conversation_to_me(conversation, request.user, confirm=data["confirm"])
         return self._done(conversation)
 
     @extend_schema(
@@ -243,8 +222,7 @@ class ConversationViewSet(ConversationThreadMixin, viewsets.GenericViewSet):
     def reassign(self, request, pk=None):
         conversation = self.get_object()
         data = _valid(ReassignSerializer, request)
-        self._call(
-            inbox_services.do_reassign_conversation,
+        inbox_services.do_reassign_conversation(
             conversation,
             request.user,
             user=data.get("user"),
@@ -263,8 +241,7 @@ class ConversationViewSet(ConversationThreadMixin, viewsets.GenericViewSet):
         found = list(self._base().filter(pk__in=data["ids"]))
         if len(found) != len(set(data["ids"])):
             raise Http404
-        changed = self._call(
-            inbox_services.do_bulk_reassign_conversations,
+        changed = inbox_services.do_bulk_reassign_conversations(
             found,
             request.user,
             user=data.get("user"),
@@ -276,21 +253,21 @@ class ConversationViewSet(ConversationThreadMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def archive(self, request, pk=None):
         conversation = self.get_object()
-        self._call(inbox_services.do_archive_conversation, conversation, request.user)
+        inbox_services.do_archive_conversation(conversation, request.user)
         return self._done(conversation)
 
     @extend_schema(summary="Reopen an archived conversation", request=None, responses=_conversation_schema())
     @action(detail=True, methods=["post"])
     def reopen(self, request, pk=None):
         conversation = self.get_object()
-        self._call(inbox_services.do_reopen_conversation, conversation, request.user)
+        inbox_services.do_reopen_conversation(conversation, request.user)
         return self._done(conversation)
 
     @extend_schema(summary="Mark read (my unread count → 0)", request=None, responses=_conversation_schema())
     @action(detail=True, methods=["post"])
     def read(self, request, pk=None):
         conversation = self.get_object()
-        self._call(inbox_services.do_mark_conversation_read, conversation, request.user)
+        inbox_services.do_mark_conversation_read(conversation, request.user)
         return self._done(conversation)
 
     @extend_schema(
@@ -299,7 +276,7 @@ class ConversationViewSet(ConversationThreadMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def accept(self, request, pk=None):
         conversation = self.get_object()
-        self._call(inbox_services.do_accept_conversation, conversation, request.user)
+        inbox_services.do_accept_conversation(conversation, request.user)
         return self._done(conversation)
 
     @extend_schema(
@@ -308,7 +285,7 @@ class ConversationViewSet(ConversationThreadMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def dismiss(self, request, pk=None):
         conversation = self.get_object()
-        self._call(inbox_services.do_dismiss_conversation, conversation, request.user)
+        inbox_services.do_dismiss_conversation(conversation, request.user)
         return self._done(conversation)
 
     @extend_schema(
@@ -319,7 +296,7 @@ class ConversationViewSet(ConversationThreadMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def block(self, request, pk=None):
         conversation = self.get_object()
-        self._call(inbox_services.do_block_conversation, conversation, request.user)
+        inbox_services.do_block_conversation(conversation, request.user)
         return self._done(conversation)
 
     @extend_schema(
@@ -336,8 +313,7 @@ class ConversationViewSet(ConversationThreadMixin, viewsets.GenericViewSet):
     def create_record(self, request, pk=None):
         conversation = self.get_object()
         data = _valid(CreateRecordSerializer, request)
-        record = self._call(
-            inbox_services.do_create_record_from_conversation,
+        record = inbox_services.do_create_record_from_conversation(
             conversation,
             request.user,
             data["record_type"],
@@ -377,8 +353,7 @@ class ConversationViewSet(ConversationThreadMixin, viewsets.GenericViewSet):
         if record is None:
             raise Http404
         # Who may do this is the service's rule (admins, the record's owner, its conversations' owner).
-        changed = self._call(
-            inbox_services.do_change_record_owner_conversations,
+        changed = inbox_services.do_change_record_owner_conversations(
             record,
             data["new_owner"],
             data["carry_over"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, QuerySet
 from django.http import StreamingHttpResponse
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
@@ -17,21 +17,21 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from crm.phones import try_normalize_phone
+from crm.texting import try_organization_phone
 from messaging.api.sending import SendMessageViewSet
 from messaging.inbox.api.serializers import (
     MESSAGE_ROW_FIELDS,
     MessageSerializer,
     SessionSerializer,
-    _decode,
-    _encode,
     _int,
-    _page_size,
     message_items,
 )
 from messaging.inbox.visibility import visible_conversations
 from messaging.models import Message, MessageSession
-from quicksend.pagination import CursorPagination
+from quicksend.pagination import CursorPagination, Keyset, page_size
+
+# A thread's order: by when each text happened.
+BY_TIME = Keyset("created_at")
 
 
 class ConversationThreadMixin:
@@ -75,24 +75,22 @@ class ConversationThreadMixin:
             visible = visible_conversations(request.membership).filter(pk=conversation_id).values("pk")
             qs = Message.objects.filter(conversation_id=conversation_id, conversation__in=visible)
         try:
-            size = _page_size(request)
-            after = _decode(params["after"]) if params.get("after") else None
-            before = _decode(params["before"]) if params.get("before") and after is None else None
+            size = page_size(request)
+            after = BY_TIME.read(params["after"]) if params.get("after") else None
+            before = BY_TIME.read(params["before"]) if params.get("before") and after is None else None
         except ValidationError:
             if not checked:
                 self.visible_pk()  # a conversation the caller may not see is 404 whatever the parameters
             raise
         if after is not None:
-            at, mid = after
-            qs = qs.filter(Q(created_at__gt=at) | Q(created_at=at, pk__gt=mid)).order_by("created_at", "id")
+            qs = qs.filter(BY_TIME.beyond(after, descending=False)).order_by("created_at", "id")
             rows = list(qs.values(*MESSAGE_ROW_FIELDS)[: size + 1])
             more_newer = len(rows) > size
             rows = list(reversed(rows[:size]))
             more_older = True
         else:
             if before is not None:
-                at, mid = before
-                qs = qs.filter(Q(created_at__lt=at) | Q(created_at=at, pk__lt=mid))
+                qs = qs.filter(BY_TIME.beyond(before, descending=True))
             rows = list(qs.order_by("-created_at", "-id").values(*MESSAGE_ROW_FIELDS)[: size + 1])
             more_older = len(rows) > size
             rows = rows[:size]
@@ -102,8 +100,8 @@ class ConversationThreadMixin:
         return Response(
             {
                 "results": message_items(rows),
-                "before": _encode(rows[-1]["created_at"], rows[-1]["id"]) if rows and more_older else None,
-                "after": _encode(rows[0]["created_at"], rows[0]["id"]) if rows and more_newer else None,
+                "before": BY_TIME.cursor(rows[-1]) if rows and more_older else None,
+                "after": BY_TIME.cursor(rows[0]) if rows and more_newer else None,
             }
         )
 
@@ -155,6 +153,10 @@ MY_MESSAGES_FILTERS = [
 MY_MESSAGES_ORDERING = ["created_at", "number", "customer_number", "body", "status", "direction", "id"]
 
 
+def _phone(request, value: str) -> str:
+    return try_organization_phone(request.org.pk, value) or value
+
+
 def my_messages(request) -> QuerySet[Message]:
     """Messages of the conversations the caller may see, filtered by the query parameters."""
     params = request.query_params
@@ -174,11 +176,15 @@ def my_messages(request) -> QuerySet[Message]:
         qs = (
             qs.filter(conversation__phone_number_id=int(value))
             if value.isdigit()
-            else qs.filter(conversation__phone_number__phone_number=try_normalize_phone(value, "1") or value)
+            else qs.filter(
+                conversation__phone_number__phone_number=try_organization_phone(request.org.pk, value)
+                or value
+            )
         )
     if params.get("customer"):
         qs = qs.filter(
-            conversation__customer_number=try_normalize_phone(params["customer"], "1") or params["customer"]
+            conversation__customer_number=try_organization_phone(request.org.pk, params["customer"])
+            or params["customer"]
         )
     if params.get("text"):
         qs = qs.filter(body__icontains=params["text"])
@@ -245,14 +251,13 @@ class MyMessagesExportView(APIView):
         qs = filters.OrderingFilter().filter_queryset(request, my_messages(request), MyMessagesView())
         if not qs.query.order_by:
             qs = qs.order_by("-created_at", "-id")
-        header = ["date", "direction", "number", "customer_number", "status", "text"]
+        # The columns are fields of the list's items, under the same names.
+        header = ["created_at", "direction", "number", "customer_number", "status", "body"]
         writer = csv.writer(_Echo())
 
         def rows():
             yield writer.writerow(header)
-            for m in qs.values_list("created_at", "direction", "number", "customer_number", "status", "body")[
-                : self.MAX_ROWS
-            ].iterator(chunk_size=2000):
+            for m in qs.values_list(*header)[: self.MAX_ROWS].iterator(chunk_size=2000):
                 yield writer.writerow([m[0].isoformat(), m[1], m[2], m[3], m[4], _csv_safe(m[5])])
 
         response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")

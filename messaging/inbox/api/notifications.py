@@ -30,7 +30,7 @@ def _notification_schema(**kwargs):
         {
             "id": serializers.IntegerField(),
             "kind": serializers.ChoiceField(Notification.Kind.choices),
-            "conversation_id": serializers.IntegerField(),
+            "conversation_id": serializers.IntegerField(allow_null=True),
             "customer_number": serializers.CharField(),
             "preview": serializers.CharField(),
             "count": serializers.IntegerField(),

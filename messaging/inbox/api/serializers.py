@@ -3,11 +3,7 @@
 
 from __future__ import annotations
 
-import base64
-from datetime import datetime
-
 from django.contrib.auth import get_user_model
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
@@ -257,31 +253,6 @@ class RecordOwnerChangeSerializer(StrictSerializer):
         help_text="True: the record's current conversations move to the new owner with their history. "
         "False: they are archived and the next text starts a new one. Required: the caller must choose."
     )
-
-
-# --- keyset cursors ----------------------------------------------------------------------------------------
-
-
-def _encode(at: datetime, pk: int) -> str:
-    return base64.urlsafe_b64encode(f"{at.isoformat()}|{pk}".encode()).decode()
-
-
-def _decode(cursor: str) -> tuple[datetime, int]:
-    try:
-        at_text, pk_text = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        at = parse_datetime(at_text)
-        if at is None:
-            raise ValueError
-        return at, int(pk_text)
-    except (ValueError, UnicodeDecodeError, TypeError):
-        raise ValidationError({"cursor": "Invalid cursor."})
-
-
-def _page_size(request, default: int = 50, maximum: int = 200) -> int:
-    try:
-        return max(1, min(int(request.query_params.get("page_size", default)), maximum))
-    except ValueError:
-        raise ValidationError({"page_size": "Must be a number."})
 
 
 def _valid(serializer_class, request):

@@ -4,12 +4,10 @@ messaging/inbox/api/messages.py (threads, "My Messages"), messaging/inbox/api/no
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.http import Http404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -74,12 +72,5 @@ class InboxSettingsView(APIView):
     def patch(self, request):
         serializer = InboxSettingsSerializer(inbox_settings_for(request.org), data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        try:
-            saved = inbox_services.do_save_inbox_settings(
-                request.org, request.user, **serializer.validated_data
-            )
-        except DjangoValidationError as exc:
-            raise ValidationError(
-                exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
-            )
+        saved = inbox_services.do_save_inbox_settings(request.org, request.user, **serializer.validated_data)
         return Response(InboxSettingsSerializer(saved).data)
