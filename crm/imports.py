@@ -41,6 +41,7 @@ from crm.models import (
     model_for,
 )
 from crm.phones import InvalidPhoneNumber, normalize_phone
+from quicksend.queue import enqueue
 from tenancy import audit
 
 BATCH_SIZE = 1000
@@ -290,9 +291,7 @@ def do_start_import(
         job,
         {"policy": job.duplicate_policy, "match_key": job.match_key},
     )
-    from crm.tasks import run_import_task
-
-    transaction.on_commit(lambda: run_import_task.delay(job.pk))
+    transaction.on_commit(lambda: enqueue("crm.tasks.run_import_task", job.pk))
     return job
 
 

@@ -88,7 +88,7 @@ class EmbeddedScheduler(threading.Thread):
             if self._next_run.get(job.name, 0) <= now:
                 self._next_run[job.name] = now + job.every_seconds
                 try:
-                    from quicksend.celery import app
+                    from celery import current_app as app
 
                     app.loader.import_default_modules()
                     app.tasks[job.task].apply()

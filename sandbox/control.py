@@ -13,10 +13,11 @@ import re
 from typing import TYPE_CHECKING
 
 from sandbox import lifecycle, phone
+from sandbox.http import Request, Response, json_response, render_control_message, render_number
 from sandbox.state import E164, Account, TwilioError
 
 if TYPE_CHECKING:
-    from sandbox.app import Request, Response, SandboxApp
+    from sandbox.app import SandboxApp
 
 MAX_MEDIA_BYTES = 5 * 1024 * 1024
 
@@ -30,11 +31,8 @@ class ControlApi:
     """The control API's handlers over one sandbox app (its store may be swapped in tests: read each time)."""
 
     def __init__(self, app: SandboxApp) -> None:
-        from sandbox.app import Response, json_response, render_control_message, render_number
-
         self.app = app
         self.Response = Response
-        # The app module imports this one: its helpers are taken when the API is built.
         self.json_response = json_response
         self.render_control_message = render_control_message
         self.render_number = render_number

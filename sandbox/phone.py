@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from sandbox.app import Request, Response
+from sandbox.http import PREFIX, Request, Response
 
 STATIC = Path(__file__).parent / "static" / "sandbox"
 CSP = (
@@ -59,8 +57,6 @@ at Twilio)"></textarea>
 
 
 def routes() -> list:
-    from sandbox.app import PREFIX, Response
-
     async def page(request: Request) -> Response:
         html = PAGE.format(base=PREFIX)
         return Response(

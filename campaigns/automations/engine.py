@@ -35,6 +35,7 @@ from messaging.access import default_sender_for
 from messaging.inbox.actions import do_reassign_conversation_as_system
 from messaging.models import Conversation, Message, PhoneNumber
 from messaging.services.sending import SendRefused, do_send_message
+from quicksend.queue import enqueue
 from templates_app.models import MessageTemplate
 from templates_app.services import render_template
 from tenancy.models import Membership
@@ -160,9 +161,7 @@ def enroll(
         _log(enrollment, -1, "enroll", StepRun.Result.SKIPPED, reason)
     else:
         _log(enrollment, -1, "enroll", StepRun.Result.DONE, "Enrolled")
-        from campaigns.tasks import advance_enrollment
-
-        transaction.on_commit(lambda: advance_enrollment.delay(enrollment.pk))
+        transaction.on_commit(lambda: enqueue("campaigns.tasks.advance_enrollment", enrollment.pk))
     return enrollment
 
 

@@ -15,6 +15,7 @@ from campaigns.automations import engine
 from campaigns.models import Automation
 from crm.events import RecordEvent
 from messaging.models import Message
+from quicksend.queue import enqueue
 
 RECORD_TRIGGERS = ("record_created", "field_changed", "owner_changed", "status_changed")
 
@@ -144,16 +145,12 @@ def scan_time_triggers(now: datetime) -> dict:
 
 
 def record_changed_receiver(sender, event: RecordEvent, **kwargs) -> None:
-    from campaigns.tasks import handle_record_event
-
     if event.kind == "deleted":
         return
     payload = dataclasses.asdict(event)
     payload["record_ids"] = list(payload["record_ids"])
-    handle_record_event.delay(payload)
+    enqueue("campaigns.tasks.handle_record_event", payload)
 
 
 def inbound_text_receiver(sender, message_id: int, **kwargs) -> None:
-    from campaigns.tasks import handle_inbound_text
-
-    transaction.on_commit(lambda: handle_inbound_text.delay(message_id))
+    transaction.on_commit(lambda: enqueue("campaigns.tasks.handle_inbound_text", message_id))

@@ -44,6 +44,7 @@ def connect() -> None:
     from crm.events import record_changed
     from messaging import signals
 
+    steps.set_handlers(inbound=inbox.handle_inbound, outbound=inbox.handle_outbound)
     record_changed.connect(on_record_changed, dispatch_uid="messaging.record_changed")
     signals.inbound_message_stored.connect(on_inbound_message_stored, dispatch_uid="inbox.inbound")
     signals.outbound_message_created.connect(on_outbound_message_created, dispatch_uid="inbox.outbound")

@@ -25,6 +25,7 @@ publish never undoes or repeats the bookkeeping.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.db import InterfaceError, OperationalError, connection, transaction
@@ -107,19 +108,28 @@ def claim(
     return (bool(row[0]), bool(row[1])) if row else None
 
 
+# The bookkeeping itself (``messaging.inbox.actions``), set when the app loads (``receivers.connect``): the
+# actions call ``claim`` here, so this module does not import them.
+_handlers: dict[str, Callable[..., object]] = {}
+
+
+def set_handlers(*, inbound: Callable[..., object], outbound: Callable[..., object]) -> None:
+    _handlers["inbound"], _handlers["outbound"] = inbound, outbound
+
+
 def run_step(
     message_id: int, *, outbound: bool = False, created_conversation: bool = False, blocked: bool = False
 ) -> bool | None:
     """Try the inbox step of one message now. True: done by this try; False: it was done already; None: it
     failed (recorded on its row, retried later). Never raises: the caller has stored the message, and the
     step's failure is the step's to record."""
-    from messaging.inbox.actions import handle_inbound, handle_outbound
-
     try:
         if outbound:
-            result = handle_outbound(message_id)
+            result = _handlers["outbound"](message_id)
         else:
-            result = handle_inbound(message_id, created_conversation=created_conversation, blocked=blocked)
+            result = _handlers["inbound"](
+                message_id, created_conversation=created_conversation, blocked=blocked
+            )
     except Exception as exc:
         log.exception("the inbox step of message %s failed; it will be retried", message_id)
         if isinstance(exc, OperationalError | InterfaceError) and not connection.in_atomic_block:

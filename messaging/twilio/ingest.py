@@ -38,6 +38,7 @@ from messaging.models import InboundEvent, Message, StatusEvent
 from messaging.segments import MAX_BODY_CHARACTERS
 from messaging.services.status import apply_status, twilio_status_word
 from messaging.twilio.signatures import Form, VerifiedAccount, forget_cached_tokens, public_url_for, verify
+from quicksend import queue
 
 log = logging.getLogger(__name__)
 
@@ -451,9 +452,8 @@ def drain(kind: str, seconds: float = DRAIN_SECONDS) -> dict:
 
 
 def _drain_task(kind: str):
-    from messaging.tasks.receiving import drain_inbound_events, drain_status_events
-
-    return drain_inbound_events if kind == "inbound" else drain_status_events
+    # By name: the drain tasks call back into this module.
+    return queue.task(f"messaging.tasks.receiving.drain_{kind}_events")
 
 
 def _eager(kind: str) -> bool:
@@ -534,8 +534,6 @@ def _status_batch() -> tuple[int, int] | None:
 
 
 def _apply_status_event(event: dict) -> None:
-    from messaging.tasks.receiving import record_other_tool_message_task
-
     received_at = event["received_at"]
     if isinstance(received_at, str):  # SQLite's raw RETURNING: the stored text
         received_at = parse_datetime(received_at)
@@ -557,7 +555,9 @@ def _apply_status_event(event: dict) -> None:
     ):
         # A message we never stored: another tool sent it from our number. Fetch it from Twilio.
         account_id, sid = event["account_id"], event["message_sid"]
-        transaction.on_commit(lambda: record_other_tool_message_task.delay(account_id, sid))
+        transaction.on_commit(
+            lambda: queue.enqueue("messaging.tasks.receiving.record_other_tool_message_task", account_id, sid)
+        )
 
 
 def pending_counts() -> dict[str, int]:
