@@ -28,7 +28,7 @@ class NotificationPreferencesForm(forms.Form):
 
 class CarryOverForm(forms.Form):
     carry_over = forms.TypedChoiceField(
-        choices=[("yes", "Move them to the new owner"), ("no", "End them")],
+        choices=[("yes", "Carry over to the new owner"), ("no", "End here")],
         coerce=lambda v: v == "yes",
         widget=forms.RadioSelect,
         initial="yes",

@@ -44,6 +44,7 @@ function connect() {
     }
     if (event.type === "hello") {
       attempts = 0;
+      document.body.dataset.live = "connected"; // pages (and their tests) can tell the feed is live
       for (const key of subscriptions) {
         const [kind, id] = key.split(":");
         send({ action: "subscribe", kind, id: Number(id) });
@@ -54,6 +55,7 @@ function connect() {
     emit(event);
   });
   socket.addEventListener("close", (event) => {
+    document.body.dataset.live = "disconnected";
     if (event.code === 4401) return; // logged out: nothing to reconnect to
     attempts += 1;
     const delay = Math.min(30000, 500 * 2 ** Math.min(attempts, 6)) * (0.75 + Math.random() / 2);

@@ -53,7 +53,7 @@ const state = {
   selected: root.dataset.conversationId ? Number(root.dataset.conversationId) : null,
   checked: new Set(),
   current: null, // the selected conversation (API shape)
-  unmount: null,
+  widget: null, // the mounted thread-and-composer
 };
 
 // --- query string ⇄ state ---------------------------------------------------------------------------
@@ -239,9 +239,9 @@ async function select(id, { push = true, focusThread = false } = {}) {
     if (Number(row.closest("li").dataset.id) === id) row.setAttribute("aria-current", "true");
     else row.removeAttribute("aria-current");
   }
-  if (state.unmount) {
-    state.unmount();
-    state.unmount = null;
+  if (state.widget) {
+    state.widget.destroy();
+    state.widget = null;
   }
   if (!id) {
     pane.view.hidden = true;
@@ -265,7 +265,7 @@ async function select(id, { push = true, focusThread = false } = {}) {
   }
   showConversation(data);
   subscribe("conv", id);
-  state.unmount = mountConversation(pane.mount, data, { focus: focusThread });
+  state.widget = mountConversation(pane.mount, data, { focus: focusThread });
   if (data.unread) markRead(id);
 }
 
@@ -282,13 +282,14 @@ function showConversation(c) {
   const via = c.phone_number.label || formatNumber(c.phone_number.phone_number);
   pane.sub.textContent = name === formatNumber(c.customer_number) ? `via ${via}` : `${formatNumber(c.customer_number)} · via ${via}`;
   const owner = c.owner ? `Owner: ${c.owner.id === USER_ID ? "you" : c.owner.name}` : "Unassigned";
-  pane.facts.replaceChildren(
+  const facts = [
     h("span", { class: `chip ${c.owner ? "" : "warn"}`, dataset: { testid: "conversation-owner" } }, icon("user", "sm"), owner),
     c.team ? h("span", { class: "chip" }, icon("users", "sm"), `Team ${c.team.name}`) : null,
     h("span", { class: `chip chip-${c.status}` }, c.status === "archived" ? "Archived" : "Open"),
     recordLink(c.record_type, c.record_id, c.record_name),
     recordLink(c.regarding_type, c.regarding_id, c.regarding_name),
-  );
+  ];
+  pane.facts.replaceChildren(...facts.filter(Boolean));
   const first = !c.owner && !c.team && c.status === "open";
   pane.banner.hidden = !first;
   const buttons = [];
@@ -607,7 +608,7 @@ document.addEventListener("keydown", (event) => {
   if (key === "j" || key === "ArrowDown") go(1);
   else if (key === "k" || key === "ArrowUp") go(-1);
   else if (key === "e" && state.current) act(state.current.status === "archived" ? "reopen" : "archive");
-  else if (key === "r") pane.mount.querySelector("textarea")?.focus();
+  else if (key === "r") state.widget?.focusComposer();
   else if (key === "a") pane.mount.querySelector("input[type=file]")?.click();
   else if (key === "x" && state.selected) {
     toggleChecked(state.selected, !state.checked.has(state.selected));

@@ -1,18 +1,17 @@
-// The selected conversation's thread and composer in the inbox: the same component as a record's widget.
-// Returns a function that unmounts it.
+// The selected conversation's thread and composer in the inbox: the same widget as a record's page
+// (frontend/workspace/thread.js, mountConversation). Returns {destroy, focusComposer}.
 import { h } from "../../frontend/ui.js";
 
 export function mountConversation(container, conversation, { focus = false } = {}) {
-  container.replaceChildren(
-    h("div", { class: "card thread-fallback" }, h("p", { class: "hint" }, "Loading the conversation…")),
-  );
-  let unmount = null;
+  container.replaceChildren(h("p", { class: "hint thread-fallback" }, "Loading the conversation…"));
+  let widget = null;
   let cancelled = false;
   import("../../frontend/workspace/thread.js")
     .then((module) => {
       if (cancelled) return;
       container.replaceChildren();
-      unmount = module.mountThread(container, { conversationId: conversation.id, focus });
+      widget = module.mountConversation(container, { conversationId: conversation.id });
+      if (focus) widget.focusComposer();
     })
     .catch(() => {
       if (cancelled) return;
@@ -20,9 +19,14 @@ export function mountConversation(container, conversation, { focus = false } = {
         h("div", { class: "card thread-fallback" }, h("p", {}, "The thread could not be loaded. Reload the page to try again.")),
       );
     });
-  return () => {
-    cancelled = true;
-    if (typeof unmount === "function") unmount();
-    container.replaceChildren();
+  return {
+    destroy() {
+      cancelled = true;
+      widget?.destroy();
+      container.replaceChildren();
+    },
+    focusComposer() {
+      widget?.focusComposer();
+    },
   };
 }
