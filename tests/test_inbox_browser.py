@@ -23,7 +23,7 @@ from tests.factories_messaging import (
     PhoneNumberFactory,
     TwilioAccountFactory,
 )
-from tests.page_checks import check_page
+from tests.page_checks import artifacts_dir, check_page
 from tests.plugins import servers
 from tests.plugins.browser import CHROMIUM_ARGS
 from tests.plugins.servers import wait_until
@@ -143,10 +143,24 @@ def test_a_customer_texts_and_the_inbox_shows_it_live_a_second_agent_bell_counts
     expect(row(aaron_page, "Saturday at 10 works for me")).to_contain_text(aaron.get_full_name())
     assert aaron_page.evaluate("window.stayedOnThePage") is True
     assert Message.objects.filter(conversation=conversation).count() == 2
-
     check_page(
         aaron_page, "inbox-conversation", ready=lambda p: p.get_by_test_id("conversation-name").wait_for()
     )
+
+    # A new text to someone who never texted (c opens it): it reaches their phone and its conversation opens.
+    aaron_page.locator("body").press("c")
+    compose = aaron_page.get_by_role("dialog", name="New text")
+    compose.get_by_label("To").fill("(206) 555-0199")
+    expect(compose.get_by_label("From")).to_have_value(str(line.pk))
+    compose.get_by_label("Message").fill("Hello from the Elm St team")
+    aaron_page.screenshot(
+        path=str(artifacts_dir() / f"inbox-new-text-{aaron_page.viewport_size['width']}.png")
+    )
+    compose.get_by_role("button", name="Send").click()
+    expect(aaron_page.get_by_test_id("conversation-name")).to_have_text("+1 206 555 0199")
+    wait_until(lambda: twilio_sandbox.received("+12065550199"), message="the text never reached the phone")
+    assert twilio_sandbox.received("+12065550199")[0]["body"] == "Hello from the Elm St team"
+
     aaron_page.goto(app_server.base_url + "/inbox/")
     check_page(aaron_page, "inbox", ready=lambda p: row(p, "Saturday").wait_for())
     check_page(amy_page, "home-agent", ready=lambda p: p.get_by_test_id("workspace-summary").wait_for())
