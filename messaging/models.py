@@ -159,13 +159,17 @@ class MessagingSettings(models.Model):
 
 
 class MemberMessagingSettings(models.Model):
-    """A member's own messaging preferences: their default sender number (one they may use) and how new
-    notifications reach them beyond the bell (a desktop notification, a sound)."""
+    """A member's own messaging preferences: their default sender number (one they may use), whether Enter
+    sends in the composer, and how new notifications reach them beyond the bell (a desktop notification, a
+    sound)."""
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     membership = models.OneToOneField(Membership, on_delete=models.CASCADE, related_name="messaging_settings")
     default_number = models.ForeignKey(
         PhoneNumber, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    enter_sends = models.BooleanField(
+        default=True, help_text="Enter sends and Shift+Enter starts a new line (else Ctrl+Enter sends)."
     )
     desktop_notifications = models.BooleanField(
         default=False,

@@ -2,7 +2,7 @@
 // keyset cursor, bulk actions), live updates over the WebSocket, the selected conversation's header and
 // actions (Accept / Dismiss / Block, Assign to me, Reassign, Create a record, Archive / Reopen), the shared
 // thread-and-composer, "New text", and keyboard shortcuts. Everything goes through /api/v1.
-import { onEvent, subscribe } from "../../frontend/live.js";
+import { live } from "../../frontend/workspace/live.js";
 import { api, ask, avatar, errorText, formatNumber, fullTime, h, icon, shortTime, toast } from "../../frontend/ui.js";
 import { mountConversation } from "./thread_mount.js";
 
@@ -264,7 +264,7 @@ async function select(id, { push = true, focusThread = false } = {}) {
     return;
   }
   showConversation(data);
-  subscribe("conv", id);
+  live.subscribe("conv", id);
   state.widget = mountConversation(pane.mount, data, { focus: focusThread });
   if (data.unread) markRead(id);
 }
@@ -621,21 +621,17 @@ document.addEventListener("keydown", (event) => {
 });
 
 // --- live ---------------------------------------------------------------------------------------------
-onEvent((event) => {
-  if (event.type === "conversation.updated") {
-    const c = event.conversation;
-    const known = state.items.some((x) => x.id === c.id);
-    if (known || event.unread !== null) {
-      if (known) upsert(c, { unread: event.unread });
-      else if (matches({ ...c, unread: event.unread || 0, dismissed: false })) refreshTop();
-    } else if (state.current?.id === c.id) {
-      showConversation({ ...state.current, ...c });
-    }
-    if (state.current?.id === c.id && event.unread) markRead(c.id);
-  } else if (event.type === "reconnected") {
-    refreshTop();
-    if (state.selected) select(state.selected, { push: false });
-  }
+live.on("conversation.updated", (event) => {
+  const c = event.conversation;
+  const known = state.items.some((x) => x.id === c.id);
+  if (known) upsert(c, { unread: event.unread });
+  else if (event.unread !== null && matches({ ...c, unread: event.unread || 0, dismissed: false })) refreshTop();
+  else if (state.current?.id === c.id) showConversation({ ...state.current, ...c });
+  if (state.current?.id === c.id && event.unread) markRead(c.id);
+});
+live.onReconnect(() => {
+  refreshTop();
+  if (state.selected) select(state.selected, { push: false });
 });
 
 readQuery();

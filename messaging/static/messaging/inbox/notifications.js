@@ -1,7 +1,7 @@
 // The bell in the top bar: the live unread count (also in the tab title), the notifications panel with each
 // notification's actions (Accept / Dismiss / Block, Assign to me, Open), and, when the member asked for it
 // in their preferences, a desktop notification and a sound for each new one.
-import { onEvent } from "../../frontend/live.js";
+import { live } from "../../frontend/workspace/live.js";
 import { api, ask, avatar, errorText, formatNumber, h, icon, shortTime, toast } from "../../frontend/ui.js";
 
 const root = document.querySelector("[data-bell]");
@@ -174,24 +174,38 @@ function desktop(n) {
 }
 
 let recount = null;
-onEvent((event) => {
-  if (event.type === "notification.created") {
-    const n = event.notification;
-    notifications.set(n.id, n);
-    if (loaded) render();
-    setUnread(event.unread_total);
-    if (wantsSound) chime();
-    if (wantsDesktop && document.visibilityState !== "visible") desktop(n);
-  } else if (event.type === "notification.cleared") {
-    for (const id of event.notification_ids) notifications.delete(id);
-    if (loaded) render();
-    setUnread(event.unread_total);
-  } else if (event.type === "conversation.updated" && event.unread !== null && event.unread !== undefined) {
-    // A read elsewhere (another tab, the inbox) changes the total without a notification event: recount.
-    clearTimeout(recount);
-    recount = setTimeout(refreshCount, 250);
-  } else if (event.type === "reconnected") {
-    refreshCount();
+live.on("notification.created", (event) => {
+  const n = event.notification;
+  notifications.set(n.id, n);
+  if (loaded) render();
+  setUnread(event.unread_total);
+  if (wantsSound) chime();
+  if (wantsDesktop && document.visibilityState !== "visible") desktop(n);
+});
+live.on("notification.cleared", (event) => {
+  for (const id of event.notification_ids) notifications.delete(id);
+  if (loaded) render();
+  setUnread(event.unread_total);
+});
+live.on("conversation.updated", (event) => {
+  // A read elsewhere (another tab, the inbox) changes the total without a notification event: recount.
+  if (event.unread === null || event.unread === undefined) return;
+  clearTimeout(recount);
+  recount = setTimeout(refreshCount, 250);
+});
+live.onReconnect(() => {
+  refreshCount();
+  if (loaded) load();
+});
+// Pages (and their tests) can tell when the live feed is connected.
+live.on("hello", () => {
+  document.body.dataset.live = "connected";
+});
+live.on("live.closed", () => {
+  document.body.dataset.live = "disconnected";
+});
+
+refreshCount();
     if (loaded) load();
   }
 });

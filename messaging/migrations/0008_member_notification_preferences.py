@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0006_webhook_queues'),
+        ('messaging', '0007_member_enter_sends'),
     ]
 
     operations = [
