@@ -206,8 +206,3 @@ live.on("live.closed", () => {
 });
 
 refreshCount();
-    if (loaded) load();
-  }
-});
-
-refreshCount();
