@@ -124,6 +124,7 @@ def test_a_customer_texts_and_the_inbox_shows_it_live_a_second_agent_bell_counts
     amy_page.get_by_role("button", name=re.compile("Notifications")).click()
     expect(amy_page.get_by_test_id("notification")).to_contain_text("New texter +1 206 555 0142")
     expect(amy_page.get_by_test_id("notification").get_by_role("button", name="Accept")).to_be_visible()
+    amy_page.screenshot(path=str(artifacts_dir() / "bell-panel-1366.png"))
 
     # Aaron opens it and accepts the first text: he owns it.
     first.locator(".conv-row").click()
