@@ -1,7 +1,9 @@
 """Django admin for support staff, scoped to the organization they act for (tenancy.admin)."""
 
 from django.contrib import admin
+from django.db import transaction
 
+from crm import services
 from crm.models import (
     Account,
     Case,
@@ -17,11 +19,28 @@ from tenancy.admin import OrganizationScopedAdmin
 
 
 class RecordAdmin(OrganizationScopedAdmin):
+    """Deleting follows the product's rule (crm.services.deletion_refusal) and goes through the service, so
+    it is audited and announced like a deletion anywhere else."""
+
     list_display = ("__str__", "organization", "status", "owner", "team", "updated_at")
     list_filter = ("organization", "status")
     list_select_related = ("organization", "owner", "team")
     readonly_fields = ("created_at", "updated_at")
     show_full_result_count = False
+
+    def has_delete_permission(self, request, obj=None):
+        if not super().has_delete_permission(request, obj):
+            return False
+        return obj is None or services.may_delete_record(obj, request.user)
+
+    def delete_model(self, request, obj):
+        services.do_delete_record(obj, request.user)
+
+    def delete_queryset(self, request, queryset):
+        # Bulk "delete selected": each record is checked; one refusal refuses the whole action.
+        with transaction.atomic():
+            for record in queryset.select_related("organization"):
+                services.do_delete_record(record, request.user)
 
 
 @admin.register(Lead, Contact)

@@ -37,6 +37,7 @@ from crm.serializers import (
     RecordTypeConfigSerializer,
     record_ref,
 )
+from quicksend.bounded_ids import MAX_ID
 from quicksend.pagination import CursorPagination
 from tenancy.permissions import IsOrgAdmin, IsOrgAdminOrReadOnly
 
@@ -60,8 +61,8 @@ LIST_PARAMETERS = [
         description="Records having this number in any phone field; any format (normalized with the record "
         "type's default country), e.g. `(415) 555-0134` or `+14155550134`",
     ),
-    OpenApiParameter("owner", OpenApiTypes.STR, description="Owner user id, or `none`"),
-    OpenApiParameter("team", OpenApiTypes.INT, description="Team id"),
+    OpenApiParameter("owner", OpenApiTypes.STR, description="Owner user id, or `none` (another value: 400)"),
+    OpenApiParameter("team", {"type": "integer", "minimum": 1, "maximum": MAX_ID}, description="Team id"),
     OpenApiParameter("status", OpenApiTypes.STR),
     OpenApiParameter("sort", OpenApiTypes.STR, enum=["newest", "oldest", "updated", "name", "status"]),
 ]
@@ -98,7 +99,10 @@ def build_record_viewset(record_type: str) -> type[viewsets.GenericViewSet]:
 
         def get_queryset(self):
             qs = model.objects.filter(organization=self.request.org).select_related("owner", "team", *related)
-            return filter_records(qs, model, self.request.org, self.request.query_params)
+            try:
+                return filter_records(qs, model, self.request.org, self.request.query_params)
+            except DjangoValidationError as exc:
+                raise as_drf_error(exc)
 
         def get_object(self):
             return access.access_record(self.request.org, record_type, self.kwargs["pk"])
@@ -118,7 +122,7 @@ def build_record_viewset(record_type: str) -> type[viewsets.GenericViewSet]:
                 raise as_drf_error(exc)
 
         def perform_destroy(self, instance):
-            services.do_delete_record(instance, self.request.user)
+            services.do_delete_record(instance, self.request.user, membership=self.request.membership)
 
         @action(detail=True, methods=["post"])
         def reassign(self, request, pk=None):
@@ -176,7 +180,13 @@ def build_record_viewset(record_type: str) -> type[viewsets.GenericViewSet]:
             ],
         ),
         update=extend_schema(exclude=True),
-        destroy=extend_schema(summary=f"Delete a {label}", tags=[tag]),
+        destroy=extend_schema(
+            summary=f"Delete a {label}",
+            tags=[tag],
+            description="Admins may delete any record; agents only records they own, and only when the "
+            "organization allows it (`agents_may_delete_records` on `GET /api/v1/me`). Otherwise 403 and "
+            "nothing changes; another organization's record is 404.",
+        ),
         reassign=extend_schema(
             summary=f"Give a {label} a new owner (and optionally team)",
             tags=[tag],

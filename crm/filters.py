@@ -6,6 +6,7 @@ from django.db.models import Q, QuerySet
 
 from crm.models import CrmRecord, RecordPhone, RecordTypeConfig
 from crm.phones import try_normalize_phone
+from quicksend.bounded_ids import parse_id
 
 # sort key (query parameter) → ordering; every ordering ends with a unique key for stable cursors.
 SORTS = {
@@ -28,7 +29,8 @@ def sort_ordering(model: type[CrmRecord], key: str | None) -> tuple[str, ...]:
 
 def filter_records(qs: QuerySet, model: type[CrmRecord], org, params) -> QuerySet:
     """Apply ``q`` (name/email/company or a phone number in any format), ``phone``, ``owner``, ``team`` and
-    ``status`` from ``params``."""
+    ``status`` from ``params``. An ``owner`` or ``team`` that is not an id raises a ``ValidationError``
+    naming the parameter."""
     q = (params.get("q") or "").strip()
     phone = (params.get("phone") or "").strip()
     if phone:
@@ -50,14 +52,13 @@ def filter_records(qs: QuerySet, model: type[CrmRecord], org, params) -> QuerySe
         qs = qs.filter(text)
     owner = params.get("owner")
     if owner:
-        qs = (
-            qs.filter(owner__isnull=True)
-            if owner == "none"
-            else (qs.filter(owner_id=owner) if str(owner).isdigit() else qs.none())
-        )
+        if owner == "none":
+            qs = qs.filter(owner__isnull=True)
+        else:
+            qs = qs.filter(owner_id=parse_id(owner, "owner"))
     team = params.get("team")
     if team:
-        qs = qs.filter(team_id=team) if str(team).isdigit() else qs.none()
+        qs = qs.filter(team_id=parse_id(team, "team"))
     status = params.get("status")
     if status:
         qs = qs.filter(status=status)

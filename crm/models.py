@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -317,7 +318,9 @@ class RecordTypeConfig(models.Model):
         help_text="Calling code (1, 44) or region (US, GB) for numbers typed without one.",
     )
     priority = models.PositiveSmallIntegerField(
-        default=100, help_text="When an inbound number matches several records, the lowest number wins."
+        default=100,
+        validators=[MaxValueValidator(1000)],
+        help_text="When an inbound number matches several records, the lowest number wins (0–1000).",
     )
     allow_create_from_conversation = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)

@@ -5,8 +5,6 @@ caller's organization, so a payload can never point at another organization's ob
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from crm.models import (
@@ -20,31 +18,10 @@ from crm.models import (
 )
 from crm.phones import format_for_display
 from quicksend.api import StrictModelSerializer, StrictSerializer
+from quicksend.bounded_ids import BoundedIdField, OrgScopedPrimaryKeyRelatedField
 from tenancy.models import Team
 
 User = get_user_model()
-
-
-@extend_schema_field(OpenApiTypes.INT)
-class OrgScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
-    """A primary key that must name an object of the request's organization; foreign ids read as missing."""
-
-    default_error_messages = {
-        "does_not_exist": "Not found: no object with id {pk_value} in this organization."
-    }
-
-    def __init__(self, scope, **kwargs):
-        self.scope = scope  # callable(org) -> queryset
-        kwargs.setdefault("allow_null", True)
-        kwargs.setdefault("required", False)
-        super().__init__(**kwargs)
-
-    def get_queryset(self):
-        request = self.context.get("request")
-        org = getattr(request, "org", None)
-        if org is None:
-            return self.scope(None).none()
-        return self.scope(org)
 
 
 def org_users(org):
@@ -169,7 +146,7 @@ class ReassignSerializer(StrictSerializer):
 
 
 class BulkReassignSerializer(ReassignSerializer):
-    ids = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=1000)
+    ids = serializers.ListField(child=BoundedIdField(), min_length=1, max_length=1000)
 
 
 class ReassignResultSerializer(serializers.Serializer):

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 
 from crm.events import RecordEvent, emit
@@ -159,8 +159,45 @@ def do_upsert_record_by_external_id(
     return do_update_record(existing, actor, data), False
 
 
+def deletion_refusal(record: CrmRecord, actor, membership: Membership | None = None) -> str:
+    """Why ``actor`` may not delete ``record`` ('' when they may). The rule (docs/crm.md "Deleting
+    records"): admins of the record's organization may delete any record; agents only records they own,
+    and only when the organization allows it (``agents_may_delete_records``, off by default). QuickSend
+    support (superusers, in the Django admin) may delete any record."""
+    if actor is None:
+        return ""  # the system itself (a management command), never a request
+    if not getattr(actor, "is_authenticated", False) or not actor.is_active:
+        return "Log in to delete records."
+    if actor.is_superuser:
+        return ""
+    if membership is None or membership.organization_id != record.organization_id:
+        membership = Membership.objects.filter(
+            user=actor, organization_id=record.organization_id, is_active=True
+        ).first()
+    if membership is None or not membership.is_active:
+        return "Only members of this organization can delete its records."
+    if membership.is_admin:
+        return ""
+    label = record.type_label.lower()
+    if not record.organization.agents_may_delete_records:
+        return f"Only an admin can delete this {label}."
+    if record.owner_id != actor.pk:
+        plural = record._meta.verbose_name_plural
+        return f"Agents can delete only the {plural} they own; ask an admin or the owner."
+    return ""
+
+
+def may_delete_record(record: CrmRecord, actor, membership: Membership | None = None) -> bool:
+    return not deletion_refusal(record, actor, membership)
+
+
 @transaction.atomic
-def do_delete_record(record: CrmRecord, actor) -> None:
+def do_delete_record(record: CrmRecord, actor, *, membership: Membership | None = None) -> None:
+    """Delete ``record`` if ``actor`` may (``deletion_refusal``); ``PermissionDenied`` otherwise, and
+    nothing changes."""
+    refusal = deletion_refusal(record, actor, membership)
+    if refusal:
+        raise PermissionDenied(refusal)
     org, record_type, pk = record.organization, record.record_type, record.pk
     audit.record(org, actor, f"{record_type}.deleted", record)
     record.delete()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import wraps
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.storage import default_storage
 from django.http import HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
@@ -30,6 +30,7 @@ from crm.forms import (
 from crm.models import ImportJob, RecordType, RecordTypeConfig, model_for
 from crm.phones import format_for_display
 from crm.signals import owner_change_follow_up
+from quicksend.bounded_ids import parse_id
 from quicksend.pagination import CursorPagination
 from tenancy.decorators import admin_required, member_required
 from tenancy.models import Team
@@ -77,7 +78,12 @@ def record_list(request, record_type: str):
     qs = model.objects.filter(organization=request.org).select_related(
         "owner", "team", *_related_names(model)
     )
-    qs = filter_records(qs, model, request.org, request.GET)
+    filter_errors: list[str] = []
+    try:
+        qs = filter_records(qs, model, request.org, request.GET)
+    except ValidationError as exc:
+        filter_errors = exc.messages
+        qs = qs.none()
     sort = request.GET.get("sort") if request.GET.get("sort") in SORTS else "newest"
     paginator = PagePaginator(sort_ordering(model, sort))
     drf_request = Request(request)
@@ -104,6 +110,7 @@ def record_list(request, record_type: str):
             "query": params.urlencode(),
             "reassign_form": ReassignForm(org=request.org),
             "people": hasattr(model, "last_name"),
+            "filter_errors": filter_errors,
         },
     )
 
@@ -159,6 +166,7 @@ def record_detail(request, record_type: str, pk: int):
             "cannot_text_reason": reason,
             "sms_number": services.sms_number(record, config),
             "reassign_form": ReassignForm(org=request.org, initial={"owner": record.owner_id}),
+            "may_delete": services.may_delete_record(record, request.user, request.membership),
         },
     )
 
@@ -213,8 +221,12 @@ def record_edit(request, record_type: str, pk: int):
 
 def record_delete(request, record_type: str, pk: int):
     record = access.access_record(request.org, record_type, pk)
-    if request.method == "POST":
-        services.do_delete_record(record, request.user)
+    refusal = services.deletion_refusal(record, request.user, request.membership)
+    if refusal:
+        raise PermissionDenied(refusal)
+    # Without "confirmed" (a browser without JavaScript skipped the dialog) the confirmation page is shown.
+    if request.method == "POST" and request.POST.get("confirmed") == "yes":
+        services.do_delete_record(record, request.user, membership=request.membership)
         messages.success(request, f"{record.type_label} “{record}” deleted.")
         return redirect(f"crm-{record_type}-list")
     return render(
@@ -243,7 +255,10 @@ def record_reassign(request, record_type: str, pk: int):
 def record_bulk_reassign(request, record_type: str):
     model = model_for(record_type)
     form = ReassignForm(request.POST, org=request.org)
-    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
+    try:
+        ids = [parse_id(i, "ids") for i in request.POST.getlist("ids")]
+    except ValidationError:
+        ids = []  # a tampered id: refused below like a foreign one
     records = list(model.objects.filter(organization=request.org, pk__in=ids))
     if not form.is_valid() or not records or len(records) != len(set(ids)):
         messages.error(request, "Select records of this organization and a member as the new owner.")

@@ -2,6 +2,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm
 
+from quicksend.bounded_ids import BoundedModelMultipleChoiceField
 from tenancy.models import Membership, Role, validate_time_zone
 
 User = get_user_model()
@@ -21,6 +22,11 @@ class OrganizationForm(forms.Form):
     time_zone = forms.CharField(
         max_length=64, validators=[validate_time_zone], help_text="IANA name, e.g. America/New_York"
     )
+    agents_may_delete_records = forms.BooleanField(
+        required=False,
+        help_text="Off: only admins delete leads, contacts and other records. On: agents may also delete "
+        "the records they own. Admins can always delete any record.",
+    )
 
 
 class AddMemberForm(forms.Form):
@@ -31,13 +37,14 @@ class AddMemberForm(forms.Form):
     password = forms.CharField(
         required=False,
         widget=forms.PasswordInput,
-        help_text="Initial password for a new user (leave empty for an existing user).",
+        help_text="Used only if the email has no QuickSend account yet: their first password. "
+        "Either way they receive an invitation to accept.",
     )
 
 
 class TeamForm(forms.Form):
     name = forms.CharField(max_length=100)
-    members = forms.ModelMultipleChoiceField(
+    members = BoundedModelMultipleChoiceField(
         queryset=Membership.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
     )
 

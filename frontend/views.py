@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -10,22 +11,25 @@ from django.views.decorators.http import require_POST
 
 from frontend.forms import AddMemberForm, ApiTokenForm, OrganizationForm, TeamForm
 from messaging.landing import twilio_setup_redirect
-from tenancy import access, services
+from quicksend.bounded_ids import parse_id
+from tenancy import access, invitations, services
 from tenancy.decorators import admin_required, member_required
-from tenancy.filters import filter_audit
+from tenancy.filters import AuditFilterForm, filter_audit
 from tenancy.middleware import SESSION_ORG_KEY
-from tenancy.models import ApiToken, AuditLog, Membership, Role
+from tenancy.models import ApiToken, AuditLog, Invitation, Membership, Role
 
 AUDIT_PAGE_SIZE = 50
 
 
 @member_required
 def home(request):
-    # An admin without a verified Twilio account lands on the Twilio settings after login.
-    landing = twilio_setup_redirect(request)
+    invites = list(invitations.pending_invitations_for(request.user))
+    # An admin without a verified Twilio account lands on the Twilio settings after login (unless an
+    # invitation waits for an answer).
+    landing = None if invites else twilio_setup_redirect(request)
     if landing is not None:
         return landing
-    return render(request, "frontend/home.html")
+    return render(request, "frontend/home.html", {"pending_invitations": invites})
 
 
 @member_required
@@ -39,7 +43,48 @@ def profile(request):
         )
         form = ApiTokenForm()
     tokens = ApiToken.objects.filter(user=request.user, organization=request.org)
-    return render(request, "frontend/profile.html", {"form": form, "tokens": tokens, "new_key": new_key})
+    return render(
+        request,
+        "frontend/profile.html",
+        {
+            "form": form,
+            "tokens": tokens,
+            "new_key": new_key,
+            "pending_invitations": invitations.pending_invitations_for(request.user),
+        },
+    )
+
+
+@require_POST
+@login_required
+def invitation_respond(request, invitation_id: int, answer: str):
+    """The invited person accepts or declines (from home, profile or the "no organization" page)."""
+    invitation = access.access_own_invitation(request.user, invitation_id)
+    org = invitation.organization
+    if answer == "decline":
+        invitations.do_decline_invitation(invitation, request.user)
+        messages.success(request, f"You declined the invitation to {org.name}.")
+        return redirect("home")
+    try:
+        invitations.do_accept_invitation(invitation, request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("home")
+    request.session[SESSION_ORG_KEY] = org.pk
+    messages.success(request, f"You joined {org.name}.")
+    return redirect("home")
+
+
+def invitation_accept(request, invitation_id: int):
+    return invitation_respond(request, invitation_id, "accept")
+
+
+def invitation_decline(request, invitation_id: int):
+    return invitation_respond(request, invitation_id, "decline")
+
+
+for _view in (invitation_accept, invitation_decline):
+    _view.isolation_model = Invitation
 
 
 @require_POST
@@ -69,7 +114,14 @@ def switch_org(request, slug: str):
 @admin_required
 def settings_organization(request):
     org = request.org
-    form = OrganizationForm(request.POST or None, initial={"name": org.name, "time_zone": org.time_zone})
+    form = OrganizationForm(
+        request.POST or None,
+        initial={
+            "name": org.name,
+            "time_zone": org.time_zone,
+            "agents_may_delete_records": org.agents_may_delete_records,
+        },
+    )
     if request.method == "POST" and form.is_valid():
         try:
             services.do_update_organization(org, request.user, **form.cleaned_data)
@@ -86,21 +138,49 @@ def settings_members(request):
     form = AddMemberForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            membership = services.do_add_member(request.org, request.user, **form.cleaned_data)
+            invitation = invitations.do_invite_member(request.org, request.user, **form.cleaned_data)
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            messages.success(request, f"{membership.user.email} added as {membership.get_role_display()}.")
+            # The same words whether or not the email had an account.
+            messages.success(
+                request,
+                f"Invitation sent to {invitation.email} ({invitation.get_role_display()}). They join when "
+                "they accept it after logging in.",
+            )
             return redirect("settings-members")
     members = (
         Membership.objects.filter(organization=request.org).select_related("user").prefetch_related("teams")
     )
     seats_used = sum(1 for m in members if m.is_active)
+    pending = Invitation.objects.filter(organization=request.org, status=Invitation.Status.PENDING)
     return render(
         request,
         "frontend/settings_members.html",
-        {"form": form, "members": members, "seats_used": seats_used, "roles": Role.choices},
+        {
+            "form": form,
+            "members": members,
+            "seats_used": seats_used,
+            "roles": Role.choices,
+            "invitations": pending,
+        },
     )
+
+
+@require_POST
+@admin_required
+def invitation_withdraw(request, invitation_id: int):
+    invitation = access.access_org_invitation(request.org, invitation_id)
+    try:
+        invitations.do_withdraw_invitation(invitation, request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Invitation to {invitation.email} withdrawn.")
+    return redirect("settings-members")
+
+
+invitation_withdraw.isolation_model = Invitation
 
 
 @require_POST
@@ -173,10 +253,15 @@ def settings_team_edit(request, team_id: int):
 
 @admin_required
 def settings_audit(request):
-    qs = filter_audit(AuditLog.objects.filter(organization=request.org).select_related("actor"), request.GET)
-    before = request.GET.get("before")
-    if before and before.isdigit():
-        qs = qs.filter(id__lt=int(before))
+    qs = AuditLog.objects.filter(organization=request.org).select_related("actor")
+    filter_form = AuditFilterForm(request.GET)
+    try:
+        qs = filter_audit(qs, request.GET)
+        before = request.GET.get("before")
+        if before:
+            qs = qs.filter(id__lt=parse_id(before, "before"))
+    except ValidationError:
+        qs = qs.none()
     entries = list(qs.order_by("-id")[: AUDIT_PAGE_SIZE + 1])
     has_more = len(entries) > AUDIT_PAGE_SIZE
     entries = entries[:AUDIT_PAGE_SIZE]
@@ -191,6 +276,7 @@ def settings_audit(request):
             "next_before": entries[-1].id if has_more and entries else None,
             "members": members,
             "filters": request.GET,
+            "filter_form": filter_form,
             "query": params.urlencode(),
         },
     )

@@ -150,6 +150,34 @@ def load(environ: dict[str, str] | None = None) -> Config:
     )
 
 
+def security_settings(public_base_url: str, environ: dict[str, str] | None = None) -> dict[str, object]:
+    """Cookie and transport settings derived from the public URL.
+
+    Cookies are always SameSite=Lax and the session cookie is HttpOnly (the CSRF cookie stays readable, as
+    Django recommends: hiding it protects nothing). When the product is served over https, both cookies
+    are ``Secure`` and browsers are told to use https only (HSTS, ``QUICKSEND_HSTS_SECONDS``, one year by
+    default; ``0`` turns it off). Over plain http (the embedded mode on a laptop) HSTS would lock the
+    browser out of the site, so it stays off.
+    """
+    env = os.environ if environ is None else environ
+    https = public_base_url.lower().startswith("https://")
+    hsts_seconds = int(env.get("QUICKSEND_HSTS_SECONDS") or 31_536_000) if https else 0
+    return {
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": https,
+        "CSRF_COOKIE_HTTPONLY": False,
+        "CSRF_COOKIE_SAMESITE": "Lax",
+        "CSRF_COOKIE_SECURE": https,
+        "SECURE_HSTS_SECONDS": hsts_seconds,
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": hsts_seconds > 0
+        and env.get("QUICKSEND_HSTS_INCLUDE_SUBDOMAINS", "0") == "1",
+        "SECURE_HSTS_PRELOAD": False,
+        "SECURE_CONTENT_TYPE_NOSNIFF": True,
+        "SECURE_REFERRER_POLICY": "same-origin",
+    }
+
+
 def load_or_exit() -> Config:
     """Load the configuration; on problems print one line each to stderr and exit(2)."""
     try:

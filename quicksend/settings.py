@@ -168,24 +168,25 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-# django-axes: 10 failures for one username within 10 minutes lock that username for 10 minutes.
+# django-axes (docs/organizations.md "Logging in"): failures are counted per username AND per client address,
+# separately. 10 failures for one username (from anywhere), or 10 from one address (whatever usernames it
+# tries), within the cool-off lock that username, or that address, until the cool-off has passed since the
+# last failure. A success does not wipe the count: otherwise a client holding one valid account could reset
+# its address's count between guesses at other accounts. The lock always lifts by itself, so a stranger can
+# delay an admin's login by the cool-off at most, never lock them out for good.
 AXES_FAILURE_LIMIT = env.int("QUICKSEND_LOGIN_FAILURE_LIMIT", default=10)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("QUICKSEND_LOGIN_COOLOFF_MINUTES", default=10))
-AXES_LOCKOUT_PARAMETERS = ["username"]
-AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = False
+AXES_LOCKOUT_CALLABLE = "tenancy.lockout.locked_out"
 AXES_VERBOSE = False
-# The lockout is per account, as specified; an IP-wide lockout would let one office lock out its colleagues.
-SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 
 # --- Security -------------------------------------------------------------------------------------------
-SESSION_COOKIE_HTTPONLY = True
-CSRF_COOKIE_HTTPONLY = False
+# Cookies (HttpOnly session, SameSite=Lax, Secure over https) and HSTS over https: quicksend/config.py.
+globals().update(qs_config.security_settings(PUBLIC_BASE_URL))
 X_FRAME_OPTIONS = "SAMEORIGIN"
 if not EMBEDDED:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SESSION_COOKIE_SECURE = PUBLIC_BASE_URL.startswith("https://")
-    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
     CSRF_TRUSTED_ORIGINS = [PUBLIC_BASE_URL]
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {

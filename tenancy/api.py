@@ -11,14 +11,16 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tenancy import access, services
+from quicksend.bounded_ids import MAX_ID
+from tenancy import access, invitations, services
 from tenancy.filters import filter_audit
-from tenancy.models import ApiToken, AuditLog, Membership, Team
+from tenancy.models import ApiToken, AuditLog, Invitation, Membership, Team
 from tenancy.permissions import IsOrgAdmin, IsOrgAdminOrReadOnly
 from tenancy.serializers import (
     ApiTokenCreatedSerializer,
     ApiTokenSerializer,
     AuditLogSerializer,
+    InvitationSerializer,
     MemberCreateSerializer,
     MembershipSerializer,
     MeSerializer,
@@ -27,6 +29,8 @@ from tenancy.serializers import (
 
 
 def as_drf_error(exc: DjangoValidationError) -> ValidationError:
+    if hasattr(exc, "error_dict"):
+        return ValidationError(exc.message_dict)
     return ValidationError({"detail": exc.messages})
 
 
@@ -43,7 +47,14 @@ class MeView(APIView):
 @extend_schema_view(
     list=extend_schema(summary="List the organization's members"),
     retrieve=extend_schema(summary="Get a member"),
-    create=extend_schema(summary="Add a member (admin; takes a seat)", request=MemberCreateSerializer),
+    create=extend_schema(
+        summary="Invite a member by email (admin; reserves a seat until answered)",
+        description="Always creates an invitation, never a membership: the person joins when they accept it "
+        "after logging in. The answer is the same whether or not the email already has an account. "
+        "An email without an account gets one now (with `password` as its initial password, if given).",
+        request=MemberCreateSerializer,
+        responses={201: InvitationSerializer},
+    ),
     partial_update=extend_schema(summary="Change a member's role or activate/deactivate (admin)"),
     destroy=extend_schema(summary="Remove a member (admin)"),
 )
@@ -67,10 +78,10 @@ class MemberViewSet(viewsets.ModelViewSet):
         payload = MemberCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         try:
-            membership = services.do_add_member(request.org, request.user, **payload.validated_data)
+            invitation = invitations.do_invite_member(request.org, request.user, **payload.validated_data)
         except DjangoValidationError as exc:
             raise as_drf_error(exc)
-        return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
+        return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, *args, **kwargs):
         membership = self.get_object()
@@ -93,6 +104,31 @@ class MemberViewSet(viewsets.ModelViewSet):
         except DjangoValidationError as exc:
             raise as_drf_error(exc)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List the organization's invitations (admin)"),
+    retrieve=extend_schema(summary="Get an invitation (admin)"),
+    destroy=extend_schema(summary="Withdraw a pending invitation (admin; frees its seat)"),
+)
+class InvitationViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+):
+    serializer_class = InvitationSerializer
+    permission_classes = [IsOrgAdmin]
+    queryset = Invitation.objects.none()
+
+    def get_queryset(self):
+        return Invitation.objects.filter(organization=self.request.org)
+
+    def get_object(self):
+        return access.access_org_invitation(self.request.org, self.kwargs["pk"])
+
+    def perform_destroy(self, instance):
+        try:
+            invitations.do_withdraw_invitation(instance, self.request.user)
+        except DjangoValidationError as exc:
+            raise as_drf_error(exc)
 
 
 @extend_schema_view(
@@ -175,12 +211,18 @@ class ApiTokenViewSet(
     list=extend_schema(
         summary="Browse the audit log (admin)",
         parameters=[
-            OpenApiParameter("actor", OpenApiTypes.INT, description="user id"),
+            OpenApiParameter(
+                "actor", {"type": "integer", "minimum": 1, "maximum": MAX_ID}, description="user id"
+            ),
             OpenApiParameter("object_type", OpenApiTypes.STR, description="e.g. tenancy.team"),
             OpenApiParameter("object_id", OpenApiTypes.STR),
             OpenApiParameter("action", OpenApiTypes.STR, description="prefix, e.g. member."),
-            OpenApiParameter("since", OpenApiTypes.DATETIME),
-            OpenApiParameter("until", OpenApiTypes.DATETIME),
+            OpenApiParameter(
+                "since", OpenApiTypes.DATETIME, description="a date (the whole day, UTC) or a date and time"
+            ),
+            OpenApiParameter(
+                "until", OpenApiTypes.DATETIME, description="a date (the whole day, UTC) or a date and time"
+            ),
         ],
     ),
     retrieve=extend_schema(summary="Get an audit entry (admin)"),
@@ -192,7 +234,10 @@ class AuditLogViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         qs = AuditLog.objects.filter(organization=self.request.org).select_related("actor")
-        return filter_audit(qs, self.request.query_params)
+        try:
+            return filter_audit(qs, self.request.query_params)
+        except DjangoValidationError as exc:
+            raise as_drf_error(exc)
 
     def get_object(self):
         return access.access_audit_entry(self.request.org, self.kwargs["pk"])

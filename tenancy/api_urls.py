@@ -5,6 +5,7 @@ from tenancy import api
 
 router = SimpleRouter(trailing_slash=False)
 router.register("members", api.MemberViewSet, basename="member")
+router.register("invitations", api.InvitationViewSet, basename="invitation")
 router.register("teams", api.TeamViewSet, basename="team")
 router.register("tokens", api.ApiTokenViewSet, basename="api-token")
 router.register("audit-log", api.AuditLogViewSet, basename="audit-log")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import IntegrityError, models, transaction
 
 from tenancy.models import AuditLog, Organization
 
@@ -29,20 +29,32 @@ def record(
     object_type: str = "",
     object_id: str = "",
     object_repr: str = "",
+    dedupe_key: str = "",
 ) -> AuditLog:
+    """Write one audit row. Writers that may run twice for one event (a task retried after a failure) pass
+    a ``dedupe_key`` naming the event (e.g. ``"conversation.closed:<id>:<session id>"``): a second write
+    with the same key returns the first row and adds nothing."""
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or str(obj.pk)
         object_repr = object_repr or str(obj)[:200]
-    return AuditLog.objects.create(
-        organization=org,
-        actor=actor if getattr(actor, "is_authenticated", False) else None,
-        action=action,
-        object_type=object_type,
-        object_id=object_id,
-        object_repr=object_repr[:200],
-        changes=_scrub(changes or {}),
-    )
+    fields = {
+        "organization": org,
+        "actor": actor if getattr(actor, "is_authenticated", False) else None,
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "object_repr": object_repr[:200],
+        "changes": _scrub(changes or {}),
+    }
+    if not dedupe_key:
+        return AuditLog.objects.create(**fields)
+    # The unique constraint decides (not a prior SELECT), so two concurrent retries still write one row.
+    try:
+        with transaction.atomic():
+            return AuditLog.objects.create(dedupe_key=dedupe_key[:120], **fields)
+    except IntegrityError:
+        return AuditLog.objects.get(dedupe_key=dedupe_key[:120])
 
 
 def save_changes(

@@ -15,7 +15,14 @@ def member_required(view):
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         if request.org is None:
-            return render(request, "tenancy/no_organization.html", status=403)
+            from tenancy.invitations import pending_invitations_for
+
+            return render(
+                request,
+                "tenancy/no_organization.html",
+                {"pending_invitations": pending_invitations_for(request.user)},
+                status=403,
+            )
         return view(request, *args, **kwargs)
 
     return wrapper

@@ -24,6 +24,10 @@ class Organization(models.Model):
     slug = models.SlugField(max_length=60, unique=True)
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     seat_limit = models.PositiveIntegerField(default=5, help_text="How many active members the plan allows.")
+    agents_may_delete_records = models.BooleanField(
+        default=False,
+        help_text="Agents may delete the CRM records they own (admins may always delete any record).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -65,6 +69,50 @@ class Membership(models.Model):
     @property
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN
+
+
+class Invitation(models.Model):
+    """An offer to join an organization, which the invited person accepts or declines once logged in.
+
+    Adding someone by email always makes an invitation (never a membership), whether or not the email
+    already has an account, so an admin can neither add a stranger's account without their consent nor
+    learn which emails have accounts. A pending invitation reserves a seat.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="invitations")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(help_text="The address the admin typed (lowercase).")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.AGENT)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    responded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "user"],
+                condition=models.Q(status="pending"),
+                name="invitation_one_pending_per_user_org",
+            )
+        ]
+        indexes = [models.Index(fields=["user", "status"], name="invitation_user_status")]
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.organization} ({self.status})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == self.Status.PENDING
 
 
 class Team(models.Model):
@@ -125,9 +173,17 @@ class AuditLog(models.Model):
     object_repr = models.CharField(max_length=200, blank=True)
     changes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Set by writers that may run more than once for one event (a retried task): the second write of the
+    # same key is a no-op.
+    dedupe_key = models.CharField(max_length=120, blank=True, default="")
 
     class Meta:
         ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dedupe_key"], condition=~models.Q(dedupe_key=""), name="audit_unique_dedupe_key"
+            )
+        ]
         indexes = [
             models.Index(fields=["organization", "-id"], name="audit_org_recent"),
             models.Index(fields=["organization", "object_type", "object_id"], name="audit_org_object"),

@@ -2,7 +2,8 @@ from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from quicksend.api import StrictModelSerializer, StrictSerializer
-from tenancy.models import ApiToken, AuditLog, Membership, Organization, Role, Team
+from quicksend.bounded_ids import BoundedIdField
+from tenancy.models import ApiToken, AuditLog, Invitation, Membership, Organization, Role, Team
 
 User = get_user_model()
 
@@ -18,8 +19,8 @@ class OrganizationSerializer(StrictModelSerializer):
 
     class Meta:
         model = Organization
-        fields = ["id", "name", "slug", "time_zone", "seat_limit", "seats_used"]
-        read_only_fields = ["id", "slug", "seat_limit", "seats_used"]
+        fields = ["id", "name", "slug", "time_zone", "seat_limit", "seats_used", "agents_may_delete_records"]
+        read_only_fields = ["id", "slug", "seat_limit", "seats_used", "agents_may_delete_records"]
 
 
 class MembershipSerializer(StrictModelSerializer):
@@ -40,11 +41,27 @@ class MemberCreateSerializer(StrictSerializer):
     role = serializers.ChoiceField(choices=Role.choices, default=Role.AGENT)
     first_name = serializers.CharField(required=False, allow_blank=True, default="")
     last_name = serializers.CharField(required=False, allow_blank=True, default="")
-    password = serializers.CharField(required=False, write_only=True, style={"input_type": "password"})
+    password = serializers.CharField(
+        required=False,
+        write_only=True,
+        style={"input_type": "password"},
+        help_text="Initial password if the email has no account yet (ignored otherwise).",
+    )
+
+
+class InvitationSerializer(serializers.ModelSerializer):
+    """What the admin sees of an invitation: the same fields whether or not the email had an account."""
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "email", "role", "status", "created_at", "responded_at"]
+        read_only_fields = fields
 
 
 class TeamSerializer(StrictModelSerializer):
-    member_ids = serializers.ListField(child=serializers.IntegerField(), required=False, write_only=True)
+    member_ids = serializers.ListField(
+        child=BoundedIdField(), required=False, write_only=True, max_length=10_000
+    )
     members = serializers.SerializerMethodField()
 
     class Meta:

@@ -35,7 +35,7 @@ def do_create_organization(
 
 @transaction.atomic
 def do_update_organization(org: Organization, actor, **fields) -> Organization:
-    changes = audit.save_changes(org, fields, {"name", "time_zone"})
+    changes = audit.save_changes(org, fields, {"name", "time_zone", "agents_may_delete_records"})
     if changes:
         audit.record(org, actor, "organization.updated", org, changes)
     return org

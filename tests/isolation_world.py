@@ -25,7 +25,7 @@ def builds(model: type[models.Model]):
 
 # --- tenancy ------------------------------------------------------------------------------------------------
 from tenancy import audit  # noqa: E402
-from tenancy.models import ApiToken, AuditLog, Membership, Team  # noqa: E402
+from tenancy.models import ApiToken, AuditLog, Invitation, Membership, Team  # noqa: E402
 from tenancy.services import do_create_api_token  # noqa: E402
 
 
@@ -47,6 +47,13 @@ def build_team(org, admin, canary):
 def build_token(org, admin, canary):
     token, _key = do_create_api_token(admin, org, f"token {canary}")
     return token
+
+
+@builds(Invitation)
+def build_invitation(org, admin, canary):
+    from tenancy.invitations import do_invite_member
+
+    return do_invite_member(org, admin, email=f"invited-{canary.lower()}@example.test", first_name=canary)
 
 
 @builds(AuditLog)

@@ -91,3 +91,59 @@ def test_process_exits_clearly_when_the_database_is_unreachable():
     assert result.returncode == 2
     assert "cannot connect to the database at DATABASE_URL" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_https_public_url_turns_on_hsts_and_secure_cookies():
+    derived = config.security_settings("https://sms.example.com", {})
+    assert derived["SECURE_HSTS_SECONDS"] == 31_536_000
+    assert derived["SECURE_HSTS_INCLUDE_SUBDOMAINS"] is False
+    assert derived["SESSION_COOKIE_SECURE"] is True and derived["CSRF_COOKIE_SECURE"] is True
+    assert derived["SESSION_COOKIE_HTTPONLY"] is True
+    assert derived["SESSION_COOKIE_SAMESITE"] == "Lax" and derived["CSRF_COOKIE_SAMESITE"] == "Lax"
+
+
+def test_plain_http_public_url_keeps_hsts_off_and_cookies_usable_over_http():
+    derived = config.security_settings("http://127.0.0.1:8000", {"QUICKSEND_HSTS_SECONDS": "600"})
+    assert derived["SECURE_HSTS_SECONDS"] == 0
+    assert derived["SESSION_COOKIE_SECURE"] is False and derived["CSRF_COOKIE_SECURE"] is False
+    assert derived["SESSION_COOKIE_HTTPONLY"] is True
+    assert derived["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+def test_hsts_length_and_subdomains_are_configurable():
+    derived = config.security_settings(
+        "HTTPS://sms.example.com",
+        {"QUICKSEND_HSTS_SECONDS": "3600", "QUICKSEND_HSTS_INCLUDE_SUBDOMAINS": "1"},
+    )
+    assert (derived["SECURE_HSTS_SECONDS"], derived["SECURE_HSTS_INCLUDE_SUBDOMAINS"]) == (3600, True)
+
+
+def _settings_of(env_overrides: dict, names: list[str]) -> dict:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(ROOT), "DJANGO_SETTINGS_MODULE": "quicksend.settings"}
+    code = (
+        "import json; from django.conf import settings; "
+        f"print(json.dumps({{n: getattr(settings, n) for n in {names!r}}}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**env, **env_overrides},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return __import__("json").loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_production_settings_over_https_send_hsts_and_secure_cookies():
+    names = ["SECURE_HSTS_SECONDS", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE", "SESSION_COOKIE_HTTPONLY"]
+    values = _settings_of(PROD, names)
+    assert values == {
+        "SECURE_HSTS_SECONDS": 31_536_000,
+        "SESSION_COOKIE_SECURE": True,
+        "CSRF_COOKIE_SECURE": True,
+        "SESSION_COOKIE_HTTPONLY": True,
+    }
+    plain = _settings_of({**PROD, "PUBLIC_BASE_URL": "http://sms.internal"}, names)
+    assert (plain["SECURE_HSTS_SECONDS"], plain["SESSION_COOKIE_SECURE"]) == (0, False)

@@ -7,6 +7,7 @@ import pytest
 
 from crm import services
 from crm.models import Account, Contact, Lead, RecordType
+from tenancy.models import Organization
 from tests.factories import TeamFactory
 from tests.factories_crm import AccountFactory, LeadFactory
 
@@ -36,6 +37,9 @@ def test_member_can_create_read_update_delete_each_record_type_and_outsider_gets
     assert bob_client.get(f"/api/v1/{plural}").json()["results"] == []
     changed = aaron_client.patch(f"/api/v1/{plural}/{pk}", {"custom_fields": {"tier": "gold"}}, format="json")
     assert changed.status_code == 200 and changed.json()["custom_fields"] == {"tier": "gold"}
+    # Agents delete only their own records, and only where the organization allows it.
+    assert aaron_client.delete(f"/api/v1/{plural}/{pk}").status_code == 403
+    Organization.objects.filter(memberships__user=aaron).update(agents_may_delete_records=True)
     assert aaron_client.delete(f"/api/v1/{plural}/{pk}").status_code == 204
     assert aaron_client.get(f"/api/v1/{plural}/{pk}").status_code == 404
 

@@ -114,7 +114,11 @@ def test_edit_and_delete_with_confirmation(alice_client, lead, bob_client):
     assert bob_client.post(f"/crm/leads/{lead.pk}/delete").status_code == 404
     confirm = alice_client.get(f"/crm/leads/{lead.pk}/delete")
     assert "cannot be undone" in confirm.content.decode() and Lead.objects.filter(pk=lead.pk).exists()
-    assert alice_client.post(f"/crm/leads/{lead.pk}/delete").status_code == 302
+    # A POST that skipped the dialog (no JavaScript) gets the confirmation page; the confirmed one deletes.
+    unconfirmed = alice_client.post(f"/crm/leads/{lead.pk}/delete")
+    assert unconfirmed.status_code == 200 and "cannot be undone" in unconfirmed.content.decode()
+    assert Lead.objects.filter(pk=lead.pk).exists()
+    assert alice_client.post(f"/crm/leads/{lead.pk}/delete", {"confirmed": "yes"}).status_code == 302
     assert not Lead.objects.filter(pk=lead.pk).exists()
 
 
