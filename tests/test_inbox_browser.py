@@ -241,3 +241,64 @@ def test_every_workspace_page_fits_375_px_and_passes_axe(chromium, asgi_server, 
     anonymous = chromium.new_context().new_page()
     anonymous.goto(base + "/login/")
     check_page(anonymous, "login")
+
+
+def test_an_agent_scrolls_searches_and_works_the_inbox_with_the_keyboard_and_bulk_actions(
+    chromium, asgi_server, org_a, alice
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    number = PhoneNumberFactory(account=TwilioAccountFactory(organization=org_a), label="Sales line")
+    now = timezone.now()
+    conversations = [
+        ConversationFactory(
+            phone_number=number,
+            customer_number=f"+1206555{1000 + i}",
+            owner=alice,
+            last_message_at=now - timedelta(minutes=i),
+            last_message_preview=f"Question number {i}",
+            last_message_direction="inbound",
+            last_message_status="received",
+        )
+        for i in range(45)
+    ]
+    page = log_in(chromium, asgi_server.base_url, "alice", "/inbox/")
+    rows = page.get_by_test_id("conversation-row")
+    expect(rows).to_have_count(30)  # the first page of the keyset cursor
+    rows.nth(29).scroll_into_view_if_needed()
+    expect(rows).to_have_count(45)  # the next page, fetched when the end of the list came near
+
+    # Keyboard: j opens the first, j the next, e archives it and moves on, ? lists the shortcuts.
+    page.locator("body").press("j")
+    expect(page).to_have_url(re.compile(rf"/inbox/conversations/{conversations[0].pk}"))
+    page.locator("body").press("j")
+    expect(page).to_have_url(re.compile(rf"/inbox/conversations/{conversations[1].pk}"))
+    page.locator("body").press("e")
+    expect(page.get_by_role("status").filter(has_text="Archived.")).to_be_visible()
+    wait_until(lambda: Conversation.objects.get(pk=conversations[1].pk).status == "archived")
+    expect(page).to_have_url(re.compile(rf"/inbox/conversations/{conversations[2].pk}"))
+    expect(rows).to_have_count(44)
+    page.locator("body").press("k")
+    expect(page).to_have_url(re.compile(rf"/inbox/conversations/{conversations[0].pk}"))
+    page.locator("body").press("?")
+    expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_visible()
+    page.keyboard.press("Escape")
+
+    # Search uses the API's q: a number in another format finds its conversation.
+    page.get_by_label("Search conversations").fill("(206) 555-1007")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("Question number 7")
+    page.get_by_label("Search conversations").fill("")
+    expect(rows).to_have_count(30)  # back to the first page
+
+    # Bulk: tick two and archive them; the Archived filter shows the three archived ones.
+    page.get_by_label("Select +1 206 555 1003").check()
+    page.get_by_label("Select +1 206 555 1004").check()
+    expect(page.get_by_text("2 selected")).to_be_visible()
+    page.get_by_role("button", name="Archive", exact=True).first.click()
+    wait_until(lambda: Conversation.objects.filter(status="archived").count() == 3)
+    page.get_by_label("Show").select_option("archived")
+    expect(rows).to_have_count(3)
+    expect(page).to_have_url(re.compile(r"filter=archived"))

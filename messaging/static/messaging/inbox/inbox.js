@@ -204,7 +204,10 @@ async function load({ reset = false } = {}) {
   state.items.push(...data.results.filter((c) => !known.has(c.id)));
   state.next = data.next;
   renderList();
-  if (state.next && listEnd.getBoundingClientRect().top < window.innerHeight + 400) load();
+  // The page did not fill the list: fetch the next one (the end of the list is already in view).
+  const scroller = listEl.parentElement;
+  const box = scroller.scrollHeight > scroller.clientHeight ? scroller.getBoundingClientRect() : { bottom: window.innerHeight };
+  if (state.next && listEnd.getBoundingClientRect().top < box.bottom + 200) load();
 }
 
 // The first page again, merged in (a conversation we did not have appeared, or after a reconnect).
@@ -228,7 +231,7 @@ function byActivity(a, b) {
 
 new IntersectionObserver((entries) => {
   if (entries.some((e) => e.isIntersecting) && state.next && !state.loading) load();
-}, { rootMargin: "400px" }).observe(listEnd);
+}, { rootMargin: "0px 0px 300px 0px" }).observe(listEnd);
 
 // --- selection and the conversation pane -------------------------------------------------------------
 async function select(id, { push = true, focusThread = false } = {}) {
@@ -345,6 +348,8 @@ async function act(action, { id = state.selected, confirm = false } = {}) {
     if (!sure) return;
   }
   const body = action === "assign" ? { confirm } : undefined;
+  // Where to go if the row leaves the list: decided now, as the live event may remove it before the answer.
+  const following = state.selected === id ? neighbour(1) || neighbour(-1) : null;
   const { ok, status, data } = await api(`conversations/${id}/${action}`, { method: "POST", body });
   if (status === 409 && data?.needs_confirmation) {
     if (await ask(data.detail, { confirmLabel: "Assign to me" })) act(action, { id, confirm: true });
@@ -365,9 +370,9 @@ async function act(action, { id = state.selected, confirm = false } = {}) {
   if (action === "dismiss") data.dismissed = true;
   upsert(data);
   if (state.selected === id) {
-    if (action === "archive" && !matches(data)) {
-      const nextRow = neighbour(1) || neighbour(-1);
-      select(nextRow || null);
+    if ((action === "archive" || action === "reopen") && !matches(data)) {
+      state.items = state.items.filter((c) => c.id !== id);
+      select(following || null);
     } else {
       showConversation({ ...state.current, ...data });
     }
