@@ -23,6 +23,8 @@ def access_record_type_config(org: Organization, pk) -> RecordTypeConfig:
 
 
 def access_record_by_external_id(org: Organization, record_type: str, external_id: str) -> CrmRecord:
+    if "\x00" in external_id:
+        raise Http404("Not found.")  # no stored id can hold a NUL byte
     record = (
         model_for(record_type)
         .objects.select_related("owner", "team")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 
 from crm.models import CrmRecord, RecordPhone, RecordTypeConfig
@@ -27,12 +28,21 @@ def sort_ordering(model: type[CrmRecord], key: str | None) -> tuple[str, ...]:
     return ordering
 
 
+def _text(params, name: str) -> str:
+    """A text parameter, stripped. A NUL byte cannot be stored or compared by PostgreSQL (the query would
+    fail), so it is refused by name."""
+    value = (params.get(name) or "").strip()
+    if "\x00" in value:
+        raise ValidationError({name: "Null characters are not allowed."})
+    return value
+
+
 def filter_records(qs: QuerySet, model: type[CrmRecord], org, params) -> QuerySet:
     """Apply ``q`` (name/email/company or a phone number in any format), ``phone``, ``owner``, ``team`` and
-    ``status`` from ``params``. An ``owner`` or ``team`` that is not an id raises a ``ValidationError``
-    naming the parameter."""
-    q = (params.get("q") or "").strip()
-    phone = (params.get("phone") or "").strip()
+    ``status`` from ``params``. An ``owner`` or ``team`` that is not an id, or text with a NUL byte, raises
+    a ``ValidationError`` naming the parameter."""
+    q = _text(params, "q")
+    phone = _text(params, "phone")
     if phone:
         qs = _by_phone(qs, model, org, phone)
     if q:
@@ -59,7 +69,7 @@ def filter_records(qs: QuerySet, model: type[CrmRecord], org, params) -> QuerySe
     team = params.get("team")
     if team:
         qs = qs.filter(team_id=parse_id(team, "team"))
-    status = params.get("status")
+    status = _text(params, "status")
     if status:
         qs = qs.filter(status=status)
     return qs

@@ -145,6 +145,8 @@ def do_upsert_record_by_external_id(
     model = model_for(record_type)
     if not external_id.strip():
         raise ValidationError({"external_id": "The external id is empty."})
+    if "\x00" in external_id:
+        raise ValidationError({"external_id": "Null characters are not allowed."})
     data = {k: v for k, v in data.items() if k != "external_id"}
     existing = model.objects.select_for_update().filter(organization=org, external_id=external_id).first()
     if existing is None:

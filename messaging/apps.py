@@ -18,6 +18,11 @@ class MessagingConfig(AppConfig):
 
         register("messaging.poll_stuck_messages", "messaging.tasks.receiving.poll_stuck_messages", 15 * 60)
         register("messaging.requeue_inbound_events", "messaging.tasks.receiving.requeue_inbound_events", 60)
+        register("messaging.retry_inbox_steps", "messaging.inbox.tasks.retry_inbox_steps", 30)
+        from messaging import failures
+        from quicksend import health
+
+        health.DETAILS["processing"] = failures.processing_health
         # --- inbox: signal receivers, the "conv" subscription check, periodic jobs.
         from messaging.inbox import receivers as inbox_receivers
         from messaging.inbox import visibility

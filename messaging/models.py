@@ -330,6 +330,14 @@ class Message(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     idempotency_key = models.CharField(max_length=100, blank=True)
+    template = models.ForeignKey(
+        "templates_app.MessageTemplate",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The template the body was rendered from (blank: written by hand, or template deleted).",
+    )
     # Set just before the request to Twilio: a retried task that finds it set reconciles with Twilio before
     # sending again (a worker may have died after Twilio accepted the message but before the SID was stored).
     handed_over_at = models.DateTimeField(null=True, blank=True)
@@ -468,6 +476,11 @@ class InboundEvent(models.Model):
     account = models.ForeignKey(TwilioAccount, on_delete=models.CASCADE, related_name="+")
     message_sid = models.CharField(max_length=34, unique=True)
     payload = models.JSONField(help_text="The form fields Twilio posted.")
+    raw_form = models.TextField(
+        blank=True,
+        help_text="The form as posted, URL-encoded, when a field had to be cleaned to be stored in "
+        "``payload`` (a NUL character, which PostgreSQL cannot store); empty otherwise.",
+    )
     received_at = models.DateTimeField()
     processed_at = models.DateTimeField(null=True, blank=True)
     message = models.ForeignKey(Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
@@ -492,6 +505,54 @@ class InboundEvent(models.Model):
 
     def __str__(self) -> str:
         return self.message_sid
+
+
+class InboxStep(models.Model):
+    """The inbox's follow-up of one stored message (an inbound text's session, unread counts, notifications
+    and live events; an outbound message's session, the sender's read state and live events), made durable:
+    the row is written in the transaction that stores the message, and marked done in the transaction that
+    does the bookkeeping, so the step runs exactly once however often it is tried (``messaging.inbox.steps``).
+    A failed try is recorded here (``attempts``, ``error``) and retried with backoff; after ``MAX_ATTEMPTS``
+    it is ``failed`` and waits for an admin ("Retry now" in the admin).
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="inbox_step")
+    outbound = models.BooleanField(default=False)
+    created_conversation = models.BooleanField(default=False)
+    blocked = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Failed tries so far.")
+    run_after = models.DateTimeField(
+        null=True, blank=True, help_text="Not tried again before then (a try in progress, or the backoff)."
+    )
+    done_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(
+        null=True, blank=True, help_text="Gave up after the last try; an admin may retry it."
+    )
+    error = models.TextField(blank=True, help_text="Why the last try failed.")
+    last_tried_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["run_after"],
+                condition=models.Q(done_at__isnull=True, failed_at__isnull=True),
+                name="inbox_step_waiting",
+            ),
+            models.Index(
+                fields=["-failed_at"], condition=models.Q(failed_at__isnull=False), name="inbox_step_failed"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Inbox step of message {self.message_id}"
+
+    @property
+    def state(self) -> str:
+        if self.done_at is not None:
+            return "done"
+        return "failed" if self.failed_at is not None else "waiting"
 
 
 class StatusEvent(models.Model):

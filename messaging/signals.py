@@ -4,6 +4,11 @@ All are sent **after the transaction commits** (``send_after_commit``), in the p
 receivers must be quick and hand heavy work to a task. kwargs are ids and small values, never model
 instances, so a receiver re-reads what it needs.
 
+A receiver whose work must never be lost (the inbox's step of every stored message) also registers a
+``record`` with ``make_durable``: it runs inside the sender's transaction when the signal is scheduled and
+writes the receiver's outbox row there, so the work survives a failure or a crash after commit and is
+retried from that row (messaging/inbox/steps.py). Whoever announces a stored message gets this for free.
+
 - ``inbound_message_stored(message_id, conversation_id, organization_id, created_conversation, blocked)``:
   an inbound text was stored in its conversation (after record matching and keyword handling). The inbox
   raises notifications and unread counts from it; ``blocked`` numbers raise nothing.
@@ -29,8 +34,21 @@ message_status_changed = Signal()
 consent_changed = Signal()
 
 
+_durable: dict[int, list] = {}
+
+
+def make_durable(signal: Signal, record) -> None:
+    """Call ``record(**kwargs)`` inside the sender's transaction whenever ``signal`` is scheduled."""
+    records = _durable.setdefault(id(signal), [])
+    if record not in records:
+        records.append(record)
+
+
 def send_after_commit(signal: Signal, **kwargs) -> None:
-    """Send ``signal`` once the current transaction commits; a failing receiver is logged, not raised."""
+    """Send ``signal`` once the current transaction commits; a failing receiver is logged, not raised (a
+    receiver that must not fail silently made itself durable: ``make_durable``)."""
+    for record in _durable.get(id(signal), ()):
+        record(**kwargs)
 
     def send() -> None:
         for receiver, result in signal.send_robust(sender=None, **kwargs):

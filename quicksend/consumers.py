@@ -1,23 +1,114 @@
-"""The WebSocket endpoint ``/ws/``: authenticated by the browser session, default-deny subscriptions."""
+"""The WebSocket endpoint ``/ws/``: authenticated by the browser session, default-deny subscriptions, and
+access that is checked again while the socket stays open.
+
+A socket outlives the request that opened it: its user may log out, be deactivated, leave the organization or
+lose sight of a conversation it watches. So the socket checks its access again (``_recheck``):
+
+- at once when told to: ``realtime.publish_access_changed`` sends a ``quicksend.access`` frame to a user's
+  sockets (logout, deactivation, membership or team change) or to a conversation's watchers (its owner or
+  team changed, the organization's visibility rule changed);
+- when an event arrives and its last check is older than ``ACCESS_RECHECK_SECONDS`` (spread by ±25 % per
+  socket, so sockets that connected together do not all check on the same event), for anything that sends
+  no such frame (a session that expired, a record's owner changed under the "records" rule). That check runs
+  beside the delivery, not in front of it: a socket never waits on the database to get an event.
+
+A session that ended (logged out, expired, password changed) closes the socket with 4401, a user or
+membership no longer active with 4403; a conversation the user may no longer see is left
+(``{"type": "subscription.revoked", "kind", "id"}``) and frames it sent before are dropped.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import random
+import time
+from collections import OrderedDict
+from importlib import import_module
+
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.utils.crypto import constant_time_compare
 
 from quicksend import realtime
 
+log = logging.getLogger(__name__)
+
 # Subscription checkers by topic kind: ``{"kind": callable(user, org_id, object_id) -> bool}`` (sync callables
-# run in a thread). Apps register theirs; an unknown kind is refused (default deny).
+# run in a thread). Apps register theirs; an unknown kind is refused (default deny). They run again on every
+# access check of a socket that holds such a subscription.
 SUBSCRIPTION_CHECKS: dict = {}
+# What else a socket's user must still satisfy: ``callable(user, org_id) -> bool`` (sync), e.g. an active
+# membership of the session's organization. Apps register theirs.
+CONNECTION_CHECKS: list = []
+
+# Copies of one event arrive back to back (one per group, sent in a row): a few hundred recent ids suffice.
+DELIVERED_IDS_KEPT = 500
+# How old a socket's last access check may be when an event is delivered (changes that announce themselves
+# are applied at once; this bounds the others).
+ACCESS_RECHECK_SECONDS = 10.0
+
+SESSION_ENDED = 4401
+ACCESS_ENDED = 4403
+ORG_KEY = "org_id"  # the session's current organization (tenancy.middleware.SESSION_ORG_KEY)
+
+
+def _next_check() -> float:
+    return time.monotonic() + ACCESS_RECHECK_SECONDS * random.uniform(0.75, 1.25)  # noqa: S311 (spread only)
+
+
+def _session_user(session_key: str | None, user_id: int):
+    """The user still logged in under ``session_key`` as ``user_id``, active, with the session's
+    organization id: ``(user, org_id)``, or None when the session ended. The same rules as
+    ``django.contrib.auth.get_user``: the session names this user and carries their current auth hash."""
+    if not session_key:
+        return None
+    session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    if str(session.get(SESSION_KEY)) != str(user_id) or not session.get(BACKEND_SESSION_KEY):
+        return None
+    user = get_user_model()._default_manager.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return None
+    stored = session.get(HASH_SESSION_KEY) or ""
+    if not constant_time_compare(stored, user.get_session_auth_hash()):
+        return None
+    return user, session.get(ORG_KEY)
+
+
+def check_access(session_key: str | None, user_id: int, subscriptions: list[tuple[str, int]]):
+    """One socket's access now: ``(close_code or None, org_id, [subscriptions it lost])``."""
+    found = _session_user(session_key, user_id)
+    if found is None:
+        return SESSION_ENDED, None, subscriptions
+    user, org_id = found
+    if not all(check(user, org_id) for check in CONNECTION_CHECKS):
+        return ACCESS_ENDED, org_id, subscriptions
+    lost = []
+    for kind, object_id in subscriptions:
+        check = SUBSCRIPTION_CHECKS.get(kind)
+        if check is None or not check(user, org_id, object_id):
+            lost.append((kind, object_id))
+    return None, org_id, lost
 
 
 class EventsConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=4401)
+            await self.close(code=SESSION_ENDED)
             return
+        session = self.scope.get("session")
+        self.user_id: int = user.id
+        self.session_key: str | None = getattr(session, "session_key", None)
+        self.org_id = session.get(ORG_KEY) if session is not None else None
         self.groups_joined: set[str] = set()
+        self.subscriptions: set[tuple[str, int]] = set()
+        self.delivered: OrderedDict[str, None] = OrderedDict()
+        self.next_check_at = _next_check()
+        self.checking: asyncio.Task | None = None
+        self.ended = False
         await self._join(realtime.user_group(user.id))
         await self.accept()
         await self.send_json({"type": "hello", "user_id": user.id})
@@ -26,11 +117,18 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_add(group, self.channel_name)
         self.groups_joined.add(group)
 
+    async def _leave(self, group: str) -> None:
+        self.groups_joined.discard(group)
+        await self.channel_layer.group_discard(group, self.channel_name)
+
     async def disconnect(self, code):
-        for group in getattr(self, "groups_joined", set()):
-            await self.channel_layer.group_discard(group, self.channel_name)
+        self.ended = True
+        for group in list(getattr(self, "groups_joined", ())):
+            await self._leave(group)
 
     async def receive_json(self, content, **kwargs):
+        if self.ended:
+            return
         action = content.get("action")
         if action == "ping":
             await self.send_json({"type": "pong"})
@@ -40,20 +138,67 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "error", "error": f"unknown action {action!r}"})
 
     async def _subscribe(self, kind, object_id) -> None:
-        from asgiref.sync import sync_to_async
-
         check = SUBSCRIPTION_CHECKS.get(kind)
         allowed = False
         if check is not None and isinstance(object_id, int):
-            session = self.scope.get("session")
-            org_id = session.get("org_id") if session is not None else None
-            allowed = await sync_to_async(check)(self.scope["user"], org_id, object_id)
+            # The session as it is now (another tab may have switched the organization since connecting).
+            found = await database_sync_to_async(_session_user)(self.session_key, self.user_id)
+            if found is not None:
+                user, self.org_id = found
+                allowed = await database_sync_to_async(check)(user, self.org_id, object_id)
         if not allowed:
             await self.send_json({"type": "subscribe.denied", "kind": kind, "id": object_id})
             return
-        group = f"{kind}.{object_id}"
-        await self._join(group)
+        await self._join(f"{kind}.{object_id}")
+        self.subscriptions.add((kind, object_id))
         await self.send_json({"type": "subscribed", "kind": kind, "id": object_id})
 
+    async def _recheck(self) -> None:
+        """Check the socket's access again: close it, or leave the conversations it may no longer see."""
+        self.next_check_at = _next_check()
+        code, self.org_id, lost = await database_sync_to_async(check_access)(
+            self.session_key, self.user_id, sorted(self.subscriptions)
+        )
+        if self.ended:
+            return
+        if code is not None:
+            await self.disconnect(code)
+            await self.close(code=code)
+            return
+        for kind, object_id in lost:
+            if (kind, object_id) in self.subscriptions:
+                self.subscriptions.discard((kind, object_id))
+                await self._leave(f"{kind}.{object_id}")
+                await self.send_json({"type": "subscription.revoked", "kind": kind, "id": object_id})
+
+    async def _recheck_beside(self) -> None:
+        try:
+            await self._recheck()
+        except Exception:
+            log.exception("access check of a socket of user %s failed", self.user_id)
+        finally:
+            self.checking = None
+
+    async def quicksend_access(self, message):
+        # Announced: checked before anything else this socket receives.
+        if not self.ended:
+            await self._recheck()
+
     async def quicksend_event(self, message):
+        if self.ended:
+            return
+        if self.checking is None and time.monotonic() >= self.next_check_at:
+            self.checking = asyncio.get_running_loop().create_task(self._recheck_beside())
+        group = message.get("group")
+        if group is not None and group not in self.groups_joined:
+            return  # sent to a conversation this socket has left since
+        # The same event reaches a socket once per group it shares with the event's recipients (its user's
+        # and the conversation's): only the first copy goes to the client.
+        event_id = message.get("id")
+        if event_id is not None:
+            if event_id in self.delivered:
+                return
+            self.delivered[event_id] = None
+            if len(self.delivered) > DELIVERED_IDS_KEPT:
+                self.delivered.popitem(last=False)
         await self.send_json(message["event"])

@@ -10,18 +10,29 @@ between frames. ``async_to_sync`` in a worker would start a new event loop per f
 new connections for each loop: that was several milliseconds per group on the path from an inbound text to
 the agent's screen (docs/benchmarks.md, "Live push"). The in-memory layer (embedded mode) lives on the
 server's own loop, so it keeps ``async_to_sync``.
+
+Delivery is best effort: a frame that cannot be delivered (Redis refusing, paused, the layer full) is logged
+and counted (``delivery_failures()``), never raised into the code that published it, whose transaction has
+committed by then. Clients refetch a REST snapshot when they reconnect, so a lost frame costs a refresh,
+never data. After a failure, frames published within ``BREAKER_SECONDS`` are counted as failed without
+trying, so a paused Redis cannot make every publisher wait ``PUBLISH_TIMEOUT_SECONDS``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
+import time
+import uuid
 from collections.abc import Iterable
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
+
+log = logging.getLogger(__name__)
 
 
 def user_group(user_id: int) -> str:
@@ -32,42 +43,118 @@ def conversation_group(conversation_id: int) -> str:
     return f"conv.{conversation_id}"
 
 
+def new_event_id() -> str:
+    return uuid.uuid4().hex
+
+
 def publish(
     event_type: str,
     payload: dict,
     *,
     user_ids: Iterable[int] = (),
     conversation_ids: Iterable[int] = (),
+    event_id: str | None = None,
 ) -> None:
-    """Send a typed event to the given users and conversation groups once the current transaction commits."""
+    """Send a typed event to the given users and conversation groups once the current transaction commits.
+
+    A socket joins its user's group and the groups of the conversations it watches, so one event may reach it
+    through several groups: every copy carries the event's id and the socket forwards the first copy only.
+    ``event_id`` names the event when it goes out in several calls (per-user payloads, or the thread's copy
+    sent before the users' copies): the first copy to reach a socket is the one it shows. Without it each
+    call is its own event."""
     groups = [user_group(u) for u in user_ids] + [conversation_group(c) for c in conversation_ids]
     if not groups:
         return
-    frame = {"type": "quicksend.event", "event": {"type": event_type, **payload}}
+    frame = {
+        "type": "quicksend.event",
+        "id": event_id or new_event_id(),
+        "event": {"type": event_type, **payload},
+    }
 
     def send() -> None:
-        deliver(groups, frame)
+        try:
+            deliver(groups, frame)
+        except Exception as exc:
+            _failed(event_type, exc)
 
     transaction.on_commit(send)
 
 
+def publish_access_changed(*, user_ids: Iterable[int] = (), conversation_ids: Iterable[int] = ()) -> None:
+    """Tell the open sockets of these users, and those watching these conversations, to check their access
+    again now (``quicksend.consumers``), once the current transaction commits.
+
+    Best effort: a socket that misses it checks again within ``ACCESS_RECHECK_SECONDS`` of its next event,
+    so a channel-layer error is logged, never raised into the change that caused it (a logout, a
+    deactivation)."""
+    groups = [user_group(u) for u in user_ids] + [conversation_group(c) for c in conversation_ids]
+    if not groups:
+        return
+
+    def send() -> None:
+        try:
+            deliver(groups, {"type": "quicksend.access"})
+        except Exception:
+            log.warning("access change not announced to %d socket groups", len(groups), exc_info=True)
+
+    transaction.on_commit(send)
+
+
+_failures = {"count": 0, "skipped": 0, "last_error": "", "last_at": None}
+_broken_until = 0.0
+_failures_lock = threading.Lock()
+
+
+def _failed(event_type: str, exc: Exception) -> None:
+    global _broken_until
+    with _failures_lock:
+        _failures["count"] += 1
+        _failures["last_error"] = f"{event_type}: {exc.__class__.__name__}: {exc}"[:300]
+        _failures["last_at"] = time.time()
+        if isinstance(exc, LayerUnavailable):
+            _failures["skipped"] += 1
+            return
+        _broken_until = time.monotonic() + BREAKER_SECONDS
+    log.warning("live event %s not delivered (%s); clients refetch when they reconnect", event_type, exc)
+
+
+def delivery_failures() -> dict:
+    """Live events this process could not deliver since it started: ``count`` (of which ``skipped`` were
+    not tried, the layer having just failed), ``last_error``, ``last_at`` (a Unix time)."""
+    with _failures_lock:
+        return dict(_failures)
+
+
+class LayerUnavailable(Exception):
+    """The channel layer failed a moment ago; this frame was not tried."""
+
+
 def deliver(groups: list[str], frame: dict) -> None:
-    """Send ``frame`` to ``groups`` now (in order), waiting until the layer has it."""
+    """Send ``frame`` to ``groups`` now (in order), waiting until the layer has it. Each copy names the group
+    it went to, so a socket can drop what reaches it from a conversation it has just left."""
     layer = get_channel_layer()
     if layer is None:
         return
 
     async def send_all() -> None:
         for group in groups:
-            await layer.group_send(group, frame)
+            await layer.group_send(group, {**frame, "group": group})
 
     if isinstance(layer, InMemoryChannelLayer):
         async_to_sync(send_all)()
         return
-    asyncio.run_coroutine_threadsafe(send_all(), _publisher_loop()).result(timeout=PUBLISH_TIMEOUT_SECONDS)
+    if time.monotonic() < _broken_until:
+        raise LayerUnavailable("the channel layer failed less than a few seconds ago")
+    future = asyncio.run_coroutine_threadsafe(send_all(), _publisher_loop())
+    try:
+        future.result(timeout=PUBLISH_TIMEOUT_SECONDS)
+    except BaseException:
+        future.cancel()
+        raise
 
 
-PUBLISH_TIMEOUT_SECONDS = 10.0
+PUBLISH_TIMEOUT_SECONDS = 2.0
+BREAKER_SECONDS = 2.0
 _loop: asyncio.AbstractEventLoop | None = None
 _loop_pid: int | None = None
 _loop_lock = threading.Lock()

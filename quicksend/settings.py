@@ -88,6 +88,10 @@ if CONFIG.database_url:
     _db["ENGINE"] = "django.db.backends.postgresql"
     # psycopg 3 with Django's own connection pool (docs/architecture.md).
     _db["CONN_MAX_AGE"] = 0
+    # With the pool, this makes Django give it ``check=ConnectionPool.check_connection``: a pooled
+    # connection the server closed meanwhile (a restart, a failover, pg_terminate_backend) is found out and
+    # replaced before it is handed out, instead of failing the request that gets it.
+    _db["CONN_HEALTH_CHECKS"] = True
     _db.setdefault("OPTIONS", {})
     _db["OPTIONS"]["pool"] = {
         "min_size": env.int("DB_POOL_MIN", default=1),
@@ -170,14 +174,16 @@ LOGOUT_REDIRECT_URL = "login"
 
 # django-axes (docs/organizations.md "Logging in"): failures are counted per username AND per client address,
 # separately. 10 failures for one username (from anywhere), or 10 from one address (whatever usernames it
-# tries), within the cool-off lock that username, or that address, until the cool-off has passed since the
-# last failure. A success does not wipe the count: otherwise a client holding one valid account could reset
-# its address's count between guesses at other accounts. The lock always lifts by itself, so a stranger can
-# delay an admin's login by the cool-off at most, never lock them out for good.
+# tries), within the cool-off lock that username, or that address, for the cool-off. Attempts made while
+# locked are refused without being counted, so hammering a locked account does not prolong its lock: it
+# lifts by itself at the end of the cool-off, and a stranger can never lock an admin out for good. A success
+# does not wipe the count: otherwise a client holding one valid account could reset its address's count
+# between guesses at other accounts.
 AXES_FAILURE_LIMIT = env.int("QUICKSEND_LOGIN_FAILURE_LIMIT", default=10)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("QUICKSEND_LOGIN_COOLOFF_MINUTES", default=10))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = False
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "tenancy.lockout.locked_out"
 AXES_VERBOSE = False
 
@@ -243,6 +249,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets shared by several serializers get one name each (not a hash suffix, not a neighbour's).
+    "ENUM_NAME_OVERRIDES": {
+        "RecordTypeEnum": "crm.models.RecordType",
+        "TemplateStatusEnum": "templates_app.models.MessageTemplate.Status",
+        "TemplateVisibilityEnum": "templates_app.models.MessageTemplate.Visibility",
+    },
 }
 
 # --- Logging --------------------------------------------------------------------------------------------

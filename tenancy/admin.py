@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from tenancy.models import ApiToken, AuditLog, Membership, Organization, Team
+from tenancy.models import ApiToken, AuditLog, Invitation, Membership, Organization, Team
 
 
 class SuperuserOnlyAdmin(admin.ModelAdmin):
@@ -19,7 +19,7 @@ class SuperuserOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Organization)
 class OrganizationAdmin(SuperuserOnlyAdmin):
-    list_display = ("name", "slug", "seat_limit", "time_zone", "created_at")
+    list_display = ("name", "slug", "seat_limit", "agents_may_delete_records", "time_zone", "created_at")
     search_fields = ("name", "slug")
 
 
@@ -27,6 +27,21 @@ class OrganizationAdmin(SuperuserOnlyAdmin):
 class MembershipAdmin(SuperuserOnlyAdmin):
     list_display = ("user", "organization", "role", "is_active")
     list_filter = ("role", "is_active", "organization")
+
+
+@admin.register(Invitation)
+class InvitationAdmin(SuperuserOnlyAdmin):
+    """Read-only: invitations are answered by the invited person, in the product."""
+
+    list_display = ("email", "organization", "role", "status", "created_at", "responded_at")
+    list_filter = ("status", "organization")
+    search_fields = ("email",)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_add_permission(self, request):
+        return False
 
 
 @admin.register(Team)

@@ -7,5 +7,7 @@ class TenancyConfig(AppConfig):
 
     def ready(self) -> None:
         from quicksend import periodic
+        from tenancy import live_access
 
         periodic.register("heartbeat", "quicksend.heartbeat", 15)
+        live_access.connect()

@@ -21,23 +21,9 @@ from django.utils import timezone
 
 from tenancy import audit
 from tenancy.models import Invitation, Membership, Organization, Role
-from tenancy.services import SeatLimitReached
+from tenancy.services import SeatLimitReached, check_seat_available
 
 User = get_user_model()
-
-
-def _check_seat_for_invitation(org: Organization) -> Organization:
-    """Active members plus pending invitations must stay within the plan's seats (a pending invitation
-    reserves one). Locks the organization row so two concurrent invitations cannot both take the last seat."""
-    locked = Organization.objects.select_for_update().get(pk=org.pk)
-    used = locked.memberships.filter(is_active=True).count()
-    reserved = locked.invitations.filter(status=Invitation.Status.PENDING).count()
-    if used + reserved >= locked.seat_limit:
-        raise SeatLimitReached(
-            f"All {locked.seat_limit} seats of {locked.name} are taken (members and pending invitations). "
-            "Deactivate a member, withdraw an invitation or ask for more seats before adding someone."
-        )
-    return locked
 
 
 def _free_username(email: str) -> str:
@@ -96,7 +82,7 @@ def do_invite_member(
             invitation.role = role
             invitation.save(update_fields=["role"])
         return invitation
-    _check_seat_for_invitation(org)
+    check_seat_available(org)
     try:
         with transaction.atomic():
             invitation = Invitation.objects.create(

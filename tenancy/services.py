@@ -41,14 +41,17 @@ def do_update_organization(org: Organization, actor, **fields) -> Organization:
     return org
 
 
-def _check_seat(org: Organization) -> None:
-    # Lock the organization row so two concurrent additions cannot both take the last seat.
+def check_seat_available(org: Organization) -> None:
+    """A seat must be free: active members plus pending invitations (each reserves one) stay within the
+    plan. Locks the organization row so two concurrent additions cannot both take the last seat."""
     locked = Organization.objects.select_for_update().get(pk=org.pk)
     used = locked.memberships.filter(is_active=True).count()
-    if used >= locked.seat_limit:
+    reserved = locked.invitations.filter(status="pending").count()
+    if used + reserved >= locked.seat_limit:
+        pending = " (members and pending invitations)" if reserved else ""
         raise SeatLimitReached(
-            f"All {locked.seat_limit} seats of {locked.name} are taken. Deactivate a member or ask for more "
-            "seats before adding someone."
+            f"All {locked.seat_limit} seats of {locked.name} are taken{pending}. Deactivate a member, "
+            "withdraw an invitation or ask for more seats before adding someone."
         )
 
 
@@ -70,7 +73,7 @@ def do_add_member(
     email = email.strip().lower()
     if not email or "@" not in email:
         raise ValidationError("Enter a valid email address.")
-    _check_seat(org)
+    check_seat_available(org)
     user = User.objects.filter(email__iexact=email).first()
     if user is None:
         user = User(username=username or email, email=email, first_name=first_name, last_name=last_name)
@@ -111,7 +114,7 @@ def do_set_member_active(membership: Membership, actor, active: bool) -> Members
     if membership.is_active == active:
         return membership
     if active:
-        _check_seat(membership.organization)
+        check_seat_available(membership.organization)
     elif membership.role == Role.ADMIN:
         _ensure_an_admin_remains(membership)
     membership.is_active = active

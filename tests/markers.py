@@ -12,3 +12,7 @@ needs_shared_channel_layer = pytest.mark.skipif(
     "Redis" not in settings.CHANNEL_LAYERS["default"]["BACKEND"],
     reason="the in-memory channel layer does not cross processes (embedded mode; CI runs it)",
 )
+needs_production_mode = pytest.mark.skipif(
+    "postgresql" not in settings.DATABASES["default"]["ENGINE"] or settings.CELERY_TASK_ALWAYS_EAGER,
+    reason="needs PostgreSQL and Redis (production mode; CI runs it)",
+)

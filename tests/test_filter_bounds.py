@@ -172,3 +172,28 @@ def test_schema_states_the_priority_bounds():
     schema = SchemaGenerator().get_schema(request=None, public=True)
     priority = schema["components"]["schemas"]["PatchedRecordTypeConfigRequest"]["properties"]["priority"]
     assert (priority.get("minimum"), priority.get("maximum")) == (0, 1000)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["q", "status", "phone"])
+def test_record_list_refuses_a_nul_byte_naming_the_parameter(alice_client, name):
+    # PostgreSQL cannot compare text holding NUL: without this check the query fails (a 500).
+    response = alice_client.get(f"/api/v1/leads?{name}=a%00b")
+    assert response.status_code == 400
+    assert response.json() == {name: ["Null characters are not allowed."]}
+    page = alice_client.get(f"/crm/leads/?{name}=a%00b")
+    assert page.status_code == 200 and b"Null characters are not allowed." in page.content
+
+
+@pytest.mark.django_db
+def test_external_id_with_a_nul_byte_is_missing_or_refused(alice_client, bob_client):
+    assert alice_client.get("/api/v1/leads/by-external-id/a%00b").status_code == 404
+    response = alice_client.put("/api/v1/leads/by-external-id/a%00b", {"first_name": "Ann"}, format="json")
+    assert response.status_code == 400 and "external_id" in response.json()
+    assert bob_client.get("/api/v1/leads/by-external-id/a%00b").status_code == 404
+
+
+@pytest.mark.django_db
+def test_audit_text_filters_refuse_a_nul_byte(alice_client):
+    response = alice_client.get("/api/v1/audit-log?action=member.%00")
+    assert response.status_code == 400 and "action" in response.json()

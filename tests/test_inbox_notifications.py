@@ -43,7 +43,7 @@ def published(monkeypatch):
     """Every live event published by messaging/inbox/events.py: (type, payload, users, conversations)."""
     sent = []
 
-    def record(event_type, payload, *, user_ids=(), conversation_ids=()):
+    def record(event_type, payload, *, user_ids=(), conversation_ids=(), event_id=None):
         sent.append((event_type, payload, set(user_ids), set(conversation_ids)))
 
     monkeypatch.setattr("messaging.inbox.events.publish", record)

@@ -188,3 +188,20 @@ def test_a_username_equal_to_the_email_does_not_reveal_itself(alice_client, org_
     assert response.status_code == 201
     invited = Invitation.objects.get().user
     assert invited.email == "taken@new.test" and invited.username.startswith("taken@new.test-")
+
+
+@pytest.mark.django_db
+def test_a_pending_invitation_keeps_its_seat_from_a_reactivated_member(alice, aaron, bob, org_a, client_for):
+    from tenancy import services
+    from tenancy.services import SeatLimitReached
+
+    org_a.seat_limit = 2
+    org_a.save()
+    services.do_set_member_active(aaron.memberships.get(), alice, False)
+    # Alice, plus Bob's pending invitation: both seats are spoken for.
+    client_for(alice).post("/api/v1/members", {"email": "bob@globex.test"}, format="json")
+    with pytest.raises(SeatLimitReached, match="taken \\(members and pending invitations\\)"):
+        services.do_set_member_active(aaron.memberships.get(), alice, True)
+    response = client_for(bob).post(f"/invitations/{Invitation.objects.get().pk}/accept")
+    assert response.status_code == 302
+    assert Membership.objects.filter(user=bob, organization=org_a, is_active=True).exists()

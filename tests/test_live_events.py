@@ -166,3 +166,54 @@ def test_through_the_real_server_only_allowed_sockets_get_a_conversations_events
     finally:
         sockets.close()
         server.stop()
+
+
+async def all_frames(ws, quiet=0.5) -> list[dict]:
+    """Every frame until the socket stays quiet for ``quiet`` seconds."""
+    got = []
+    while not await ws.receive_nothing(timeout=quiet):
+        got.append(await ws.receive_json_from())
+    return got
+
+
+def counts(frames) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for frame in frames:
+        found[frame["type"]] = found.get(frame["type"], 0) + 1
+    return found
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_socket_on_both_a_conversation_and_its_user_channel_gets_each_event_once(org_a, number, alice):
+    from messaging.services.status import apply_status
+    from tests.factories_messaging import store_outbound
+
+    conversation = store_inbound(number, CUSTOMER, "first").conversation
+    inbox.do_accept_conversation(conversation, alice)  # alice owns it: every event also goes to user.<alice>
+
+    async def run():
+        tab = await connect(alice, org_a)
+        other_tab = await connect(alice, org_a)  # a second tab of the same user gets its own copy
+        for ws in (tab, other_tab):
+            assert await subscribe(ws, conversation.pk) == "subscribed"
+        await database_sync_to_async(store_inbound)(number, CUSTOMER, "second")
+        for ws in (tab, other_tab):
+            frames = await all_frames(ws)
+            once = {"message.created": 1, "conversation.updated": 1, "notification.created": 1}
+            assert counts(frames) == once
+            # The copy kept is the one addressed to her: it carries her own unread count (both texts).
+            assert next(f for f in frames if f["type"] == "conversation.updated")["unread"] == 2
+        reply = await database_sync_to_async(store_outbound)(conversation, alice, "third")
+        await database_sync_to_async(apply_status)(reply.pk, None, "queued")
+        for ws in (tab, other_tab):
+            frames = await all_frames(ws)
+            # Replying reads the thread: her notification clears.
+            assert counts(frames) == {
+                "message.created": 1,
+                "conversation.updated": 1,
+                "message.status": 1,
+                "notification.cleared": 1,
+            }
+            await ws.disconnect()
+
+    asyncio.run(run())

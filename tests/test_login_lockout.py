@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from axes.models import AccessAttempt
+from django.db.models import F
 from django.test import Client
 from django.utils import timezone
 
@@ -57,6 +58,18 @@ def test_the_lock_lifts_after_the_cool_off(alice):
     assert client.post("/login/", {"username": "alice", "password": PASSWORD}).status_code == 429
     AccessAttempt.objects.update(attempt_time=timezone.now() - timedelta(minutes=11))
     assert client.post("/login/", {"username": "alice", "password": PASSWORD}).status_code == 302
+
+
+@pytest.mark.django_db
+def test_hammering_a_locked_account_does_not_prolong_the_lock(alice):
+    attacker = Client(REMOTE_ADDR="203.0.113.7")
+    _fail(attacker, "alice", 10)
+    AccessAttempt.objects.update(attempt_time=timezone.now() - timedelta(minutes=6))
+    _fail(Client(REMOTE_ADDR="192.0.2.55"), "alice", 20)  # refused while locked, and not counted
+    # Five more minutes pass: eleven since the lock began, five since the hammering.
+    AccessAttempt.objects.update(attempt_time=F("attempt_time") - timedelta(minutes=5))
+    ok = Client(REMOTE_ADDR="198.51.100.20").post("/login/", {"username": "alice", "password": PASSWORD})
+    assert ok.status_code == 302
 
 
 @pytest.mark.django_db

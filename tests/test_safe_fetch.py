@@ -80,6 +80,9 @@ def _handler(server: LocalServer):
                 self._send(302, headers={"Location": "http://169.254.169.254/latest/meta-data/"})
             elif path == "/to-loopback-alias":
                 self._send(302, headers={"Location": f"http://127.0.0.2:{server.port}/file"})
+            elif path.startswith("/to-port/"):
+                port = int(path.rsplit("/", 1)[1])
+                self._send(302, headers={"Location": f"http://127.0.0.1:{port}/file"})
             elif path == "/to-file-scheme":
                 self._send(302, headers={"Location": "file:///etc/passwd"})
             elif path == "/stall":
@@ -97,8 +100,7 @@ def _handler(server: LocalServer):
     return Handler
 
 
-@pytest.fixture
-def local_server() -> Iterator[LocalServer]:
+def _serve() -> Iterator[LocalServer]:
     state = LocalServer(port=0)
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
     httpd.daemon_threads = True
@@ -109,6 +111,17 @@ def local_server() -> Iterator[LocalServer]:
     state.release.set()
     httpd.shutdown()
     httpd.server_close()
+
+
+@pytest.fixture
+def local_server() -> Iterator[LocalServer]:
+    yield from _serve()
+
+
+@pytest.fixture
+def internal_service() -> Iterator[LocalServer]:
+    """Another service on loopback (where PostgreSQL or Redis would listen): nothing may reach it."""
+    yield from _serve()
 
 
 def _get(url: str, **kwargs):
@@ -278,6 +291,76 @@ def test_every_redirect_hop_is_checked_again(local_server):
         fetch(local_server.url("/to-metadata"), max_bytes=1000, timeout=2)
     with pytest.raises(FetchError, match=r"loopback\) address \(127.0.0.2\)"):
         fetch(local_server.url("/to-loopback-alias"), max_bytes=1000, timeout=2)
+
+
+# ---- the sandbox's origin, and that origin only ------------------------------------------------------------
+
+
+def test_the_sandbox_origin_is_allowed_but_never_a_redirect_to_another_loopback_port(
+    local_server, internal_service
+):
+    sandbox = f"http://127.0.0.1:{local_server.port}/sandbox"  # TWILIO_API_BASE_URL in sandbox setups
+    assert (
+        fetch(local_server.url("/file"), max_bytes=1000, timeout=2, private_origin=sandbox).content
+        == b"hello"
+    )
+    assert fetch(
+        local_server.url("/redirect/2"), max_bytes=1000, timeout=2, private_origin=sandbox
+    ).url.endswith("/file")
+    with pytest.raises(FetchError, match=r"loopback\) address \(127.0.0.1\), which is not allowed"):
+        fetch(
+            local_server.url(f"/to-port/{internal_service.port}"),
+            max_bytes=1000,
+            timeout=2,
+            private_origin=sandbox,
+        )
+    assert internal_service.requests == []
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "http://localhost:{port}",  # the same address under another name is another origin
+        "https://127.0.0.1:{port}",  # another scheme
+        "http://127.0.0.1:{other}",  # another port
+        "http://127.0.0.1",
+        "",
+        "not a link",
+    ],
+)
+def test_a_private_address_off_the_sandbox_origin_is_refused(local_server, origin):
+    trusted = origin.format(port=local_server.port, other=local_server.port + 1)
+    with pytest.raises(FetchError, match="which is not allowed"):
+        fetch(local_server.url("/file"), max_bytes=1000, timeout=2, private_origin=trusted)
+    assert local_server.requests == []
+
+
+@pytest.mark.django_db
+def test_inbound_media_redirected_through_the_sandbox_never_reaches_another_loopback_service(
+    client, org_a, local_server, internal_service, settings, django_capture_on_commit_callbacks, monkeypatch
+):
+    from messaging.models import Message
+    from quicksend.celery import app
+    from tests.receive_helpers import Line, post_inbound
+
+    monkeypatch.setattr(app.conf, "task_always_eager", True)
+    settings.TWILIO_API_BASE_URL = f"http://127.0.0.1:{local_server.port}"
+    line = Line(org_a)
+    params = line.inbound(
+        "+12025550111",
+        "",
+        NumMedia="2",
+        MediaUrl0=local_server.url("/file"),
+        MediaContentType0="image/png",
+        MediaUrl1=local_server.url(f"/to-port/{internal_service.port}"),
+        MediaContentType1="image/png",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post_inbound(client, line.token, params).status_code == 200
+    media = list(Message.objects.get(sid=params["MessageSid"]).media.order_by("pk"))
+    assert [(m.size, m.error) for m in media][0] == (5, "")
+    assert "loopback" in media[1].error and not media[1].file
+    assert internal_service.requests == []
 
 
 @pytest.mark.parametrize(

@@ -9,17 +9,20 @@ from django.core import signing
 
 from messaging.inbox.conversations import get_or_create_conversation
 from messaging.media.signed_urls import media_for_token, signed_media_url
-from messaging.models import Message, MessageMedia
+from messaging.models import Conversation, Message, MessageMedia
 from messaging.services.consent import do_change_consent
-from tests import factories_send
+from tests import factories_send, receive_helpers
 from tests.factories_crm import LeadFactory
 from tests.factories_send import PDF, PNG, connect_line
+from tests.receive_helpers import inbound_params, post_inbound
 
 URL = "/api/v1/messages"
 CUSTOMER = "+12065550177"
 line = factories_send.line
 fast_rates = factories_send.fast_rates
 inline_tasks = factories_send.inline_tasks
+eager_tasks = receive_helpers.eager_tasks
+_fresh_token_cache = receive_helpers._fresh_token_cache
 
 
 @pytest.fixture(autouse=True)
@@ -88,6 +91,34 @@ def test_send_to_a_record_and_a_conversation_of_the_org(api, org_a, line, django
         by_conv = api.post(URL, {"conversation": conversation.pk, "body": "b"}, format="json")
     assert by_record.status_code == 201 and by_record.json()["to_number"] == "+12065550170"
     assert by_conv.status_code == 201 and by_conv.json()["conversation"] == conversation.pk
+
+
+def test_a_reply_to_a_record_goes_from_the_number_they_texted_after_the_default_changed(
+    api, client, org_a, org_b, line, twilio_sandbox, eager_tasks, django_capture_on_commit_callbacks
+):
+    lead = LeadFactory(organization=org_a, mobile_phone=CUSTOMER)
+    b_line = connect_line(twilio_sandbox, org_b)
+    with django_capture_on_commit_callbacks(execute=True):
+        texted = post_inbound(
+            client, line.token, inbound_params(line.sid, CUSTOMER, line.number.phone_number)
+        )
+        # The same person texting another organization later changes nothing for this one.
+        other = post_inbound(
+            client, b_line.token, inbound_params(b_line.sid, CUSTOMER, b_line.number.phone_number)
+        )
+    assert (texted.status_code, other.status_code) == (200, 200)
+    thread = Conversation.objects.get(organization=org_a, customer_number=CUSTOMER)
+    new_default = connect_line(twilio_sandbox, org_a, default=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        reply = api.post(URL, {"record": {"type": "lead", "id": lead.pk}, "body": "Yes"}, format="json")
+    assert reply.status_code == 201, reply.content
+    assert reply.json()["from_number"] == line.number.phone_number
+    assert reply.json()["conversation"] == thread.pk
+    assert Conversation.objects.filter(organization=org_a, customer_number=CUSTOMER).count() == 1
+    assert [m["from"] for m in twilio_sandbox.messages(line.sid) if m["direction"] != "inbound"] == [
+        line.number.phone_number
+    ]
+    assert twilio_sandbox.messages(new_default.sid) == []
 
 
 def test_outsider_ids_get_404_or_400_and_never_send(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from crm.models import RecordTypeConfig
 from messaging.inbox.conversations import get_or_create_conversation
 from messaging.media.validation import MediaFile
-from messaging.models import ConsentEvent, Message, MessagingSettings
+from messaging.models import ConsentEvent, Conversation, Message, MessagingSettings, PhoneNumber
 from messaging.services.consent import do_change_consent
 from messaging.services.sending import SendRefused, do_send_message
 from messaging.tasks.sending import send_message_task
@@ -28,6 +31,15 @@ def _tasks_run_inline(inline_tasks):
 
 
 CUSTOMER = "+12065550188"
+
+
+def receive(conversation, body: str, minutes_ago: int = 1) -> None:
+    """The customer texted in ``conversation`` (its last message is theirs, ``minutes_ago``)."""
+    Conversation.objects.filter(pk=conversation.pk).update(
+        last_message_at=timezone.now() - timedelta(minutes=minutes_ago),
+        last_message_preview=body,
+        last_message_direction="inbound",
+    )
 
 
 def send(org, user=None, **kwargs):
@@ -201,14 +213,57 @@ def test_sender_falls_back_from_conversation_to_member_to_org_default(org_a, ali
     MemberMessagingSettings.objects.create(
         organization=org_a, membership=Membership.objects.get(user=alice), default_number=other.number
     )
-    assert send(org_a, alice, to=CUSTOMER, body="b").from_number == other.number.phone_number  # member
+    # Someone never texted before: the member's default (CUSTOMER has a thread on the org default now).
+    assert send(org_a, alice, to="+12065550166", body="b").from_number == other.number.phone_number
     conversation, _ = get_or_create_conversation(third.number, "+12065550177")
     assert send(org_a, alice, conversation=conversation, body="c").from_number == third.number.phone_number
     explicit = send(org_a, alice, to=CUSTOMER, body="d", from_number=line.number.sid)
     assert explicit.from_number == line.number.phone_number
     MessagingSettings.objects.filter(organization=org_a).update(default_number=None)
     with pytest.raises(SendRefused, match="Choose a number"):
-        send(org_a, None, to=CUSTOMER, body="e")
+        send(org_a, None, to="+12065550155", body="e")
+
+
+def test_a_reply_comes_from_the_number_the_person_texted_after_the_default_changed(
+    org_a, alice, line, twilio_sandbox
+):
+    from messaging.models import MemberMessagingSettings
+
+    texted = line.number
+    conversation, _ = get_or_create_conversation(texted, CUSTOMER, record_type="", record_id=None)
+    receive(conversation, "Is the flat still free?")
+    newer = connect_line(twilio_sandbox, org_a, default=True)  # the organization's default changes
+    MemberMessagingSettings.objects.create(
+        organization=org_a, membership=Membership.objects.get(user=alice), default_number=newer.number
+    )
+    contact = ContactFactory(organization=org_a, mobile_phone=CUSTOMER)
+    for user, target in ((alice, {"record": contact}), (None, {"to": CUSTOMER}), (alice, {"to": CUSTOMER})):
+        reply = send(org_a, user, body="Yes it is", **target)
+        assert reply.from_number == texted.phone_number
+        assert reply.conversation_id == conversation.pk
+    assert Conversation.objects.filter(organization=org_a, customer_number=CUSTOMER).count() == 1
+    # Someone who never texted gets the default; an explicit sender always wins.
+    assert send(org_a, alice, to="+12065550166", body="Hello").from_number == newer.number.phone_number
+    explicit = send(org_a, alice, to=CUSTOMER, body="From the new line", from_number=newer.number.pk)
+    assert explicit.from_number == newer.number.phone_number
+
+
+def test_the_reply_number_is_the_most_recent_thread_the_sender_may_use(
+    org_a, alice, aaron, line, twilio_sandbox
+):
+    older = connect_line(twilio_sandbox, org_a, default=False)
+    first, _ = get_or_create_conversation(older.number, CUSTOMER)
+    receive(first, "Hello on the old line", minutes_ago=60)
+    latest, _ = get_or_create_conversation(line.number, CUSTOMER)
+    receive(latest, "Hello again on the new line", minutes_ago=5)
+    assert send(org_a, alice, to=CUSTOMER, body="Hi").from_number == line.number.phone_number
+    # Aaron may only use the older number: his reply continues the thread he can use.
+    aarons = Membership.objects.get(user=aaron)
+    older.number.assigned_members.add(aarons)
+    assert send(org_a, aaron, to=CUSTOMER, body="Hi").from_number == older.number.phone_number
+    # A thread whose number stopped sending is skipped for the next one.
+    PhoneNumber.objects.filter(pk=line.number.pk).update(is_active=False)
+    assert send(org_a, alice, to=CUSTOMER, body="Hi").from_number == older.number.phone_number
 
 
 def test_media_needs_an_mms_capable_sender(org_a, alice, twilio_sandbox, fast_rates):

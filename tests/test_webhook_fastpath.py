@@ -138,6 +138,32 @@ def test_the_fast_path_refuses_what_it_cannot_verify_and_stores_nothing(line, pr
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("path", ["fast", "django"])
+def test_an_inbound_body_longer_than_twilio_sends_is_cut_to_1600_characters_on_both_paths(
+    line, eager_tasks, client, path
+):
+    def deliver(body_text: str) -> Message:
+        params = line.inbound(CUSTOMER, body_text)
+        if path == "fast":
+            body, headers = signed(line, INCOMING_SMS_PATH, params)
+            assert call(webhook_asgi.with_webhooks(Fallback()), INCOMING_SMS_PATH, body, headers)[0] == 200
+        else:
+            assert receive_helpers.post_inbound(client, line.token, params).status_code == 200
+        return Message.objects.get(sid=params["MessageSid"])
+
+    huge = "A" * 1_599 + "é" + "x" * 200_000  # a 200 KB body, signed with the account's token
+    message = deliver(huge)
+    assert message.body == huge[:1_600]
+    payload = InboundEvent.objects.get(message_sid=message.sid).payload
+    assert (len(payload["Body"]), payload[ingest.BODY_CAPPED_FROM]) == (1_600, str(len(huge)))
+    # The longest text Twilio delivers is stored whole, emoji and accents included.
+    longest = ("Ça va? 👍🏽 " * 200)[:1_600]
+    kept = deliver(longest)
+    assert kept.body == longest
+    assert ingest.BODY_CAPPED_FROM not in InboundEvent.objects.get(message_sid=kept.sid).payload
+
+
+@pytest.mark.django_db(transaction=True)
 def test_other_methods_and_paths_go_to_django():
     django = Fallback()
     app = webhook_asgi.with_webhooks(django)
@@ -256,8 +282,12 @@ def queued_drains(monkeypatch):
     """Production-mode queueing (not eager), with every queued drain recorded instead of sent."""
     queued = []
     monkeypatch.setattr(receiving_tasks.drain_inbound_events.app.conf, "task_always_eager", False)
-    monkeypatch.setattr(receiving_tasks.drain_inbound_events, "delay", lambda: queued.append("inbound"))
-    monkeypatch.setattr(receiving_tasks.drain_status_events, "delay", lambda: queued.append("status"))
+    for task, kind in (
+        (receiving_tasks.drain_inbound_events, "inbound"),
+        (receiving_tasks.drain_status_events, "status"),
+    ):
+        monkeypatch.setattr(task, "delay", lambda kind=kind: queued.append(kind))
+        monkeypatch.setattr(task, "apply_async", lambda *args, kind=kind, **kwargs: queued.append(kind))
     for kind in ingest.DRAIN_KINDS:
         ingest.cache.delete(ingest._pending_key(kind))
     return queued
@@ -338,6 +368,7 @@ def test_a_failing_event_does_not_stop_the_drain(line, monkeypatch, caplog):
     processed = dict(InboundEvent.objects.values_list("id", "processed_at"))
     assert processed[ids[0]] and processed[ids[2]] and processed[ids[1]] is None
     assert Message.objects.count() == 2
+    assert InboundEvent.objects.get(pk=ids[1]).error == "RuntimeError: media host on fire"
 
 
 @pytest.mark.django_db

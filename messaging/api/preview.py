@@ -60,8 +60,8 @@ class PreviewSerializer(serializers.Serializer):
 def _body_to_preview(request, data: dict) -> tuple[str, tuple[str, ...]]:
     """The body as it would be sent: given as is, or the template rendered against the record."""
     from crm.models import model_for
-    from templates_app.models import MessageTemplate
     from templates_app.rendering import render
+    from templates_app.services import access_template
     from tenancy.access import get_in_org
 
     if "template" not in data:
@@ -72,7 +72,8 @@ def _body_to_preview(request, data: dict) -> tuple[str, tuple[str, ...]]:
         return data["body"], ()
     if "body" in data:
         raise ValidationError({"body": ["Give a body or a template, not both."]})
-    template = get_in_org(MessageTemplate.objects.all(), request.org, data["template"])
+    # Only a template the member can see (not someone else's personal one, nor a draft for an agent).
+    template = access_template(request.org, request.membership, data["template"])
     record = None
     if "record" in data:
         ref = data["record"]  # checked by RecordRefField: a record type and an integer id
@@ -81,7 +82,7 @@ def _body_to_preview(request, data: dict) -> tuple[str, tuple[str, ...]]:
             raise ValidationError(
                 {"template": [f"This template is for {template.get_record_type_display().lower()} records."]}
             )
-    result = render(template.body, record, sender=request.user)
+    result = render(template.body, record, sender=request.user, org=request.org)
     if len(result.text) > MAX_BODY_CHARACTERS:
         raise ValidationError({"body": [body_too_long()]})
     return result.text, result.missing_fields

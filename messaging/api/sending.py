@@ -25,6 +25,7 @@ from messaging.media.validation import MAX_ITEMS, MAX_TOTAL_BYTES, MediaFile
 from messaging.models import Conversation, Message, MessageMedia
 from messaging.services.sending import SendRefused, do_send_message
 from quicksend.api import StrictSerializer
+from templates_app.services import access_template
 from tenancy.access import get_in_org
 
 _MAX_BASE64 = (MAX_TOTAL_BYTES * 4) // 3 + 16
@@ -49,6 +50,11 @@ class SendRequestSerializer(StrictSerializer):
     record = RecordRefField(required=False, help_text='A CRM record: {"type": "lead", "id": 12}.')
     conversation = serializers.IntegerField(required=False, help_text="A conversation id: reply in it.")
     body = message_body_field()
+    template = serializers.IntegerField(
+        required=False,
+        help_text="A template id (instead of body): rendered here for the record (or the conversation's, or "
+        "the number's), as you.",
+    )
     media = MediaUploadSerializer(many=True, required=False, max_length=MAX_ITEMS)
 
     def get_fields(self):
@@ -91,6 +97,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "error_code",
             "error_message",
             "sender",
+            "template",
             "created_at",
             "sent_at",
             "delivered_at",
@@ -121,6 +128,7 @@ _EXAMPLE_MESSAGE = {
     "error_code": None,
     "error_message": "",
     "sender": 3,
+    "template": None,
     "created_at": "2026-01-05T10:00:00Z",
     "sent_at": None,
     "delivered_at": None,
@@ -163,8 +171,10 @@ class SendMessageViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
             "Media: JSON `media: [{filename, content_type, content_base64}]` or multipart `media` files "
             "(≤ 10 items, ≤ 5 MB in total; the type is sniffed from the content). `Idempotency-Key` header: "
             "the same key within 24 h returns the first message (200, `Idempotent-Replayed: true`) instead "
-            "of sending again. Refusals (opted out, do-not-contact, no usable sender, empty or too long "
-            "body, bad media, …) are 400 with the reason in plain words."
+            "of sending again. `template` instead of `body`: the template (one you can see, published) is "
+            "rendered on the server for the record, the conversation's record or the number's record, and "
+            "the message keeps its id in `template`. Refusals (opted out, do-not-contact, no usable sender, "
+            "empty or too long body, a draft template, bad media, …) are 400 with the reason in plain words."
         ),
         request={"application/json": SendRequestSerializer, "multipart/form-data": SendRequestSerializer},
         parameters=[
@@ -194,6 +204,11 @@ class SendMessageViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
                         {"filename": "plan.png", "content_type": "image/png", "content_base64": "iVBO…"}
                     ],
                 },
+            ),
+            OpenApiExample(
+                "A template for a lead",
+                request_only=True,
+                value={"record": {"type": "lead", "id": 12}, "template": 3},
             ),
             OpenApiExample("Queued", response_only=True, status_codes=["201"], value=_EXAMPLE_MESSAGE),
             OpenApiExample(
@@ -228,6 +243,9 @@ class SendMessageViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
             conversation = get_in_org(
                 Conversation.objects.select_related("phone_number"), org, data["conversation"]
             )
+        template = None
+        if "template" in data:
+            template = access_template(org, request.membership, data["template"])
         key = request.headers.get("Idempotency-Key", "").strip()
         if len(key) > 100:
             raise ValidationError({"Idempotency-Key": ["At most 100 characters."]})
@@ -245,6 +263,7 @@ class SendMessageViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
                 body=data.get("body", ""),
                 media=files,
                 idempotency_key=key,
+                template=template,
             )
         except SendRefused as refused:
             return Response({"detail": refused.message, "field": refused.field}, status=400)

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from messaging.inbox import events
+from messaging.inbox import events, steps
 from messaging.inbox.notifications import (
     clear_notifications,
     inbound_recipients,
@@ -28,6 +28,7 @@ from messaging.inbox.notifications import (
 from messaging.inbox.state import attach_to_session, record_activity, user_state
 from messaging.inbox.visibility import inbox_settings_for, visibility_q
 from messaging.models import (
+    ConsentEvent,
     ConsentState,
     Conversation,
     ConversationUserState,
@@ -55,19 +56,27 @@ class Conflict(Exception):
 # --- reactions to stored messages (called by the signal receivers in messaging/receivers.py) ---------------
 
 
+@transaction.atomic
 def handle_inbound(
     message_id: int, *, blocked: bool = False, created_conversation: bool = False
-) -> dict[int, str]:
+) -> dict[int, str] | None:
     """Session, unread counts, notifications and live events for one stored inbound text. Returns who was
-    notified (user id → kind)."""
+    notified (user id → kind), or None when this text's step was done already.
+
+    Runs once per text whatever the number of tries: its ``InboxStep`` row is marked done in this same
+    transaction (``steps.claim``), so a retry never counts or notifies twice; the flags stored with the row
+    win over the arguments. Every live event goes out after commit, best effort: a failed publish never
+    undoes the bookkeeping. Call it through ``steps.run_step``, which records a failure for a retry."""
+    claimed = steps.claim(message_id, blocked=blocked, created_conversation=created_conversation)
+    if claimed is None:
+        return None
+    created_conversation, blocked = claimed
     message = Message.objects.get(pk=message_id)
-    # The thread's open viewers first, before the bookkeeping below (outside a transaction this frame leaves
-    # at once): nothing below changes the message itself.
+    # The thread's open viewers first (the frames go out in this order once the transaction commits).
     events.publish_message_created(message)
     return _handle_inbound(message, blocked=blocked, created_conversation=created_conversation)
 
 
-@transaction.atomic
 def _handle_inbound(message: Message, *, blocked: bool, created_conversation: bool) -> dict[int, str]:
     # Serializes concurrent texts of one conversation, so counts and the one-open-notification rule hold.
     conversation = (
@@ -77,19 +86,28 @@ def _handle_inbound(message: Message, *, blocked: bool, created_conversation: bo
     )
     settings = inbox_settings_for(conversation.organization_id)
     attach_to_session(conversation, message, settings)
-    blocked = (
-        blocked
-        or ConsentState.objects.filter(
-            organization_id=conversation.organization_id,
-            phone_number=conversation.customer_number,
-            blocked=True,
-        ).exists()
-    )
-    if blocked:
+    consent = (
+        ConsentState.objects.filter(
+            organization_id=conversation.organization_id, phone_number=conversation.customer_number
+        )
+        .values("blocked", "opted_out")
+        .first()
+    ) or {}
+    if blocked or consent.get("blocked"):
         return {}
-    # A new text brings a dismissed conversation back for everyone who dismissed it.
-    ConversationUserState.objects.filter(conversation=conversation, dismissed=True).update(dismissed=False)
-    recipients = inbound_recipients(conversation, settings, timezone.now(), first_text=created_conversation)
+    if consent.get("opted_out") and _is_opt_out(message):
+        # Someone leaving is no one to accept, and their first text is no "new texter": only an owner hears
+        # of it (as a text of their thread); a dismissed conversation stays dismissed.
+        owner_id = None if created_conversation else conversation.owner_id
+        recipients = {owner_id: Notification.Kind.MESSAGE} if owner_id else {}
+    else:
+        # A new text brings a dismissed conversation back for everyone who dismissed it.
+        ConversationUserState.objects.filter(conversation=conversation, dismissed=True).update(
+            dismissed=False
+        )
+        recipients = inbound_recipients(
+            conversation, settings, timezone.now(), first_text=created_conversation
+        )
     if recipients:
         # Two statements whoever is told (a team handover may tell many): the missing rows, then +1 for all.
         # The conversation's row lock above keeps concurrent texts of this conversation in line.
@@ -119,9 +137,19 @@ def _handle_inbound(message: Message, *, blocked: bool, created_conversation: bo
     return recipients
 
 
+def _is_opt_out(message: Message) -> bool:
+    """Whether this text opted its sender out: the consent ledger links the keyword's event to it (Twilio's
+    ``OptOutType`` or our keyword match decided when it was stored)."""
+    return ConsentEvent.objects.filter(message_id=message.pk, action=ConsentEvent.Action.OPT_OUT).exists()
+
+
 @transaction.atomic
-def handle_outbound(message_id: int, sender_id: int | None = None) -> None:
-    """A message to send was stored: session, the sender's activity (replying reads the thread), events."""
+def handle_outbound(message_id: int, sender_id: int | None = None) -> dict | None:
+    """A message to send was stored: session, the sender's activity (replying reads the thread), events.
+    Once per message, like ``handle_inbound`` (its ``InboxStep`` is marked done here): None when it was
+    done already. Call it through ``steps.run_step(..., outbound=True)``."""
+    if steps.claim(message_id) is None:
+        return None
     message = Message.objects.get(pk=message_id)
     conversation = Conversation.objects.select_related("phone_number", "owner", "team").get(
         pk=message.conversation_id
@@ -134,6 +162,7 @@ def handle_outbound(message_id: int, sender_id: int | None = None) -> None:
     events.publish_message_created(message, user_ids=users)
     # Read just above with its relations; the session and read state below it do not change its row.
     events.publish_conversation_updated(conversation, user_ids=users, current=True)
+    return {}
 
 
 @transaction.atomic
@@ -213,6 +242,7 @@ def _set_owner(conversation: Conversation, owner, team: Team | None | bool = Fal
         conversation.team = team
     if changes:
         conversation.save(update_fields=["owner", "team", "updated_at"])
+        events.publish_conversation_access_changed(conversation)
     return changes
 
 
@@ -541,4 +571,6 @@ def do_save_inbox_settings(org, actor, **fields) -> InboxSettings:
     changes = audit.save_changes(settings, fields, allowed, clean_exclude=["organization"])
     if changes:
         audit.record(org, actor, "inbox_settings.updated", settings, changes)
+    if "agent_visibility" in changes:
+        events.publish_visibility_changed(org.pk)
     return settings

@@ -3,8 +3,9 @@
 Every event is a typed JSON frame ``{"type": ..., ...payload}`` that carries enough to render without a
 fetch. Recipients are explicit: ``user.<id>`` groups (a user's own notifications, unread counts, their
 conversations' updates) and ``conv.<id>`` groups (everyone looking at a conversation, joined after the
-visibility check). ``quicksend.realtime.publish`` sends after the transaction commits. After a reconnect a
-client refetches the REST snapshot (``GET /api/v1/conversations``, ``.../messages``, ``/notifications``):
+visibility check). ``quicksend.realtime.publish`` sends after the transaction commits. A socket shows each
+event once, however many of its groups it reached it through (copies share an event id). After a reconnect
+a client refetches the REST snapshot (``GET /api/v1/conversations``, ``.../messages``, ``/notifications``):
 events missed while disconnected are not replayed.
 
 Event types and payloads:
@@ -32,7 +33,8 @@ from messaging.inbox.message_shape import (
     sender_name,
 )
 from messaging.models import Conversation, ConversationUserState, Message, Notification
-from quicksend.realtime import publish
+from quicksend.realtime import new_event_id, publish, publish_access_changed
+from tenancy.models import Membership
 
 MESSAGE_CREATED = "message.created"
 MESSAGE_STATUS = "message.status"
@@ -175,9 +177,18 @@ def unread_total(user_id: int, org_id: int) -> int:
 def publish_message_created(
     message: Message, user_ids: Iterable[int] = (), *, to_conversation: bool = True
 ) -> None:
+    """The thread's viewers and ``user_ids`` hear of a new message. Every copy is named by the message, so a
+    socket that watches the thread *and* is one of the users (or hears it again from a retried step) shows
+    it once."""
     payload = {"conversation_id": message.conversation_id, "message": message_payload(message)}
     conversation_ids = [message.conversation_id] if to_conversation else []
-    publish(MESSAGE_CREATED, payload, user_ids=user_ids, conversation_ids=conversation_ids)
+    publish(
+        MESSAGE_CREATED,
+        payload,
+        user_ids=user_ids,
+        conversation_ids=conversation_ids,
+        event_id=f"{MESSAGE_CREATED}.{message.pk}",
+    )
 
 
 def publish_message_status(message: Message, user_ids: Iterable[int] = ()) -> None:
@@ -188,7 +199,14 @@ def publish_message_status(message: Message, user_ids: Iterable[int] = ()) -> No
         "error_code": message.error_code,
         "error_message": message.error_message,
     }
-    publish(MESSAGE_STATUS, payload, user_ids=user_ids, conversation_ids=[message.conversation_id])
+    # Statuses only move forward, so (message, status) names one event.
+    publish(
+        MESSAGE_STATUS,
+        payload,
+        user_ids=user_ids,
+        conversation_ids=[message.conversation_id],
+        event_id=f"{MESSAGE_STATUS}.{message.pk}.{message.status}",
+    )
 
 
 def publish_conversation_updated(
@@ -203,19 +221,29 @@ def publish_conversation_updated(
             pk=conversation.pk
         )
     body = conversation_payload(conversation)
-    publish(CONVERSATION_UPDATED, {"conversation": body, "unread": None}, conversation_ids=[conversation.pk])
+    # One event in several copies: each user's (with their own count) go first, so a socket that is one of
+    # the users and also watches the thread shows that copy and drops the thread's.
+    event_id = new_event_id()
     user_ids = set(user_ids)
-    if not user_ids:
-        return
-    counts = dict(
-        ConversationUserState.objects.filter(conversation=conversation, user_id__in=user_ids).values_list(
-            "user_id", "unread_count"
+    if user_ids:
+        counts = dict(
+            ConversationUserState.objects.filter(conversation=conversation, user_id__in=user_ids).values_list(
+                "user_id", "unread_count"
+            )
         )
+        for user_id in user_ids:
+            publish(
+                CONVERSATION_UPDATED,
+                {"conversation": body, "unread": counts.get(user_id, 0)},
+                user_ids=[user_id],
+                event_id=event_id,
+            )
+    publish(
+        CONVERSATION_UPDATED,
+        {"conversation": body, "unread": None},
+        conversation_ids=[conversation.pk],
+        event_id=event_id,
     )
-    for user_id in user_ids:
-        publish(
-            CONVERSATION_UPDATED, {"conversation": body, "unread": counts.get(user_id, 0)}, user_ids=[user_id]
-        )
 
 
 def publish_notification_created(notification: Notification) -> None:
@@ -237,3 +265,17 @@ def publish_notifications_cleared(notifications: Iterable[Notification]) -> None
             "unread_total": unread_total(user_id, org_id),
         }
         publish(NOTIFICATION_CLEARED, payload, user_ids=[user_id])
+
+
+# --- access ------------------------------------------------------------------------------------------------
+
+
+def publish_conversation_access_changed(conversation: Conversation) -> None:
+    """Its owner or team changed: who may see it may have too, so its watchers check again (after commit)."""
+    publish_access_changed(conversation_ids=[conversation.pk])
+
+
+def publish_visibility_changed(organization_id: int) -> None:
+    """The organization's visibility rule changed: every member's open sockets check what they watch."""
+    user_ids = Membership.objects.filter(organization_id=organization_id).values_list("user_id", flat=True)
+    publish_access_changed(user_ids=list(user_ids))

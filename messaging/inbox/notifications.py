@@ -5,7 +5,9 @@ recipient and conversation). Who is notified of an inbound text:
   team's members when a team owns it);
 - an owner active within the idle timeout: the owner only;
 - an owner idle longer than that: the owner, plus the team (or everyone who may see it) with "Assign to me";
-- a blocked number: nobody (the text is stored, the thread's open viewers still see it arrive).
+- a blocked number: nobody (the text is stored, the thread's open viewers still see it arrive);
+- an opt-out keyword: the owner of an existing conversation only, never a request (see
+  ``actions._handle_inbound``).
 """
 
 from __future__ import annotations

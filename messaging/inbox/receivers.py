@@ -1,15 +1,18 @@
 """Receivers of the messaging signals (connected in MessagingConfig.ready): the inbox's side of every stored
-message. Each re-reads by id and calls a service in messaging/inbox/actions.py."""
+message. Each re-reads by id and calls a service in messaging/inbox/actions.py, a stored message's through its
+durable step (messaging/inbox/steps.py)."""
 
 from __future__ import annotations
 
 from messaging.inbox import actions as inbox
+from messaging.inbox import steps
 
 
 def on_inbound_message_stored(
     sender, message_id, conversation_id=None, organization_id=None, **kwargs
 ) -> None:
-    inbox.handle_inbound(
+    # The step is durable (messaging/inbox/steps.py): a failure here is recorded on its row and retried.
+    steps.run_step(
         message_id,
         blocked=bool(kwargs.get("blocked")),
         created_conversation=bool(kwargs.get("created_conversation")),
@@ -17,7 +20,7 @@ def on_inbound_message_stored(
 
 
 def on_outbound_message_created(sender, message_id, sender_id=None, **kwargs) -> None:
-    inbox.handle_outbound(message_id, sender_id)
+    steps.run_step(message_id, outbound=True)
 
 
 def on_message_status_changed(sender, message_id, **kwargs) -> None:
@@ -29,4 +32,7 @@ def connect() -> None:
 
     signals.inbound_message_stored.connect(on_inbound_message_stored, dispatch_uid="inbox.inbound")
     signals.outbound_message_created.connect(on_outbound_message_created, dispatch_uid="inbox.outbound")
+    # The inbox's step of each stored message is written with it (messaging/inbox/steps.py).
+    signals.make_durable(signals.inbound_message_stored, steps.expect_inbound)
+    signals.make_durable(signals.outbound_message_created, steps.expect_outbound)
     signals.message_status_changed.connect(on_message_status_changed, dispatch_uid="inbox.status")

@@ -54,3 +54,16 @@ def sync_history_all() -> dict:
         totals["imported"] += result.get("imported", 0)
         totals["errors"] += bool(result.get("error"))
     return totals
+
+
+@shared_task
+def retry_inbox_steps() -> dict:
+    """Periodic: try again the inbox steps that are due (messaging/inbox/steps.py)."""
+    from messaging.inbox import steps
+
+    if not cache.add("lock:inbox-retry-steps", 1, 300):
+        return {"skipped": "locked"}
+    try:
+        return steps.retry_due()
+    finally:
+        cache.delete("lock:inbox-retry-steps")

@@ -17,9 +17,12 @@ What makes it safe (SSRF):
   cap is refused before reading); ``timeout`` bounds each network operation and the whole download;
 - environment proxies are ignored (a proxy would make the address checks meaningless).
 
-``allow_private=True`` turns the address check off, for fetching from our own Twilio sandbox in tests and
-the embedded mode. The CALLER decides it from settings, never from anything in the request: e.g.
-``allow_private=url.startswith(settings.TWILIO_API_BASE_URL)`` when that base URL is the local sandbox.
+``private_origin`` lets exactly one origin (scheme, host and port) through the address check: our own Twilio
+sandbox on a private address (``settings.TWILIO_API_BASE_URL`` in sandbox configurations). Only a hop whose
+URL is on that origin is let through; a redirect to any other origin, even another port of the same host
+(where PostgreSQL or Redis listen), is checked like any link. The CALLER takes the origin from settings,
+never from anything in the request. ``allow_private=True`` turns the check off for every hop: for tests
+against a local server only.
 """
 
 from __future__ import annotations
@@ -115,6 +118,16 @@ def _check_url(url: httpx.URL) -> None:
         raise FetchError("Links with a user name or password inside them are not accepted.")
 
 
+def _origin(url: str | None) -> httpx.URL | None:
+    if not url:
+        return None
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return None
+    return parsed if parsed.scheme in _DEFAULT_PORTS and parsed.host else None
+
+
 def _checked_addresses(url: httpx.URL, allow_private: bool) -> list[IPAddress]:
     addresses = _resolve(_host(url), url.port or _DEFAULT_PORTS[url.scheme])
     if not allow_private:
@@ -152,14 +165,19 @@ def fetch(
     max_bytes: int,
     timeout: float,
     allow_private: bool = False,
+    private_origin: str | None = None,
     max_redirects: int = 5,
 ) -> FetchResult:
-    """Download ``url`` safely (see the module docstring); raise FetchError with a plain-words reason."""
+    """Download ``url`` safely (see the module docstring); raise FetchError with a plain-words reason.
+
+    ``private_origin``: the one origin (e.g. ``settings.TWILIO_API_BASE_URL``) allowed on a private address;
+    each hop is let through only when its own URL is on exactly that origin."""
     try:
         current = httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as exc:
         raise FetchError(f"That is not a valid link ({exc}).")
     origin = current
+    trusted = _origin(private_origin)
     _check_url(current)  # a link we would never fetch is refused before anything else
 
     with httpx.Client(trust_env=False, follow_redirects=False, timeout=timeout, verify=TLS_VERIFY) as client:
@@ -169,9 +187,8 @@ def fetch(
             if hop and time.monotonic() > deadline:
                 raise FetchError(f"Timed out after {timeout:g} s fetching {origin}.")
             _check_url(current)
-            response = _connect(
-                client, current, _checked_addresses(current, allow_private), auth, origin, timeout
-            )
+            private_ok = allow_private or (trusted is not None and _same_origin(current, trusted))
+            response = _connect(client, current, _checked_addresses(current, private_ok), auth, origin, timeout)
             try:
                 if response.status_code in _REDIRECT_STATUSES:
                     location = response.headers.get("Location")

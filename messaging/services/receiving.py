@@ -108,7 +108,6 @@ def _download_media(account: TwilioAccount, payload: dict) -> list[_Download]:
         token = account.get_auth_token()
     except crypto.SecretUnreadable:
         token = None
-    base = settings.TWILIO_API_BASE_URL or ""
     for item in items:
         if not item.url:
             item.error = "Twilio sent no link for this attachment."
@@ -119,7 +118,8 @@ def _download_media(account: TwilioAccount, payload: dict) -> list[_Download]:
                 auth=(account.account_sid, token) if token else None,
                 max_bytes=INBOUND_MEDIA_MAX_BYTES,
                 timeout=MEDIA_TIMEOUT_SECONDS,
-                allow_private=bool(base) and item.url.startswith(base),
+                # Our own sandbox may be on a private address: that origin only, never where it redirects.
+                private_origin=settings.TWILIO_API_BASE_URL or None,
             )
         except FetchError as exc:
             item.error = exc.message[:300]

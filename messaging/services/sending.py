@@ -16,14 +16,22 @@ import secrets
 from collections.abc import Sequence
 from datetime import timedelta
 
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.db.models import F, Subquery
 from django.utils import timezone
 
-from crm.models import CrmRecord, RecordType, RecordTypeConfig
+from crm.models import CrmRecord, RecordType, RecordTypeConfig, model_for
 from crm.phones import InvalidPhoneNumber, normalize_phone
 from crm.services import can_text, find_records_by_phone, sms_number
-from messaging.access import default_sender_for, may_send_from, org_default_number
+from messaging.access import (
+    default_sender_for,
+    may_send_from,
+    numbers_usable_by,
+    org_default_number,
+    sendable_numbers,
+)
 from messaging.inbox.conversations import get_or_create_conversation, touch_conversation
 from messaging.media.validation import MediaError, MediaFile, validate_media
 from messaging.models import (
@@ -37,6 +45,8 @@ from messaging.models import (
 from messaging.segments import MAX_BODY_CHARACTERS, analyze, body_too_long
 from messaging.services.consent import contact_refusal
 from messaging.signals import outbound_message_created, send_after_commit
+from templates_app.models import MessageTemplate
+from templates_app.services import note_template_used, render_template
 from tenancy import audit
 from tenancy.models import Membership, Organization
 
@@ -138,19 +148,44 @@ def _lookup_number(org: Organization, ref) -> PhoneNumber:
     return found
 
 
+def current_thread_number(
+    org: Organization, membership: Membership | None, customer_number: str
+) -> PhoneNumber | None:
+    """The number of the customer's most recent conversation in the organization that the sender may use
+    (any sendable number without a membership), or None. One query (with the number's account).
+
+    A reply must come from the number the person texted: a default sender changed since then would reach
+    them from a number they never texted and open a second thread.
+    """
+    usable = numbers_usable_by(membership) if membership is not None else sendable_numbers(org)
+    latest = (
+        Conversation.objects.filter(
+            organization=org, customer_number=customer_number, phone_number__in=usable.values("pk")
+        )
+        .order_by(F("last_message_at").desc(nulls_last=True), "-pk")
+        .values("phone_number_id")[:1]
+    )
+    return PhoneNumber.objects.select_related("account").filter(pk=Subquery(latest)).first()
+
+
 def _resolve_sender(
     org: Organization,
     membership: Membership | None,
     from_number,
     conversation: Conversation | None,
+    customer_number: str,
     with_media: bool,
 ) -> PhoneNumber:
-    """Explicit → the conversation's number → the member's default → the organization's default."""
+    """Explicit → the conversation's number → the number of the customer's current thread → the member's
+    default → the organization's default (docs/messaging.md "Which number a message comes from")."""
     checked = False
     if from_number:
         number = _lookup_number(org, from_number)
     elif conversation is not None:
         number = PhoneNumber.objects.select_related("account").get(pk=conversation.phone_number_id)
+    elif (current := current_thread_number(org, membership, customer_number)) is not None:
+        number = current
+        checked = True  # only numbers the sender may use were looked at
     elif membership is not None and (default := default_sender_for(membership)) is not None:
         number = default
         checked = True  # default_sender_for only returns numbers the member may use
@@ -193,6 +228,38 @@ def _check_body(body: str, media: Sequence[MediaFile]) -> None:
         raise SendRefused("The message is empty: write something or attach a file.", field="body")
 
 
+def _render_template(
+    org: Organization,
+    template: MessageTemplate,
+    body: str,
+    record: CrmRecord | None,
+    conversation: Conversation | None,
+    matches: list[CrmRecord],
+    actor,
+) -> str:
+    """The template's text for the best record this message is about (one of the template's type)."""
+    if template.organization_id != org.pk:
+        raise SendRefused("That template was not found.", field="template")
+    if body.strip():
+        raise SendRefused("Give a body or a template, not both.", field="body")
+    if not template.is_published:
+        raise SendRefused(f"“{template.name}” is a draft: publish it before sending it.", field="template")
+    candidates = [record] if record is not None else []
+    if conversation is not None and conversation.record_id and conversation.record_type in RecordType.values:
+        model = model_for(conversation.record_type)
+        candidates += list(model.objects.filter(organization=org, pk=conversation.record_id))
+    candidates += matches
+    chosen = next(
+        (r for r in candidates if not template.record_type or r.record_type == template.record_type),
+        record,  # a record of another type: refused below, naming the template's type
+    )
+    try:
+        result = render_template(template, chosen, sender=actor)
+    except ValidationError as exc:
+        raise SendRefused(" ".join(exc.messages), field="template") from None
+    return result.text
+
+
 def _media_name(name: str, content_type: str) -> str:
     # Stored names are ours (never the uploader's path): random, with the extension of the sniffed type so
     # the public URL ends like the content (Twilio and handsets look at it).
@@ -224,17 +291,23 @@ def do_send_message(
     body: str = "",
     media: Sequence[MediaFile] = (),
     idempotency_key: str = "",
+    template: MessageTemplate | None = None,
 ) -> Message:
     """Check, store (``pending``) and queue one outbound message; return it.
 
     The recipient is exactly one of ``to`` (any format; the contact type's default country applies),
     ``record`` (its SMS number; do-not-contact and the compliance field are honoured) or ``conversation``
     (its customer). The sender is ``from_number`` (a PhoneNumber, id, PN… SID or the number), else the
-    conversation's number, else ``membership``'s default, else the organization's default; with a
-    ``membership`` the member must be allowed to use it (``messaging.access.may_send_from``). Automations and
-    campaigns pass no membership.
+    conversation's number, else the number of the customer's most recent conversation that the sender may
+    use (a reply comes from the number the person texted), else ``membership``'s default, else the
+    organization's default; with a ``membership`` the member must be allowed to use it
+    (``messaging.access.may_send_from``). Automations and campaigns pass no membership.
 
     ``idempotency_key``: the same key within 24 hours returns the first message instead of sending again.
+
+    ``template`` (instead of ``body``): its body rendered for the record (``record``, else the conversation's
+    record, else a record with the number), ``actor`` as the agent; the message remembers the template and
+    the template counts the use. The caller checks the template is one the sender may see.
 
     Raises SendRefused (plain words) for anything that stops the send. Twilio is called by the task after
     commit, never here.
@@ -254,7 +327,9 @@ def do_send_message(
     refusal = contact_refusal(org, e164, keyword_reply=source == Message.Source.AUTO_REPLY)
     if refusal:
         raise SendRefused(refusal, field="to")
-    number = _resolve_sender(org, membership, from_number, conversation, bool(media))
+    number = _resolve_sender(org, membership, from_number, conversation, e164, bool(media))
+    if template is not None:
+        body = _render_template(org, template, body, record, conversation, matches, actor)
     _check_body(body, media)
     try:
         validated = validate_media(media) if media else []
@@ -265,7 +340,7 @@ def do_send_message(
     try:
         with transaction.atomic():
             message = _store(
-                org, actor, source, number, e164, record, matches, body, info, media, validated, key
+                org, actor, source, number, e164, record, matches, body, info, media, validated, key, template
             )
     except IntegrityError:
         # Two requests with one idempotency key raced: the loser returns the winner's message.
@@ -286,7 +361,9 @@ def _remember_media(message: Message, items: list[MessageMedia]) -> None:
     message._prefetched_objects_cache = {"media": rows}
 
 
-def _store(org, actor, source, number, e164, record, matches, body, info, media, validated, key) -> Message:
+def _store(
+    org, actor, source, number, e164, record, matches, body, info, media, validated, key, template=None
+) -> Message:
     if key:
         # A key older than the window may be used again: the old message lets go of it.
         Message.objects.filter(
@@ -319,7 +396,10 @@ def _store(org, actor, source, number, e164, record, matches, body, info, media,
         num_media=len(validated),
         sender=sender,
         idempotency_key=key,
+        template=template,
     )
+    if template is not None:
+        note_template_used(template.pk)
     items = []
     for file, checked in zip(media, validated, strict=True):
         item = MessageMedia(

@@ -131,12 +131,14 @@ def _twilio_status(status: str | None) -> str:
 
 
 def notify_account_invalid(account: TwilioAccount, error: TwilioError) -> None:
-    """Twilio refused the account's credentials (20003): mark it invalid (audited) and tell its admins."""
+    """Twilio refused the account's credentials (20003): mark it invalid (audited) and tell its admins, once
+    (a retried task, or the next message, finds the account already invalid)."""
     from messaging.signals import send_after_commit
     from messaging.twilio.accounts import do_mark_twilio_account_invalid
 
     with transaction.atomic():
-        do_mark_twilio_account_invalid(account, error)
+        if not do_mark_twilio_account_invalid(account, error):
+            return
         send_after_commit(
             twilio_account_invalidated,
             organization_id=account.organization_id,

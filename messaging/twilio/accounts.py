@@ -412,21 +412,33 @@ def do_delete_twilio_account(account: TwilioAccount, actor) -> None:
 
 
 @transaction.atomic
-def do_mark_twilio_account_invalid(account: TwilioAccount, error: TwilioError) -> None:
+def do_mark_twilio_account_invalid(account: TwilioAccount, error: TwilioError) -> bool:
     """Called when Twilio answers 20003 to a stored account (e.g. in the send pipeline): admins see it on
-    the settings page and must validate or replace the token."""
-    TwilioAccount.objects.filter(pk=account.pk).update(
-        status=TwilioAccount.Status.INVALID,
-        last_validated_at=timezone.now(),
-        last_validation_result=error.message[:300],
+    the settings page and must validate or replace the token.
+
+    Audited once per change: a task that meets 20003 again (a retry, the next message) finds the account
+    already invalid and writes nothing more. Returns whether it changed the account."""
+    changed = (
+        TwilioAccount.objects.filter(pk=account.pk)
+        .exclude(status=TwilioAccount.Status.INVALID)
+        .update(
+            status=TwilioAccount.Status.INVALID,
+            last_validated_at=timezone.now(),
+            last_validation_result=error.message[:300],
+        )
     )
     account.status = TwilioAccount.Status.INVALID
-    audit.record(account.organization, None, "twilio_account.invalidated", account, {"code": error.code})
+    if changed:
+        audit.record(account.organization, None, "twilio_account.invalidated", account, {"code": error.code})
+    return bool(changed)
 
 
 @sensitive_variables()
 def do_refresh_numbers(account: TwilioAccount, actor) -> SyncResult:
-    """Re-sync the account's numbers from Twilio ("Refresh numbers"). Raises TwilioError."""
+    """Re-sync the account's numbers from Twilio ("Refresh numbers"). Raises TwilioError.
+
+    An admin's refresh (``actor`` given) is always audited; an automatic one (``actor=None``: an inbound
+    text to a number we do not know yet, which its retries repeat) only when it changed something."""
     try:
         remote = fetch_numbers(client_for_account(account), account.account_sid)
     except TwilioError as exc:
@@ -437,12 +449,13 @@ def do_refresh_numbers(account: TwilioAccount, actor) -> SyncResult:
         # Serialize concurrent refreshes of one account.
         locked = TwilioAccount.objects.select_for_update().get(pk=account.pk)
         result = _apply_numbers(locked, remote)
-        audit.record(
-            account.organization,
-            actor,
-            "twilio_account.numbers_refreshed",
-            account,
-            {"added": result.added, "deactivated": result.deactivated, "active": result.total_active},
-        )
+        if actor is not None or result.added or result.deactivated:
+            audit.record(
+                account.organization,
+                actor,
+                "twilio_account.numbers_refreshed",
+                account,
+                {"added": result.added, "deactivated": result.deactivated, "active": result.total_active},
+            )
     account.numbers_synced_at = locked.numbers_synced_at
     return result

@@ -22,17 +22,20 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 from datetime import UTC, timedelta
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from messaging.models import InboundEvent, Message, StatusEvent
+from messaging.segments import MAX_BODY_CHARACTERS
 from messaging.services.status import apply_status
 from messaging.twilio.signatures import Form, VerifiedAccount, forget_cached_tokens, public_url_for, verify
 
@@ -50,6 +53,9 @@ BATCH = 20
 DRAIN_SECONDS = 20.0
 MAX_ATTEMPTS = 10
 
+# Added to a stored inbound form whose body was cut (its length before); Twilio's own fields never start so.
+BODY_CAPPED_FROM = "QuickSendBodyCappedFrom"
+
 DRAIN_KINDS = ("inbound", "status")
 
 
@@ -62,6 +68,11 @@ class WebhookResponse:
 
 OK = WebhookResponse(200, EMPTY_TWIML, "text/xml")
 FORBIDDEN = WebhookResponse(403, b"Forbidden", "text/plain")
+UNAVAILABLE = WebhookResponse(503, b"Service unavailable", "text/plain")
+
+# Waking a drain must never hold up a webhook's answer: the Redis calls it makes give up after this long (the
+# periodic sweep queues a drain for whatever a failed wake-up left waiting).
+WAKE_TIMEOUT_SECONDS = 0.25
 
 
 class Event:
@@ -88,8 +99,8 @@ def check_webhook(kind: str, path: str, query_string: str, form, signature: str)
     if kind == "inbound":
         if not form.get("From") or not form.get("To"):
             return FORBIDDEN
-        return inbound_event(account, form.dict())
-    status = (form.get("MessageStatus") or form.get("SmsStatus", "")).strip().lower()
+        return inbound_event(account, form.dict(), raw=form)
+    status = _storable(form.get("MessageStatus") or form.get("SmsStatus", "")).strip().lower()
     if not status:
         return FORBIDDEN
     raw_id = Form.parse(query_string).get("m", "")
@@ -101,23 +112,69 @@ def check_webhook(kind: str, path: str, query_string: str, form, signature: str)
     return Event(kind, row)
 
 
-def inbound_event(account: VerifiedAccount, form: dict[str, str]) -> Event:
-    """The event of a verified inbound webhook (``form``: its fields, one value each)."""
+def cap_inbound_body(form: dict[str, str]) -> dict[str, str]:
+    """``form`` with its ``Body`` cut to ``MAX_BODY_CHARACTERS``, the length it had kept in
+    ``BODY_CAPPED_FROM``; ``form`` itself when the body fits.
+
+    Twilio truncates a longer incoming text to 1,600 characters itself (its error 21617), so a longer body
+    never comes from a customer's phone: storing it whole would let whoever holds an account's token fill
+    the database (a 200 KB body was stored). Cutting rather than refusing keeps the text if Twilio ever
+    counts characters differently (our count, in code points, is never above its)."""
+    body = form.get("Body") or ""
+    if len(body) <= MAX_BODY_CHARACTERS:
+        return form
+    log.warning(
+        "inbound %s: body of %d characters cut to %d", form.get("MessageSid"), len(body), MAX_BODY_CHARACTERS
+    )
+    return {**form, "Body": body[:MAX_BODY_CHARACTERS], BODY_CAPPED_FROM: str(len(body))}
+
+
+def inbound_event(account: VerifiedAccount, form: dict[str, str], raw=None) -> Event:
+    """The event of a verified inbound webhook (``form``: its fields, one value each; ``raw``: the posted
+    form with every value, a ``Form`` or ``QueryDict``). The body is capped by ``cap_inbound_body``, the one
+    check both webhook paths go through.
+
+    PostgreSQL cannot store a NUL character in text or JSON. A field carrying one is stored without it, and
+    the whole form as posted is kept URL-encoded in ``raw_form`` (where ``%00`` is harmless), so what Twilio
+    sent is never lost and one such text never fails the other webhooks written with it."""
+    form = cap_inbound_body(form)
+    payload = json.dumps(form)
+    raw_form = ""
+    if "\\u0000" in payload:  # json.dumps writes NUL as an escape: one scan of the dumped form
+        raw_form = _urlencoded(raw if raw is not None else form)
+        form = {_storable(name): _storable(value) for name, value in form.items()}
+        payload = json.dumps(form)
     now = connection.ops.adapt_datetimefield_value(timezone.now())
-    row = (account.organization_id, account.account_id, form["MessageSid"], json.dumps(form), now)
+    row = (account.organization_id, account.account_id, form["MessageSid"], payload, raw_form, now)
     return Event("inbound", row)
+
+
+def _storable(text: str) -> str:
+    """``text`` without NUL characters, which PostgreSQL refuses in text and JSON columns."""
+    return text.replace("\x00", "")
+
+
+def _urlencoded(form) -> str:
+    if hasattr(form, "getlist"):
+        return urlencode([(name, value) for name in form for value in form.getlist(name)])
+    return urlencode(form)
 
 
 def handle_webhook(kind: str, path: str, query_string: str, form, signature: str) -> WebhookResponse:
     """A Twilio webhook's whole request path: verify, check, store, acknowledge (``check_webhook`` then
     ``store_events``). Anything unverifiable or malformed: 403 and nothing stored."""
-    checked = check_webhook(kind, path, query_string, form, signature)
-    if isinstance(checked, WebhookResponse):
-        return checked
-    return store_events([checked])[0]
+    try:
+        checked = check_webhook(kind, path, query_string, form, signature)
+        if isinstance(checked, WebhookResponse):
+            return checked
+        return store_events([checked])[0]
+    except (OperationalError, InterfaceError):
+        log.exception("webhook %s not stored: the database is unreachable", path)
+        connection.close()
+        return UNAVAILABLE
 
 
-_INBOUND_COLUMNS = "organization_id, account_id, message_sid, payload, received_at, attempts, error"
+_INBOUND_COLUMNS = "organization_id, account_id, message_sid, payload, raw_form, received_at, attempts, error"
 _STATUS_INSERT_COLUMNS = (
     "organization_id, account_id, message_ref, message_sid, status, error_code, received_at, attempts"
 )
@@ -126,7 +183,7 @@ _STATUS_INSERT_COLUMNS = (
 def _insert_sql(kind: str, count: int) -> str:
     if kind == "inbound":
         cast = "::jsonb" if connection.vendor == "postgresql" else ""
-        values = ", ".join([f"(%s, %s, %s, %s{cast}, %s, 0, '')"] * count)
+        values = ", ".join([f"(%s, %s, %s, %s{cast}, %s, %s, 0, '')"] * count)
         return (
             f"INSERT INTO {InboundEvent._meta.db_table} ({_INBOUND_COLUMNS}) VALUES {values} "  # noqa: S608
             "ON CONFLICT (message_sid) DO NOTHING RETURNING id"
@@ -141,32 +198,51 @@ def store_events(events: list[Event]) -> list[WebhookResponse]:
     One INSERT per kind for the whole list, in one transaction: several webhooks that arrive together cost
     one round trip and one commit (the ASGI fast path hands its concurrent requests over as one list).
     Inbound events are unique on MessageSid (``ON CONFLICT DO NOTHING``: Twilio's retries store nothing and
-    are acknowledged). After commit, one drain is scheduled per kind that stored something. An account
-    removed since its token was cached breaks the batch's foreign key: then each event is stored on its own,
-    and that account's get 403."""
+    are acknowledged). After commit, a drain is woken per kind that stored something (best effort: the
+    answer never waits on it).
+
+    One webhook's failure never decides another's answer: when the batch fails for anything but the
+    database being unreachable, each event is stored on its own and gets its own answer (an account removed
+    since its token was cached: 403; any other refusal of that row: 503 for it alone). A database that
+    cannot be reached raises (``OperationalError``/``InterfaceError``): no row would fare better."""
     if not events:
         return []
-    if _stored(events):
-        return [OK] * len(events)
-    forget_cached_tokens()
-    return [OK if _stored([event]) else FORBIDDEN for event in events]
-
-
-def _stored(events: list[Event]) -> bool:
-    """Insert ``events`` in one transaction; False when a foreign key broke it (nothing stored)."""
     try:
-        with transaction.atomic():
-            _insert_batch(events)
+        _store(events)
+        return [OK] * len(events)
+    except (OperationalError, InterfaceError):
+        raise
+    except DatabaseError:
+        if len(events) == 1:
+            return [_store_alone(events[0])]
+        log.warning("a batch of %d webhooks failed; storing them one by one", len(events), exc_info=True)
+    forget_cached_tokens()
+    return [_store_alone(event) for event in events]
+
+
+def _store_alone(event: Event) -> WebhookResponse:
+    try:
+        _store([event])
     except IntegrityError:
-        return False
-    return True
+        forget_cached_tokens()
+        return FORBIDDEN  # its account was removed since its token was cached
+    except DatabaseError:
+        log.exception("%s webhook %s not stored", event.kind, event.row[3 if event.kind == "status" else 2])
+        return UNAVAILABLE
+    return OK
+
+
+def _store(events: list[Event]) -> None:
+    """Insert ``events`` in one transaction (nothing stored when it raises)."""
+    with transaction.atomic():
+        _insert_batch(events)
 
 
 def _insert_batch(events: list[Event]) -> None:
     for kind in DRAIN_KINDS:
         rows = [event.row for event in events if event.kind == kind]
         if rows and _execute_returning(_insert_sql(kind, len(rows)), [v for row in rows for v in row]):
-            transaction.on_commit(lambda kind=kind: schedule_drain(kind))
+            transaction.on_commit(lambda kind=kind: wake_drain(kind))
 
 
 def _execute_returning(sql: str, params: list) -> list:
@@ -199,6 +275,7 @@ def schedule_drain(kind: str) -> None:
     cleared by the drain before it first looks for work. So when the flag is already set, a drain is queued
     that has not looked yet and will see this event; when it is not, this call sets it and queues one. A lost
     task leaves the flag set until it expires (``LEASE_SECONDS``); the periodic sweep covers that window.
+    Raises when Redis or the broker fails (``wake_drain`` is the best-effort form).
     """
     task = _drain_task(kind)
     if _eager(kind):
@@ -209,27 +286,96 @@ def schedule_drain(kind: str) -> None:
     key = _pending_key(kind)
     if _gate_add(key):
         try:
-            task.delay()
+            _publish(task)
         except Exception:
-            cache.delete(key)  # nothing was queued: the next event must try again
+            _gate_delete(key)  # nothing was queued: the next event must try again
             raise
 
 
+def wake_drain(kind: str) -> bool:
+    """``schedule_drain`` after a webhook was stored, best effort: the webhook is answered 200 whatever
+    happens here. Redis and the broker are given ``WAKE_TIMEOUT_SECONDS``; a failure is logged and left to
+    the periodic sweep (``sweep``, every minute), which queues a drain for any event no drain holds."""
+    try:
+        schedule_drain(kind)
+    except Exception as exc:
+        log.warning(
+            "could not wake the %s drain (%s); the periodic sweep will",
+            kind,
+            exc.__class__.__name__,
+            exc_info=_eager(kind),  # embedded mode ran the drain itself: show why it failed
+        )
+        return False
+    return True
+
+
 _redis: tuple[int, object] | None = None
+_wake_connection: tuple[int, object] | None = None
+_wake_lock = threading.Lock()
 
 
-def _gate_add(key: str) -> bool:
-    """``cache.add(key, 1, LEASE_SECONDS)``. With Redis, one ``SET NX EX`` on a client kept per process: the
-    Django cache builds a client object per call, which was a sixth of the webhook writer's time."""
+def _gate_client():
+    """This process's Redis client for the drain flag, with short timeouts (a paused Redis must not hold up
+    a webhook). The Django cache builds a client object per call, which was a sixth of the webhook writer's
+    time."""
     global _redis
-    backend = caches["default"]
-    if not isinstance(backend, RedisCache):
-        return backend.add(key, 1, timeout=LEASE_SECONDS)
     if _redis is None or _redis[0] != os.getpid():  # a forked worker needs its own connections
         import redis
 
-        _redis = (os.getpid(), redis.Redis.from_url(settings.CACHES["default"]["LOCATION"]))
-    return bool(_redis[1].set(backend.make_and_validate_key(key), 1, nx=True, ex=LEASE_SECONDS))
+        client = redis.Redis.from_url(
+            settings.CACHES["default"]["LOCATION"],
+            socket_timeout=WAKE_TIMEOUT_SECONDS,
+            socket_connect_timeout=WAKE_TIMEOUT_SECONDS,
+        )
+        _redis = (os.getpid(), client)
+    return _redis[1]
+
+
+def _gate_add(key: str) -> bool:
+    """``cache.add(key, 1, LEASE_SECONDS)``: with Redis, one ``SET NX EX`` on the short-timeout client."""
+    backend = caches["default"]
+    if not isinstance(backend, RedisCache):
+        return backend.add(key, 1, timeout=LEASE_SECONDS)
+    return bool(_gate_client().set(backend.make_and_validate_key(key), 1, nx=True, ex=LEASE_SECONDS))
+
+
+def _gate_delete(key: str) -> None:
+    backend = caches["default"]
+    if not isinstance(backend, RedisCache):
+        backend.delete(key)
+        return
+    try:
+        _gate_client().delete(backend.make_and_validate_key(key))
+    except Exception:  # the flag expires by itself (LEASE_SECONDS)
+        log.warning("could not clear the drain flag %s", key)
+
+
+def _publish(task) -> None:
+    """Queue ``task`` through a broker connection of this process with short timeouts and no retries, so a
+    paused or refusing Redis fails fast instead of blocking the caller (Celery's default connection retries
+    and waits)."""
+    global _wake_connection
+    with _wake_lock:
+        _publish_locked(task)
+
+
+def _publish_locked(task) -> None:
+    global _wake_connection
+    if _wake_connection is None or _wake_connection[0] != os.getpid():
+        options = {
+            **(task.app.conf.broker_transport_options or {}),
+            "socket_timeout": WAKE_TIMEOUT_SECONDS,
+            "socket_connect_timeout": WAKE_TIMEOUT_SECONDS,
+            "max_retries": 0,
+        }
+        _wake_connection = (os.getpid(), task.app.connection_for_write(transport_options=options))
+    conn = _wake_connection[1]
+    try:
+        task.apply_async(connection=conn, retry=False)
+    except Exception:
+        _wake_connection = None  # a fresh connection next time
+        conn.release()
+        raise
 
 
 _INBOUND_PENDING = "processed_at IS NULL"
@@ -286,7 +432,7 @@ def drain(kind: str, seconds: float = DRAIN_SECONDS) -> dict:
         totals["failed"] += counts[1]
         full = sum(counts) >= BATCH
         if first and full and not _eager(kind):
-            schedule_drain(kind)  # a backlog: one more worker may help
+            wake_drain(kind)  # a backlog: one more worker may help
         first = False
         if time.monotonic() > deadline:
             if full:  # work is left: keep this drain's place
@@ -295,6 +441,12 @@ def drain(kind: str, seconds: float = DRAIN_SECONDS) -> dict:
                 else:
                     _drain_task(kind).delay()
             break  # (a partial batch left nothing; later events queue their own drain)
+    if kind == "inbound" and not _eager(kind):
+        # The inbox steps whose first try failed (Redis or the database blinked) are due again: a drain
+        # that runs anyway does them at once instead of leaving them to the next periodic run.
+        from messaging.inbox import steps
+
+        steps.retry_due()
     return totals
 
 
@@ -309,17 +461,27 @@ def _eager(kind: str) -> bool:
 
 
 def _each(kind: str, items: list, handle) -> tuple[int, int]:
-    """``handle`` every item; a failure is logged and left to its lease. (processed, failed)."""
+    """``handle`` every item; a failure is logged, recorded on an inbound event (``error``: what an admin
+    reads if it never succeeds) and left to its lease. (processed, failed)."""
     done = failed = 0
     for item in items:
         try:
             handle(item)
             done += 1
-        except Exception:
+        except Exception as exc:
             failed += 1
             event_id = item[0] if isinstance(item, tuple) else item
             log.exception("%s event %s failed; it is retried when its lease runs out", kind, event_id)
+            if kind == "inbound":
+                _record_error(event_id, exc)
     return done, failed
+
+
+def _record_error(event_id: int, exc: Exception) -> None:
+    try:
+        InboundEvent.objects.filter(pk=event_id).update(error=f"{exc.__class__.__name__}: {exc}"[:300])
+    except Exception:  # the database itself failed: the lease still brings the event back
+        log.exception("could not record why inbound event %s failed", event_id)
 
 
 def _inbound_batch() -> tuple[int, int] | None:
@@ -395,7 +557,7 @@ def sweep() -> dict:
     ):
         stale = rows.filter(attempts__lt=MAX_ATTEMPTS).exclude(claimed_until__gte=now).exists()
         if stale:
-            cache.delete(_pending_key(kind))
+            _gate_delete(_pending_key(kind))
             schedule_drain(kind)
         queued[kind] = stale
     return queued

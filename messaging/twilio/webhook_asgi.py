@@ -16,7 +16,8 @@ ingest"). So ``quicksend.asgi`` routes these two paths here, and this module:
 3. answers each request with its own status and body.
 
 Any other method on these paths, and every other path, goes to Django as usual. A database that is down gives
-503 (Twilio retries or logs it) with nothing stored. The writer keeps its database connection between
+503 (Twilio retries or logs it) with nothing stored; one webhook the database refuses is answered on its own
+(``ingest.store_events``), never its batch. The writer keeps its database connection between
 batches (taking one from the pool per request cost more than the INSERT itself) and hands it back after a
 database error or ``CONNECTION_MAX_SECONDS``, so a restarted or failed-over database is picked up.
 """
@@ -30,9 +31,16 @@ import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
-from messaging.twilio.ingest import WEBHOOK_PATHS, Event, WebhookResponse, check_webhook, store_events
+from messaging.twilio.ingest import (
+    UNAVAILABLE,
+    WEBHOOK_PATHS,
+    Event,
+    WebhookResponse,
+    check_webhook,
+    store_events,
+)
 from messaging.twilio.signatures import Form
 
 log = logging.getLogger(__name__)
@@ -46,7 +54,6 @@ TOO_LARGE = WebhookResponse(
     413, b"The form is larger than 256 KB; Twilio's webhooks are a few KB.", "text/plain"
 )
 BAD_REQUEST = WebhookResponse(400, b"The form has more than 1,000 fields.", "text/plain")
-UNAVAILABLE = WebhookResponse(503, b"Service unavailable", "text/plain")
 SERVER_ERROR = WebhookResponse(500, b"Server error", "text/plain")
 
 MAX_BATCH = 200
@@ -91,26 +98,19 @@ def _check(request: Request) -> Event | WebhookResponse:
 
 
 def _write(requests: list[Request]) -> list[WebhookResponse]:
-    """On the writer thread: check every request of a batch, store the verified ones together."""
+    """On the writer thread: check every request of a batch, store the verified ones together.
+
+    The writer keeps its connection between batches, so a connection the server has closed since (a
+    restart, a failover, an administrator's ``pg_terminate_backend``) fails the batch's first statement: the
+    batch is tried once more on a fresh connection (the pool checks a connection before handing it out)
+    before anyone is answered 503."""
     try:
-        answers: list[WebhookResponse | None] = [None] * len(requests)
-        events: list[Event] = []
-        where: list[int] = []
-        for i, request in enumerate(requests):
-            try:
-                checked = _check(request)
-            except DatabaseError:
-                raise
-            except Exception:
-                log.exception("webhook %s failed", request.path)
-                checked = SERVER_ERROR
-            if isinstance(checked, Event):
-                events.append(checked)
-                where.append(i)
-            else:
-                answers[i] = checked
-        for i, answer in zip(where, store_events(events), strict=True):
-            answers[i] = answer
+        try:
+            answers = _write_once(requests)
+        except (OperationalError, InterfaceError):
+            log.warning("webhook writer: the database connection failed; trying again on a fresh one")
+            connection.close()
+            answers = _write_once(requests)
     except DatabaseError:
         log.exception("%d webhooks not stored: database error", len(requests))
         connection.close()
@@ -120,6 +120,28 @@ def _write(requests: list[Request]) -> list[WebhookResponse]:
         connection.close()
         return [SERVER_ERROR] * len(requests)
     _recycle()
+    return answers
+
+
+def _write_once(requests: list[Request]) -> list[WebhookResponse]:
+    answers: list[WebhookResponse | None] = [None] * len(requests)
+    events: list[Event] = []
+    where: list[int] = []
+    for i, request in enumerate(requests):
+        try:
+            checked = _check(request)
+        except DatabaseError:
+            raise
+        except Exception:
+            log.exception("webhook %s failed", request.path)
+            checked = SERVER_ERROR
+        if isinstance(checked, Event):
+            events.append(checked)
+            where.append(i)
+        else:
+            answers[i] = checked
+    for i, answer in zip(where, store_events(events), strict=True):
+        answers[i] = answer
     return answers
 
 

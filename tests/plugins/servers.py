@@ -133,12 +133,9 @@ def asgi_server(transactional_db, tmp_path):
     server.stop()
 
 
-@pytest.fixture
-def celery_worker_process(transactional_db, tmp_path):
-    """A real Celery worker process on this test worker's own queue (production mode only)."""
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        pytest.skip("embedded mode runs tasks eagerly; a worker process needs REDIS_URL")
-    log_path = tmp_path / "celery.log"
+def start_celery_worker(log_path: Path, extra_env: dict | None = None) -> ServerProcess:
+    """A real Celery worker process on this test worker's own queue, against the test database; returns
+    once it is ready."""
     cmd = [
         sys.executable,
         "-m",
@@ -157,7 +154,9 @@ def celery_worker_process(transactional_db, tmp_path):
         "--without-heartbeat",
     ]
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=server_env(), stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=server_env(extra_env), stdout=log, stderr=subprocess.STDOUT
+        )
     server = ServerProcess(proc, "", log_path)
     wait_until(
         lambda: b"ready." in log_path.read_bytes() or proc.poll() is not None,
@@ -166,5 +165,14 @@ def celery_worker_process(transactional_db, tmp_path):
     )
     if proc.poll() is not None:
         raise AssertionError(f"celery worker exited early:\n{server.log()}")
+    return server
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, tmp_path):
+    """A real Celery worker process on this test worker's own queue (production mode only)."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        pytest.skip("embedded mode runs tasks eagerly; a worker process needs REDIS_URL")
+    server = start_celery_worker(tmp_path / "celery.log")
     yield server
     server.stop()

@@ -7,6 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('messaging', '0007_member_enter_sends'),
+        ('messaging', '0008_processing_steps'),
     ]
 
     operations = [
