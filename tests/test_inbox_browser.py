@@ -121,6 +121,7 @@ def test_a_customer_texts_and_the_inbox_shows_it_live_a_second_agent_bell_counts
     # Amy, on her home page, sees the bell count it, and the tab title too.
     expect(amy_page.get_by_test_id("bell-count")).to_have_text("1")
     expect(amy_page).to_have_title(re.compile(r"^\(1\) "))
+    expect(amy_page.get_by_test_id("unread-count")).to_have_text("1")  # her home's count follows the bell
     amy_page.get_by_role("button", name=re.compile("Notifications")).click()
     expect(amy_page.get_by_test_id("notification")).to_contain_text("New texter +1 206 555 0142")
     expect(amy_page.get_by_test_id("notification").get_by_role("button", name="Accept")).to_be_visible()

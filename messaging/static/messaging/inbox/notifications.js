@@ -29,7 +29,9 @@ export function setUnread(total) {
   countBadge.textContent = n > 99 ? "99+" : String(n);
   countBadge.hidden = n === 0;
   document.title = n ? `(${n}) ${baseTitle}` : baseTitle;
-  document.dispatchEvent(new CustomEvent("quicksend:unread", { detail: { total: n } }));
+  // The home page's "unread texts" follows the bell.
+  const homeCount = document.querySelector("[data-unread-total]");
+  if (homeCount) homeCount.textContent = String(n);
 }
 
 function render() {
