@@ -213,3 +213,14 @@ def test_record_page_says_yes_and_no(org_a, alice_client):
     page = alice_client.get(f"/crm/leads/{lead.pk}/").content.decode()
     assert "True" not in page and "False" not in page
     assert ">No<" in page and ">Yes<" in page  # do not contact: No; allow SMS: Yes
+
+
+def test_an_agent_who_may_not_choose_gets_404_from_the_carry_over_question(
+    org_a, number, alice, amy, client_for
+):
+    lead, conversation = _lead_with_conversation(org_a, number, alice)
+    url = f"/inbox/carry-over?record_type=lead&record_id={lead.pk}"
+    assert client_for(amy).get(url).status_code == 404  # neither admin nor owner of the lead or its texts
+    assert client_for(amy).post(url, {"carry_over": "no"}).status_code == 404
+    conversation.refresh_from_db()
+    assert conversation.is_current

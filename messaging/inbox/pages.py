@@ -9,7 +9,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -164,6 +164,8 @@ def _record_from_query(request):
 def carry_over(request):
     """After a record's owner changed: move its current conversations to the new owner, or end them."""
     record = _record_from_query(request)
+    if not inbox_services.may_change_record_owner_conversations(record, request.user):
+        raise Http404("Not found.")  # the question, and the conversations it lists, are not theirs
     back = _safe_next(request, record.get_absolute_url())
     conversations = list(
         inbox_services.conversations_for_record(record)
@@ -174,21 +176,15 @@ def carry_over(request):
         return redirect(back)
     form = CarryOverForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        try:
-            changed = inbox_services.do_change_record_owner_conversations(
-                record, record.owner, form.cleaned_data["carry_over"], request.user
-            )
-        except PermissionDenied as exc:
-            messages.error(request, str(exc))
+        changed = inbox_services.do_change_record_owner_conversations(
+            record, record.owner, form.cleaned_data["carry_over"], request.user
+        )
+        if form.cleaned_data["carry_over"]:
+            who = (record.owner.get_full_name() or record.owner.get_username()) if record.owner else "nobody"
+            messages.success(request, f"{changed} conversation(s) moved to {who} with their history.")
         else:
-            if form.cleaned_data["carry_over"]:
-                who = (
-                    record.owner.get_full_name() or record.owner.get_username() if record.owner else "nobody"
-                )
-                messages.success(request, f"{changed} conversation(s) moved to {who} with their history.")
-            else:
-                messages.success(request, f"{changed} conversation(s) ended; the next text starts a new one.")
-            return redirect(back)
+            messages.success(request, f"{changed} conversation(s) ended; the next text starts a new one.")
+        return redirect(back)
     return render(
         request,
         "messaging/inbox/carry_over.html",
