@@ -10,6 +10,7 @@ from messaging.models import (
     HistorySyncState,
     InboundEvent,
     InboxSettings,
+    InboxStep,
     MemberMessagingSettings,
     Message,
     MessageMedia,
@@ -76,6 +77,15 @@ def build_message(org, admin, canary):
         org, admin, canary
     )
     return MessageFactory(conversation=conversation, body=f"Body {canary}")
+
+
+@builds(InboxStep)
+def build_inbox_step(org, admin, canary):
+    message = Message.objects.filter(organization=org).first() or build_message(org, admin, canary)
+    step, _ = InboxStep.objects.get_or_create(
+        message=message, defaults={"organization": org, "error": f"Failed {canary}"}
+    )
+    return step
 
 
 @builds(MessageMedia)

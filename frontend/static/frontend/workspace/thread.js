@@ -15,8 +15,9 @@
 //
 // Needs thread.css on the page. Everything comes from the REST API (GET /api/v1/texting, GET
 // /api/v1/conversations/{id}/messages) and the live events of /ws/ ("message.created", "message.status",
-// "conversation.updated"); a message is rendered from the one shape both give. After a reconnect the widget
-// refetches its snapshot. The record page mounts it from a container's data attributes (record.js).
+// "conversation.updated", "consent.changed"); a message is rendered from the one shape both give. After a
+// reconnect the widget refetches its snapshot. The record page mounts it from a container's data
+// attributes (record.js).
 
 import { api } from "./api.js";
 import { mountComposer } from "./composer.js";
@@ -80,15 +81,18 @@ class ConversationWidget {
     this.notices = el("div", { class: "qs-conv-notices" });
     this.older = el("p", { class: "qs-older", hidden: true });
     this.list = el("ol", { class: "qs-thread", "aria-label": "Messages" });
+    // The thread is redrawn as a whole, so it is not itself a live region (it would be read out again on
+    // every change); new texts and failures are announced on their own.
     this.scroller = el(
       "div",
-      { class: "qs-scroll", role: "log", "aria-live": "polite", "aria-relevant": "additions", tabindex: "0" },
+      { class: "qs-scroll", role: "region", "aria-label": "Text messages", tabindex: "0" },
       this.older,
       this.list,
     );
+    this.announcer = el("p", { class: "qs-visually-hidden", "aria-live": "polite" });
     this.status = el("p", { class: "qs-live-status", role: "status" });
     this.composerHost = el("div", { class: "qs-composer-host" });
-    this.root.append(this.header, this.notices, this.scroller, this.status, this.composerHost);
+    this.root.append(this.header, this.notices, this.scroller, this.status, this.announcer, this.composerHost);
     this.scroller.addEventListener("scroll", () => {
       if (this.scroller.scrollTop < 80) this.loadOlder();
     });
@@ -107,10 +111,16 @@ class ConversationWidget {
     this.offs.push(
       live.on("message.created", (event) => {
         if (event.conversation_id !== this.conversationId) return;
+        const isNew = !this.messages.has(event.message.id);
         this.upsert([event.message]);
         this.render({ stick: true });
-        // A STOP, or another keyword, changes whether they may be texted: ask the server again.
-        if (event.message.direction === "inbound") this.refreshContext();
+        if (isNew && event.message.direction === "inbound") {
+          this.announcer.textContent = `New text from ${this.customerName()}: ${event.message.body}`;
+        }
+      }),
+      live.on("consent.changed", (event) => {
+        // A STOP or START, or someone's mark: ask the server again whether they may be texted.
+        if (this.context && event.phone_number === this.context.customer_number) this.refreshContext();
       }),
       live.on("message.status", (event) => {
         const message = this.messages.get(event.message_id);
@@ -121,6 +131,9 @@ class ConversationWidget {
           error_message: event.error_message,
         });
         this.render({});
+        if (event.status === "failed" || event.status === "undelivered") {
+          this.announcer.textContent = `A text was not delivered: ${event.error_message || event.status}`;
+        }
       }),
       live.on("conversation.updated", (event) => {
         const conversation = event.conversation;
@@ -146,15 +159,18 @@ class ConversationWidget {
     );
   }
 
-  contextUrl() {
+  contextUrl(withMessages) {
+    // On (re)load the first page of the conversation to show rides along with the context (one request
+    // less before the thread is drawn); it is the thread API's first page, same items.
     const { recordType, recordId, conversationId } = this.options;
-    if (conversationId) return `/api/v1/texting?conversation=${encodeURIComponent(conversationId)}`;
-    return `/api/v1/texting?record_type=${encodeURIComponent(recordType)}&record_id=${encodeURIComponent(recordId)}`;
+    const first = withMessages ? `&messages=${PAGE_SIZE}` : "";
+    if (conversationId) return `/api/v1/texting?conversation=${encodeURIComponent(conversationId)}${first}`;
+    return `/api/v1/texting?record_type=${encodeURIComponent(recordType)}&record_id=${encodeURIComponent(recordId)}${first}`;
   }
 
-  async refreshContext() {
+  async refreshContext(withMessages = false) {
     try {
-      this.context = await api(this.contextUrl());
+      this.context = await api(this.contextUrl(withMessages));
     } catch (error) {
       this.showError(error.detail || "The texts could not be loaded.");
       return null;
@@ -166,7 +182,7 @@ class ConversationWidget {
   }
 
   async reload() {
-    const context = await this.refreshContext();
+    const context = await this.refreshContext(true);
     if (!context) return;
     const wanted = this.conversationId || this.options.conversationId || context.conversation_id;
     const conversation = context.conversations.find((c) => c.id === wanted) || context.conversations[0] || null;
@@ -189,16 +205,47 @@ class ConversationWidget {
       return;
     }
     live.subscribe("conv", conversation.id);
+    const bundled = this.context && this.context.conversation_id === conversation.id && this.context.messages;
+    const sessionsLoaded = api(`/api/v1/conversations/${conversation.id}/sessions`).catch(() => []);
+    if (bundled) {
+      // Draw the newest texts now; the session lines follow when their list arrives.
+      this.context.messages = null;
+      this.merge(bundled);
+      this.render({ stick: true });
+      this.renderNotices();
+      const sessions = await sessionsLoaded;
+      if (conversation.id !== this.conversationId) return;
+      this.sessions = sessions;
+      this.render({});
+      return;
+    }
     const [page, sessions] = await Promise.all([
       api(`/api/v1/conversations/${conversation.id}/messages?page_size=${PAGE_SIZE}`),
-      api(`/api/v1/conversations/${conversation.id}/sessions`).catch(() => []),
+      sessionsLoaded,
     ]);
     if (conversation.id !== this.conversationId) return;
     this.sessions = sessions;
-    this.upsert(page.results);
-    if (!keep || this.olderCursor === null) this.olderCursor = page.before;
+    this.merge(page);
     this.render({ stick: true });
     this.renderNotices();
+  }
+
+  // A newest page (from the thread API or the context) into what is shown.
+  merge(page) {
+    const known = [...this.messages.values()].sort(byTime);
+    const oldestNew = page.results[page.results.length - 1];
+    const gap =
+      known.length && page.before && oldestNew && !this.messages.has(oldestNew.id) &&
+      byTime(oldestNew, known[known.length - 1]) > 0;
+    if (gap) {
+      // More arrived while away than one page holds: start again from the newest page rather than show a
+      // thread with a hole in it.
+      this.messages.clear();
+      this.olderCursor = page.before;
+    } else if (!known.length) {
+      this.olderCursor = page.before;
+    }
+    this.upsert(page.results);
   }
 
   async loadOlder() {
@@ -241,6 +288,10 @@ class ConversationWidget {
       await this.reload();
       const conversation = this.context.conversations.find((c) => c.id === sent.conversation);
       if (conversation && conversation.id !== this.conversationId) await this.show(conversation);
+      if (!conversation) {
+        // Sent into a conversation the inbox's visibility rules keep from this member (someone else's).
+        this.showError("Sent. Its conversation belongs to someone else, so its thread is not shown to you.");
+      }
       return;
     }
     const page = await api(`/api/v1/conversations/${sent.conversation}/messages?page_size=${PAGE_SIZE}`);

@@ -6,8 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0007_member_enter_sends'),
-        ('messaging', '0008_processing_steps'),
+        ('messaging', '0009_member_enter_sends'),
     ]
 
     operations = [
