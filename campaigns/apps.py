@@ -3,3 +3,14 @@ from django.apps import AppConfig
 
 class CampaignsConfig(AppConfig):
     name = "campaigns"
+
+    def ready(self) -> None:
+        from campaigns.automations import triggers
+        from crm.events import record_changed
+        from messaging.signals import inbound_message_stored
+        from quicksend import periodic
+
+        record_changed.connect(triggers.record_changed_receiver, dispatch_uid="automations.record_changed")
+        inbound_message_stored.connect(triggers.inbound_text_receiver, dispatch_uid="automations.inbound")
+        periodic.register("automations-wake", "campaigns.tasks.wake_due_enrollments", 15)
+        periodic.register("automations-time-triggers", "campaigns.tasks.scan_time_triggers", 60)

@@ -21,6 +21,7 @@ A receiver that raises is logged and does not stop the others (``send_robust``).
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,8 @@ class RecordEvent:
     # field → [old, new] (JSON-friendly strings/numbers)
     changes: dict[str, list[Any]] = field(default_factory=dict)
     record_ids: tuple[int, ...] = ()
+    # Unique per event, so a receiver's retried task can tell one event from another.
+    event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 def emit(event: RecordEvent) -> None:

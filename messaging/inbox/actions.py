@@ -579,3 +579,15 @@ def do_save_inbox_settings(org, actor, **fields) -> InboxSettings:
     if "agent_visibility" in changes:
         events.publish_visibility_changed(org.pk)
     return settings
+
+
+@transaction.atomic
+def do_reassign_conversation_as_system(conversation: Conversation, *, user_id: int) -> Conversation:
+    """Give the conversation to a member on the organization's behalf (an automation's step): there is no
+    acting member to check, only that the new owner is an active member of the organization."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is None:
+        raise ValidationError({"user": "The user must be an active member of this organization."})
+    return _reassign(_locked(conversation), None, user, None)
