@@ -224,3 +224,25 @@ def test_an_agent_who_may_not_choose_gets_404_from_the_carry_over_question(
     assert client_for(amy).post(url, {"carry_over": "no"}).status_code == 404
     conversation.refresh_from_db()
     assert conversation.is_current
+
+
+def test_the_inbox_page_and_the_bell_cost_the_same_few_queries_however_many_conversations(
+    number, alice, alice_client
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def cost(path):
+        with CaptureQueriesContext(connection) as queries:
+            assert alice_client.get(path).status_code == 200
+        return len(queries)
+
+    ConversationFactory(phone_number=number, owner=alice)
+    for path in ("/inbox/", "/api/v1/notifications/summary", "/"):
+        cost(path)  # the first request of a session also saves the session and fills caches
+    few = (cost("/inbox/"), cost("/api/v1/notifications/summary"), cost("/"))
+    for _ in range(20):
+        ConversationFactory(phone_number=number, owner=alice)
+    many = (cost("/inbox/"), cost("/api/v1/notifications/summary"), cost("/"))
+    assert few == many
+    assert many[0] <= 13 and many[1] <= 6 and many[2] <= 12, many
