@@ -102,7 +102,11 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         session = self.scope.get("session")
         self.user_id: int = user.id
         self.session_key: str | None = getattr(session, "session_key", None)
-        self.org_id = session.get(ORG_KEY) if session is not None else None
+        # The same check as later on: a deactivated member reconnecting with a live session is refused too.
+        code, self.org_id, _ = await database_sync_to_async(check_access)(self.session_key, user.id, [])
+        if code is not None:
+            await self.close(code=code)
+            return
         self.groups_joined: set[str] = set()
         self.subscriptions: set[tuple[str, int]] = set()
         self.delivered: OrderedDict[str, None] = OrderedDict()

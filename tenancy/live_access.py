@@ -26,8 +26,14 @@ def membership_is_active(user, org_id) -> bool:
 
 
 def _user_logged_out(sender, request=None, user=None, **kwargs) -> None:
-    if user is not None:
-        realtime.publish_access_changed(user_ids=[user.pk])
+    if user is None:
+        return
+    session = getattr(request, "session", None)
+    if session is not None:
+        # Django flushes the session just after this signal; end it now, or a socket told below could check
+        # before the flush, find its session still there and stay open.
+        session.flush()
+    realtime.publish_access_changed(user_ids=[user.pk])
 
 
 def _user_saved(sender, instance, created=False, update_fields=None, **kwargs) -> None:

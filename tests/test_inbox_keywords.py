@@ -13,7 +13,6 @@ from tests.receive_helpers import Line, post_inbound
 
 _fresh_token_cache = receive_helpers._fresh_token_cache
 eager_tasks = receive_helpers.eager_tasks
-sent_replies = receive_helpers.sent_replies
 
 CUSTOMER = "+12025550163"
 
@@ -41,7 +40,7 @@ def published(monkeypatch):
 
 
 @pytest.fixture
-def text(client, line, eager_tasks, sent_replies, django_capture_on_commit_callbacks):
+def text(client, line, eager_tasks, django_capture_on_commit_callbacks):
     """``text(body, **extra)``: the customer texts our number; the webhook stores it and it is processed."""
 
     def send(body: str, **extra) -> Message:

@@ -141,6 +141,11 @@ def test_removal_from_the_organization_closes_the_socket(org_a, number, conversa
         assert await socket.close_code() == consumers.ACCESS_ENDED
         await text(number, "after removal")
         assert await socket.ws.receive_nothing(timeout=0.5)
+        # Reconnecting with the same, still valid, session is refused too.
+        again = WebsocketCommunicator(
+            _app(), "/ws/", headers=[(b"cookie", f"sessionid={socket.session_key}".encode())]
+        )
+        assert await again.connect() == (False, consumers.ACCESS_ENDED)
 
     asyncio.run(run())
 
