@@ -159,12 +159,16 @@ class MessagingSettings(models.Model):
 
 
 class MemberMessagingSettings(models.Model):
-    """A member's own messaging preferences: their default sender number (one they may use)."""
+    """A member's own messaging preferences: their default sender number (one they may use) and whether Enter
+    sends in the composer."""
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     membership = models.OneToOneField(Membership, on_delete=models.CASCADE, related_name="messaging_settings")
     default_number = models.ForeignKey(
         PhoneNumber, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    enter_sends = models.BooleanField(
+        default=True, help_text="Enter sends and Shift+Enter starts a new line (else Ctrl+Enter sends)."
     )
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -10,7 +10,8 @@ events missed while disconnected are not replayed.
 
 Event types and payloads:
 
-- ``message.created``: ``{"conversation_id", "message": MESSAGE}``
+- ``message.created``: ``{"conversation_id", "message": MESSAGE}`` (MESSAGE is the REST thread item,
+  ``GET /api/v1/conversations/{id}/messages``, key for key)
 - ``message.status``: ``{"conversation_id", "message_id", "status", "error_code", "error_message"}``
 - ``conversation.updated``: ``{"conversation": CONVERSATION, "unread": int | null}`` (``unread`` is the
   recipient's own count on ``user.<id>``, null on ``conv.<id>``)
@@ -24,6 +25,13 @@ from collections.abc import Iterable
 
 from django.db.models import Sum
 
+from messaging.inbox.message_shape import (
+    MEDIA_FIELDS,
+    consent_revocation,
+    media_by_message,
+    media_item,
+    sender_name,
+)
 from messaging.models import Conversation, ConversationUserState, Message, Notification
 from quicksend.realtime import new_event_id, publish, publish_access_changed
 from tenancy.models import Membership
@@ -39,6 +47,13 @@ def _iso(value) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def _iso_z(value) -> str | None:
+    # The REST API's date-time format (DRF writes UTC as "…Z"), so an event and a REST item are equal.
+    from rest_framework.fields import DateTimeField
+
+    return DateTimeField().to_representation(value) if value is not None else None
+
+
 def _user_brief(user) -> dict | None:
     if user is None:
         return None
@@ -47,9 +62,21 @@ def _user_brief(user) -> dict | None:
 
 
 def message_payload(message: Message) -> dict:
+    """The thread item of the REST API (``inbox.api.serializers.MessageSerializer``), key for key."""
+    sender = message.sender if message.sender_id else None
+    if message.num_media == 0:
+        media = []
+    elif "media" in getattr(message, "_prefetched_objects_cache", {}):
+        # The send service hands over the rows it just wrote (no query).
+        media = [
+            media_item({f: getattr(m, f) for f in MEDIA_FIELDS if f != "file"} | {"file": m.file.name})
+            for m in message.media.all()
+        ]
+    else:
+        media = media_by_message([message.pk]).get(message.pk, [])
     return {
         "id": message.pk,
-        "conversation_id": message.conversation_id,
+        "conversation": message.conversation_id,
         "direction": message.direction,
         "source": message.source,
         "status": message.status,
@@ -60,8 +87,13 @@ def message_payload(message: Message) -> dict:
         "num_segments": message.num_segments,
         "error_code": message.error_code,
         "error_message": message.error_message,
-        "sender_id": message.sender_id,
-        "created_at": _iso(message.created_at),
+        "sender": message.sender_id,
+        "created_at": _iso_z(message.created_at),
+        "sender_name": sender_name(sender.first_name, sender.last_name, sender.get_username())
+        if sender
+        else "",
+        "media": media,
+        "consent_revocation": consent_revocation(message.direction, message.body),
     }
 
 

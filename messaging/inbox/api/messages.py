@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 from crm.phones import try_normalize_phone
 from messaging.api.sending import SendMessageViewSet
 from messaging.inbox.api.serializers import (
-    MESSAGE_ROW_FIELDS,
+    THREAD_ROW_FIELDS,
     MessageSerializer,
     SessionSerializer,
     _decode,
@@ -85,7 +85,7 @@ class ConversationThreadMixin:
         if after is not None:
             at, mid = after
             qs = qs.filter(Q(created_at__gt=at) | Q(created_at=at, pk__gt=mid)).order_by("created_at", "id")
-            rows = list(qs.values(*MESSAGE_ROW_FIELDS)[: size + 1])
+            rows = list(qs.values(*THREAD_ROW_FIELDS)[: size + 1])
             more_newer = len(rows) > size
             rows = list(reversed(rows[:size]))
             more_older = True
@@ -93,7 +93,7 @@ class ConversationThreadMixin:
             if before is not None:
                 at, mid = before
                 qs = qs.filter(Q(created_at__lt=at) | Q(created_at=at, pk__lt=mid))
-            rows = list(qs.order_by("-created_at", "-id").values(*MESSAGE_ROW_FIELDS)[: size + 1])
+            rows = list(qs.order_by("-created_at", "-id").values(*THREAD_ROW_FIELDS)[: size + 1])
             more_older = len(rows) > size
             rows = rows[:size]
             more_newer = before is not None
