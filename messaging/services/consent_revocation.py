@@ -39,13 +39,14 @@ _EN = [
     # "leave me alone", "leave us alone"
     r"\bleave (?:me|us|my \w+) (?:the hell )?alone\b",
     # "wrong number", "you have the wrong person", "not the person you're looking for"
-    r"\bwrong (?:number|#|person|phone|cell|guy|girl|lady|contact)\b",
+    r"\bwrong (?:number|person|phone|cell|guy|girl|lady|contact)\b|\bwrong #",
     r"\bnot (?:the person|who) you(?:'re| are) looking for\b",
     r"\b(?:i|we) (?:don'?t|do not) know (?:any|a|an|who)\b.*\b(?:wrong|stop|this number)\b",
     # "remove me from your list", "take my number off", "delete my number"
     r"\b(?:remove|delete|take|erase|drop|unsubscribe|opt)\s+(?:me|my (?:number|phone|info|cell)|this number)"
     r"(?:\s+(?:from|off|out)\b|$)",
-    r"\b(?:remove|take)\s+(?:me|my number|this number)\s+(?:from|off)\b",
+    r"\b(?:remove|delete|erase)\s+(?:me|my (?:phone )?number|this number)\b",
+    r"\btake\s+(?:me|my number|this number)\s+(?:from|off)\b",
     r"\bunsubscribe me\b",
     r"\b(?:i want to|i'?d like to|let me|i wish to|please|pls)\s+(?:opt[- ]?out|unsubscribe)\b",
     r"\bopt(?:ing)?[- ]?(?:me )?out\b",
@@ -54,20 +55,30 @@ _EN = [
     r" (?:texts?|messages?|msgs|sms|these|your (?:texts?|messages?))\b",
     r"\b(?:i|we) (?:never|didn'?t) (?:signed? up|subscribe|agreed?|opt(?:ed)? in)\b",
     r"\b(?:lose|delete|forget) my (?:number|phone number|contact)\b",
+    # "stop." at the end, unless it is a place: "meet me at the bus stop", "next stop"
+    r"(?<!\bbus )(?<!\bthe )(?<!\bnext )(?<!\blast )(?<!\bpit )(?<!\bone )(?<!\bfull )(?<!\brest )"
+    r"(?<!\bfirst )"
+    r"(?<!\bmy )(?<!\byour )(?<!\ba )"
     r"\bstop(?:\s+it)?(?:\s+(?:now|already|please|pls|immediately))?\s*[.!]*\s*$",
     r"^\s*(?:please|pls|plz|just|ok|okay|seriously|for the last time)[,!.]?\s+stop\b",
     r"\bi said stop\b",
 ]
 
-# Spanish, without accents (the text is folded before matching).
+# Spanish, without accents (the text is folded before matching). Requests use the imperative or present
+# subjunctive ("no me escriba", "no me manden"); a past tense ("no me escribió") tells, it does not ask.
 _CONTACT_ES = (
-    r"(?:escrib\w*|mand\w*|envi\w*|contact\w*|llam\w*|molest\w*|text\w*|mensaje\w*|acos\w*|fastidi\w*)"
+    r"(?:escrib(?:a|as|an|e|es|en)|mand(?:e|es|en)|envi(?:e|es|en)|contact(?:e|es|en)|llam(?:e|es|en)"
+    r"|molest(?:e|es|en)|texte(?:e|es|en)|acos(?:e|es|en)|fastidi(?:e|es|en))\b"
+)
+_CONTACT_ES_INFINITIVE = (
+    r"(?:escribir|mandar|enviar|contactar|llamar|molestar|textear|acosar|fastidiar|mensajear)\w*"
 )
 _ES = [
     # "no me escriba más", "no me manden mensajes", "no me vuelvan a llamar"
-    rf"\bno (?:me|nos) (?:vuelva\w* a |sig\w* )?{_CONTACT_ES}",
+    rf"\bno (?:me|nos) {_CONTACT_ES}",
+    rf"\bno (?:me|nos) (?:vuelv\w*|sig\w*) (?:a )?{_CONTACT_ES_INFINITIVE}",
     # "deje de escribirme", "dejen de mandar mensajes", "para de molestarme"
-    rf"\b(?:dej\w*|par\w*|termin\w*) de {_CONTACT_ES}",
+    rf"\b(?:dej\w*|par\w*|termin\w*) de {_CONTACT_ES_INFINITIVE}",
     # "déjame en paz"
     r"\bdej\w*(?:me|nos) en paz\b",
     # "número equivocado", "se equivocó de número", "está equivocado"
@@ -84,7 +95,7 @@ _ES = [
     r"\b(?:borr|quit|elimin|sac)\w*(?:me|nos) de (?:su|la|tu|sus|esta) (?:lista|base)\b",
     r"\b(?:borr|quit|elimin)\w* mi numero\b",
     r"\b(?:dar|darme|denme|dame|deme|me quiero dar|quiero darme) de baja\b",
-    r"\bno (?:me )?(?:suscribi|registre|autorice)\w*\b",
+    r"\b(?:no|nunca) (?:me )?(?:suscribi|registre|autorice|pedi)\w*\b",
 ]
 
 _NEGATIONS_BEFORE_STOP = re.compile(
