@@ -47,8 +47,9 @@ class Composer {
     });
     this.counter = el("p", { id: `${id}-counter`, class: "qs-counter", "aria-live": "polite" });
     this.fileInput = el("input", { type: "file", multiple: true, id: `${id}-files`, class: "qs-visually-hidden" });
-    this.attach = el("label", { for: `${id}-files`, class: "qs-btn qs-btn-quiet qs-attach", title: "Attach files" },
-      icon("paperclip"), el("span", { class: "qs-visually-hidden", text: "Attach files" }));
+    // The input sits inside its label: the label looks like a button, the input takes the focus.
+    this.attach = el("label", { class: "qs-btn qs-btn-quiet qs-attach", title: "Attach files" },
+      this.fileInput, icon("paperclip"), el("span", { class: "qs-visually-hidden", text: "Attach files" }));
     this.fileList = el("ul", { class: "qs-files", "aria-label": "Attachments" });
     this.templateButton = el("button", { type: "button", class: "qs-btn qs-btn-quiet", "aria-haspopup": "dialog", title: "Templates" },
       icon("template"), el("span", { class: "qs-visually-hidden", text: "Insert a template" }));
@@ -66,7 +67,7 @@ class Composer {
       this.text,
       this.fileList,
       el("div", { class: "qs-counter-row" }, this.counter, this.hint),
-      el("div", { class: "qs-actions" }, this.templateButton, this.attach, this.fileInput,
+      el("div", { class: "qs-actions" }, this.templateButton, this.attach,
         el("label", { class: "qs-enter", for: `${id}-enter` }, this.enterSends, " Enter sends"),
         this.send),
     );

@@ -131,7 +131,9 @@ class ConversationWidget {
             conversation.record_type === this.context.record.type &&
             conversation.record_id === this.context.record.id);
         if (!ours) return;
-        if (!this.context.conversations.some((c) => c.id === conversation.id)) this.refreshContext();
+        // A conversation with this person that the widget does not know yet (their first text, or a text
+        // from another of our numbers): reload, which shows it when none was shown.
+        if (!this.context.conversations.some((c) => c.id === conversation.id)) this.reload();
         else if (conversation.id === this.conversationId) this.conversation = { ...this.conversation, ...conversation };
       }),
       live.on("live.closed", () => {
@@ -366,13 +368,13 @@ class ConversationWidget {
     let previous = null;
     for (const message of messages) {
       if (!previous || dayKey(previous.created_at) !== dayKey(message.created_at)) {
-        items.push(el("li", { class: "qs-day", role: "separator", text: dayLabel(message.created_at) }));
+        items.push(el("li", { class: "qs-day", text: dayLabel(message.created_at) }));
       }
       if (previous && sessions.length) {
         const before = new Date(previous.created_at).getTime();
         const at = new Date(message.created_at).getTime();
         if (sessions.some((start) => start > before && start <= at)) {
-          items.push(el("li", { class: "qs-session", role: "separator", text: "New session" }));
+          items.push(el("li", { class: "qs-session", text: "New session" }));
         }
       }
       items.push(this.renderMessage(message));
