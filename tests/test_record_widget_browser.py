@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from playwright.sync_api import expect
 
 from crm.models import Lead
 from messaging.models import ConsentState, Message, MessageStatus
@@ -69,14 +70,38 @@ def _log_in(page, base_url: str, username: str) -> None:
 
 
 def _screenshots(page, name: str) -> None:
+    """Screenshots at 1366 and 375 px. At those widths, and squeezed into a 320 px side panel, nothing in the
+    widget may stick out of it, nor the widget out of the window."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    for width in (1366, 375):
+    for width, panel in ((1366, None), (375, None), (1366, 320)):
         page.set_viewport_size({"width": width, "height": 900})
-        page.wait_for_function("document.querySelector('.qs-conv') !== null")
-        page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
-        widget_right = page.evaluate("document.querySelector('#sms-widget').getBoundingClientRect().right")
-        assert widget_right <= width, f"the widget overflows at {width} px"
-    page.set_viewport_size({"width": 1366, "height": 900})
+        page.locator(".qs-conv").wait_for()
+        page.evaluate(
+            "(panel) => { document.querySelector('#sms-widget').style.width = panel || ''; }",
+            f"{panel}px" if panel else "",
+        )
+        if panel is None:
+            page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
+        else:
+            page.locator("#sms-widget").screenshot(path=str(SCREENSHOTS / f"{name}-panel-{panel}.png"))
+        widest = page.evaluate(
+            """() => {
+                const widget = document.querySelector('#sms-widget');
+                const box = widget.getBoundingClientRect();
+                let right = box.right;
+                for (const el of widget.querySelectorAll('*')) {
+                    const r = el.getBoundingClientRect();
+                    const placed = getComputedStyle(el).position === 'absolute';
+                    if (r.width && !placed) right = Math.max(right, r.right);
+                }
+                return [box.right, right, widget.scrollWidth - widget.clientWidth];
+            }"""
+        )
+        widget_right, content_right, hidden_overflow = widest
+        assert widget_right <= width and content_right <= widget_right + 0.5 and hidden_overflow <= 0, (
+            f"the widget overflows at {width} px (panel {panel}): {widest}"
+        )
+    page.evaluate("document.querySelector('#sms-widget').style.width = ''")
 
 
 def _serious_axe_violations(page) -> list[str]:
@@ -170,3 +195,63 @@ def test_stop_in_words_raises_a_banner_and_the_stop_keyword_turns_the_composer_o
     violations = _serious_axe_violations(page)
     assert not violations, violations
     _screenshots(page, "record-widget-opted-out")
+
+
+@pytest.mark.browser
+def test_composer_inserts_a_template_replaces_ucs2_characters_checks_files_and_keeps_the_enter_setting(
+    page, lead_line, aaron
+):
+    from messaging.models import MemberMessagingSettings
+    from templates_app.models import MessageTemplate
+
+    lead, base_url = lead_line["lead"], lead_line["server"].base_url
+    MessageTemplate.objects.create(
+        organization=lead.organization,
+        name="Viewing reminder",
+        record_type="lead",
+        body="Hi {{first_name}}, your viewing is at 10.",
+    )
+    _log_in(page, base_url, "aaron")
+    page.goto(base_url + lead.get_absolute_url())
+    page.locator(".qs-composer").wait_for()
+    box = page.locator(".qs-text")
+
+    # "/" opens the templates; Enter takes the first match, rendered for this lead by the server.
+    box.focus()
+    page.keyboard.type("/view")
+    page.locator(".qs-template", has_text="Viewing reminder").wait_for()
+    page.keyboard.press("Enter")
+    expect(box).to_have_value("Hi Maria, your viewing is at 10.")
+    assert not Message.objects.exists()
+
+    # Characters that force UCS-2 are named, and one click swaps them for GSM-7 ones.
+    box.fill("It’s ready — come by")
+    page.get_by_role("button", name="Replace them").click()
+    expect(box).to_have_value("It's ready - come by")
+    page.get_by_test_id("segment-count").filter(has_text="GSM-7").wait_for()
+
+    # A file over the limit is refused before any upload.
+    page.set_input_files(
+        ".qs-attach input[type=file]",
+        files=[
+            {"name": "brochure.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4\n" + b"0" * 600_000}
+        ],
+    )
+    page.get_by_text("brochure.pdf is 600 KB; at most 500 KB for this kind of file.").wait_for()
+    page.click(".qs-send")
+    assert not Message.objects.exists()
+    page.get_by_role("button", name="Remove brochure.pdf").click()
+
+    # Enter as a new line, saved for this member.
+    page.get_by_label("Enter sends").uncheck()
+    wait_until(
+        lambda: MemberMessagingSettings.objects.filter(membership__user=aaron, enter_sends=False).exists(),
+        message="the composer setting was not saved",
+    )
+    box.focus()
+    page.keyboard.press("End")
+    page.keyboard.press("Enter")
+    page.keyboard.type("See you")
+    assert box.input_value() == "It's ready - come by\nSee you" and not Message.objects.exists()
+    page.keyboard.press("Control+Enter")
+    wait_until(lambda: Message.objects.filter(body="It's ready - come by\nSee you").exists())

@@ -143,9 +143,24 @@ class Composer {
   }
 
   onKey(event) {
-    if (event.key === "Escape" && !this.templatePanel.hidden) {
-      this.closeTemplates();
-      return;
+    if (!this.templatePanel.hidden) {
+      // While "/" is open the message box drives the picker: Enter takes the first match, Down enters the list.
+      const first = this.templateList && this.templateList.querySelector("button");
+      if (event.key === "Escape") {
+        event.preventDefault();
+        this.closeTemplates();
+        return;
+      }
+      if (this.slashOpen && event.key === "ArrowDown" && first) {
+        event.preventDefault();
+        first.focus();
+        return;
+      }
+      if (this.slashOpen && event.key === "Enter" && !event.shiftKey && first) {
+        event.preventDefault();
+        first.click();
+        return;
+      }
     }
     if (event.key !== "Enter" || event.isComposing) return;
     const enterSends = this.enterSends.checked;
@@ -290,6 +305,7 @@ class Composer {
   }
 
   async insertTemplate(template) {
+    const fromSlash = this.slashOpen;
     const json = { template: template.id };
     const record = this.context && this.context.record;
     if (record) json.record = { type: record.type, id: record.id };
@@ -302,7 +318,9 @@ class Composer {
     }
     const value = this.text.value;
     const caret = this.text.selectionStart;
-    const before = value.slice(0, caret).replace(/(?:^|\s)\/[^\s/]*$/, (m) => (m.startsWith("/") ? "" : m[0]));
+    // Typed "/query" gives way to the template; the button inserts at the cursor.
+    const head = value.slice(0, caret);
+    const before = fromSlash ? head.replace(/(^|\s)\/[^\s/]*$/, "$1") : head;
     this.text.value = before + info.body + value.slice(caret);
     this.closeTemplates();
     this.error.textContent = info.missing_fields.length
