@@ -255,3 +255,64 @@ def test_composer_inserts_a_template_replaces_ucs2_characters_checks_files_and_k
     assert box.input_value() == "It's ready - come by\nSee you" and not Message.objects.exists()
     page.keyboard.press("Control+Enter")
     wait_until(lambda: Message.objects.filter(body="It's ready - come by\nSee you").exists())
+
+
+@pytest.mark.browser
+def test_a_long_history_loads_older_pages_on_scroll_with_days_sessions_media_and_rtl(
+    page, asgi_server, org_a, aaron
+):
+    from datetime import timedelta
+
+    from django.core.files.base import ContentFile
+    from django.utils import timezone
+
+    from messaging.inbox.conversations import get_or_create_conversation
+    from messaging.models import MessageMedia, MessageSession
+    from tests.factories_messaging import MessageFactory
+
+    number = PhoneNumberFactory(account=TwilioAccountFactory(organization=org_a), label="Front desk")
+    number.assigned_members.add(aaron.memberships.get(organization=org_a))
+    lead = LeadFactory(organization=org_a, owner=aaron, first_name="Samir", last_name="Haddad")
+    conversation, _ = get_or_create_conversation(number, lead.mobile_phone_e164)
+    start = timezone.now() - timedelta(days=3)
+    bodies = [f"Old text {n}" for n in range(44)] + ["مرحبا، هل الشقة متاحة؟"]
+    for n, body in enumerate(bodies):
+        message = MessageFactory(conversation=conversation, body=body)
+        type(message).objects.filter(pk=message.pk).update(created_at=start + timedelta(hours=n * 1.5))
+    second_session = start + timedelta(hours=30 * 1.5 - 0.1)
+    MessageSession.objects.create(
+        organization=org_a, conversation=conversation, started_at=start, ends_at=second_session
+    )
+    MessageSession.objects.create(
+        organization=org_a,
+        conversation=conversation,
+        started_at=second_session,
+        ends_at=second_session + timedelta(days=1),
+    )
+    with_file = MessageFactory(conversation=conversation, body="The signed lease", num_media=1)
+    media = MessageMedia(
+        organization=org_a, message=with_file, filename="lease.pdf", content_type="application/pdf", size=9
+    )
+    media.file.save("lease.pdf", ContentFile(b"%PDF-1.4\n"), save=False)
+    media.save()
+
+    _log_in(page, asgi_server.base_url, "aaron")
+    page.goto(asgi_server.base_url + lead.get_absolute_url())
+    page.locator(".qs-doc", has_text="lease.pdf").wait_for()
+    rtl = page.locator(".qs-body", has_text="مرحبا")
+    assert rtl.get_attribute("dir") == "auto"
+    assert rtl.evaluate("el => getComputedStyle(el).direction") == "rtl"
+    latin = page.locator(".qs-body", has_text="The signed lease")
+    assert latin.evaluate("el => getComputedStyle(el).direction") == "ltr"
+    assert page.locator(".qs-in").count() == 30  # one page
+    assert page.get_by_text("Old text 0", exact=True).count() == 0
+    assert page.get_by_text("New session").count() == 1
+
+    page.locator(".qs-scroll").evaluate("el => { el.scrollTop = 0; }")
+    page.get_by_text("Old text 0", exact=True).wait_for()
+    assert page.locator(".qs-in").count() == len(bodies) + 1
+    assert page.locator(".qs-day").count() >= 3
+    assert page.get_by_text("New session").count() == 1
+    assert page.get_by_text("Scroll up for earlier texts").count() == 0
+    download = page.locator(".qs-doc", has_text="lease.pdf")
+    assert download.get_attribute("href") == f"/api/v1/media/{media.pk}"

@@ -195,8 +195,20 @@ class ConversationWidget {
     ]);
     if (conversation.id !== this.conversationId) return;
     this.sessions = sessions;
+    const known = [...this.messages.values()].sort(byTime);
+    const oldestNew = page.results[page.results.length - 1];
+    const gap =
+      known.length && page.before && oldestNew && !this.messages.has(oldestNew.id) &&
+      byTime(oldestNew, known[known.length - 1]) > 0;
+    if (gap) {
+      // More arrived while away than one page holds: start again from the newest page rather than show a
+      // thread with a hole in it.
+      this.messages.clear();
+      this.olderCursor = page.before;
+    } else if (!known.length) {
+      this.olderCursor = page.before;
+    }
     this.upsert(page.results);
-    if (!keep || this.olderCursor === null) this.olderCursor = page.before;
     this.render({ stick: true });
     this.renderNotices();
   }
