@@ -17,6 +17,9 @@ Event types and payloads:
   recipient's own count on ``user.<id>``, null on ``conv.<id>``)
 - ``notification.created``: ``{"notification": NOTIFICATION, "unread_total": int}``
 - ``notification.cleared``: ``{"notification_ids": [...], "conversation_id", "unread_total": int}``
+- ``consent.changed``: ``{"phone_number", "opted_out", "blocked", "do_not_contact"}`` to the conversations
+  with that number (a STOP, START, or an agent's mark: composers showing them ask again whether they may
+  text)
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from messaging.inbox.message_shape import (
     media_item,
     sender_name,
 )
-from messaging.models import Conversation, ConversationUserState, Message, Notification
+from messaging.models import ConsentState, Conversation, ConversationUserState, Message, Notification
 from quicksend.realtime import new_event_id, publish, publish_access_changed
 from tenancy.models import Membership
 
@@ -41,6 +44,7 @@ MESSAGE_STATUS = "message.status"
 CONVERSATION_UPDATED = "conversation.updated"
 NOTIFICATION_CREATED = "notification.created"
 NOTIFICATION_CLEARED = "notification.cleared"
+CONSENT_CHANGED = "consent.changed"
 
 
 def _iso(value) -> str | None:
@@ -279,3 +283,20 @@ def publish_visibility_changed(organization_id: int) -> None:
     """The organization's visibility rule changed: every member's open sockets check what they watch."""
     user_ids = Membership.objects.filter(organization_id=organization_id).values_list("user_id", flat=True)
     publish_access_changed(user_ids=list(user_ids))
+
+
+def publish_consent_changed(organization_id: int, phone_number: str) -> None:
+    """To everyone looking at a conversation with ``phone_number``: its consent is now this."""
+    conversation_ids = list(
+        Conversation.objects.filter(
+            organization_id=organization_id, customer_number=phone_number
+        ).values_list("pk", flat=True)
+    )
+    if not conversation_ids:
+        return
+    state = (
+        ConsentState.objects.filter(organization_id=organization_id, phone_number=phone_number)
+        .values("opted_out", "blocked", "do_not_contact")
+        .first()
+    ) or {"opted_out": False, "blocked": False, "do_not_contact": False}
+    publish(CONSENT_CHANGED, {"phone_number": phone_number, **state}, conversation_ids=conversation_ids)

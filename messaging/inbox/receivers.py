@@ -27,6 +27,12 @@ def on_message_status_changed(sender, message_id, **kwargs) -> None:
     inbox.handle_status(message_id)
 
 
+def on_consent_changed(sender, organization_id, phone_number, **kwargs) -> None:
+    from messaging.inbox import events
+
+    events.publish_consent_changed(organization_id, phone_number)
+
+
 def connect() -> None:
     from messaging import signals
 
@@ -36,3 +42,4 @@ def connect() -> None:
     signals.make_durable(signals.inbound_message_stored, steps.expect_inbound)
     signals.make_durable(signals.outbound_message_created, steps.expect_outbound)
     signals.message_status_changed.connect(on_message_status_changed, dispatch_uid="inbox.status")
+    signals.consent_changed.connect(on_consent_changed, dispatch_uid="inbox.consent")

@@ -15,8 +15,9 @@
 //
 // Needs thread.css on the page. Everything comes from the REST API (GET /api/v1/texting, GET
 // /api/v1/conversations/{id}/messages) and the live events of /ws/ ("message.created", "message.status",
-// "conversation.updated"); a message is rendered from the one shape both give. After a reconnect the widget
-// refetches its snapshot. The record page mounts it from a container's data attributes (record.js).
+// "conversation.updated", "consent.changed"); a message is rendered from the one shape both give. After a
+// reconnect the widget refetches its snapshot. The record page mounts it from a container's data
+// attributes (record.js).
 
 import { api } from "./api.js";
 import { mountComposer } from "./composer.js";
@@ -109,8 +110,10 @@ class ConversationWidget {
         if (event.conversation_id !== this.conversationId) return;
         this.upsert([event.message]);
         this.render({ stick: true });
-        // A STOP, or another keyword, changes whether they may be texted: ask the server again.
-        if (event.message.direction === "inbound") this.refreshContext();
+      }),
+      live.on("consent.changed", (event) => {
+        // A STOP or START, or someone's mark: ask the server again whether they may be texted.
+        if (this.context && event.phone_number === this.context.customer_number) this.refreshContext();
       }),
       live.on("message.status", (event) => {
         const message = this.messages.get(event.message_id);
