@@ -144,6 +144,7 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=20)
     parser.add_argument("--loads", type=int, default=20, help="page loads for the first-paint measurement")
     parser.add_argument("--thread", type=int, default=5000, help="messages in the lead's thread")
+    parser.add_argument("--gap", type=float, default=0.3, help="seconds between inbound texts")
     parser.add_argument("--port", type=int, default=8471)
     args = parser.parse_args()
 
@@ -220,6 +221,8 @@ def _post(webhook, raw: bytes) -> int:
 
 
 def run_browsers(args, base, path, cookies, webhook):
+    import secrets
+
     from playwright.sync_api import sync_playwright
 
     from tests.plugins.browser import CHROMIUM_ARGS, chromium_path
@@ -258,19 +261,20 @@ def run_browsers(args, base, path, cookies, webhook):
             pages.append(pg)
         for pg in pages:  # subscribed once the socket said so; a warm-up text proves it for every page
             pg.wait_for_timeout(50)
-        _post(webhook, webhook.request("warm-up"))
+        run = secrets.token_hex(3)  # this run's texts, whatever earlier runs left in the thread
+        _post(webhook, webhook.request(f"warm-up {run}"))
         for pg in pages:
-            pg.locator(".qs-body", has_text="warm-up").wait_for(timeout=30_000)
+            pg.locator(".qs-body", has_text=f"warm-up {run}").wait_for(timeout=30_000)
         sent = {}
         for i in range(args.texts):
-            body = f"Inbound {i} at the widget"
+            body = f"Inbound {i} at the widget ({run})"
             raw = webhook.request(body)
             sent[body] = time.time() * 1000
             assert _post(webhook, raw) == 200
-            pages[0].wait_for_timeout(300)
+            pages[0].wait_for_timeout(args.gap * 1000)
         painted = []
         for pg in pages:
-            last = f"Inbound {args.texts - 1} at the widget"
+            last = f"Inbound {args.texts - 1} at the widget ({run})"
             pg.locator(".qs-body", has_text=last).wait_for(timeout=30_000)
             pg.wait_for_timeout(50)
             seen = pg.evaluate("window.__qsPainted")
