@@ -256,6 +256,10 @@ class ConversationWidget {
       await this.reload();
       const conversation = this.context.conversations.find((c) => c.id === sent.conversation);
       if (conversation && conversation.id !== this.conversationId) await this.show(conversation);
+      if (!conversation) {
+        // Sent into a conversation the inbox's visibility rules keep from this member (someone else's).
+        this.showError("Sent. Its conversation belongs to someone else, so its thread is not shown to you.");
+      }
       return;
     }
     const page = await api(`/api/v1/conversations/${sent.conversation}/messages?page_size=${PAGE_SIZE}`);
