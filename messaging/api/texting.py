@@ -40,7 +40,8 @@ CONVERSATIONS_SHOWN = 20
 
 # What the agent can do about each refusal, in plain words (the reason itself comes from the rule's owner).
 NEXT_STEPS = {
-    "opted_out": "They can text START to this number to receive texts again.",
+    "opted_out": "Only they can turn texts back on, by replying START; an admin can record consent they gave "
+    "another way.",
     "do_not_contact": "An admin can lift the do-not-contact mark if they agree to be texted.",
     "blocked": "An admin can unblock this number.",
     "record_do_not_contact": "Edit the record and clear “Do not contact” once they agree to be texted.",
