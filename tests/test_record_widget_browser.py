@@ -144,6 +144,8 @@ def test_agent_texts_a_lead_sees_it_delivered_and_the_reply_arrives_live(
     twilio_sandbox.inbound(customer, number.phone_number, "Yes, see you at 10! ¡Gracias!")
     page.locator(".qs-in .qs-body", has_text="Yes, see you at 10!").wait_for(timeout=30_000)
     assert "Replied to Sales line" in page.locator(".qs-in .qs-foot").first.inner_text()
+    announced = page.locator(".qs-conv p.qs-visually-hidden[aria-live=polite]")
+    assert announced.text_content() == "New text from Maria Lopez: Yes, see you at 10! ¡Gracias!"
     assert page.evaluate("window.notReloaded") is True
 
     # Every control of the composer is reachable with Tab from the message box.

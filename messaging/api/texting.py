@@ -34,6 +34,7 @@ from messaging.inbox.visibility import visible_conversations
 from messaging.media import validation as media_rules
 from messaging.models import ConsentState, MemberMessagingSettings, MessageMedia
 from messaging.services.consent import REFUSALS
+from messaging.services.numbers import do_set_composer_settings
 from quicksend.api import StrictSerializer
 
 CONVERSATIONS_SHOWN = 20
@@ -250,8 +251,6 @@ class ComposerSettingsView(APIView):
         responses=ComposerSettingsSerializer,
     )
     def put(self, request):
-        from messaging.services.numbers import do_set_composer_settings
-
         serializer = ComposerSettingsSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         do_set_composer_settings(request.membership, request.user, **serializer.validated_data)

@@ -81,15 +81,18 @@ class ConversationWidget {
     this.notices = el("div", { class: "qs-conv-notices" });
     this.older = el("p", { class: "qs-older", hidden: true });
     this.list = el("ol", { class: "qs-thread", "aria-label": "Messages" });
+    // The thread is redrawn as a whole, so it is not itself a live region (it would be read out again on
+    // every change); new texts and failures are announced on their own.
     this.scroller = el(
       "div",
-      { class: "qs-scroll", role: "log", "aria-live": "polite", "aria-relevant": "additions", tabindex: "0" },
+      { class: "qs-scroll", role: "region", "aria-label": "Text messages", tabindex: "0" },
       this.older,
       this.list,
     );
+    this.announcer = el("p", { class: "qs-visually-hidden", "aria-live": "polite" });
     this.status = el("p", { class: "qs-live-status", role: "status" });
     this.composerHost = el("div", { class: "qs-composer-host" });
-    this.root.append(this.header, this.notices, this.scroller, this.status, this.composerHost);
+    this.root.append(this.header, this.notices, this.scroller, this.status, this.announcer, this.composerHost);
     this.scroller.addEventListener("scroll", () => {
       if (this.scroller.scrollTop < 80) this.loadOlder();
     });
@@ -108,8 +111,12 @@ class ConversationWidget {
     this.offs.push(
       live.on("message.created", (event) => {
         if (event.conversation_id !== this.conversationId) return;
+        const isNew = !this.messages.has(event.message.id);
         this.upsert([event.message]);
         this.render({ stick: true });
+        if (isNew && event.message.direction === "inbound") {
+          this.announcer.textContent = `New text from ${this.customerName()}: ${event.message.body}`;
+        }
       }),
       live.on("consent.changed", (event) => {
         // A STOP or START, or someone's mark: ask the server again whether they may be texted.
@@ -124,6 +131,9 @@ class ConversationWidget {
           error_message: event.error_message,
         });
         this.render({});
+        if (event.status === "failed" || event.status === "undelivered") {
+          this.announcer.textContent = `A text was not delivered: ${event.error_message || event.status}`;
+        }
       }),
       live.on("conversation.updated", (event) => {
         const conversation = event.conversation;
