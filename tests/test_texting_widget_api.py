@@ -194,3 +194,33 @@ def test_a_live_message_is_the_thread_apis_item_key_for_key(alice, alice_client,
             "error": "",
         }
     ]
+
+
+@pytest.mark.django_db
+def test_the_first_page_of_the_thread_rides_along_with_the_context(alice_client, lead, number):
+    conversation, _ = get_or_create_conversation(number, lead.mobile_phone_e164)
+    for n in range(3):
+        MessageFactory(conversation=conversation, body=f"Text {n}")
+    thread = alice_client.get(f"/api/v1/conversations/{conversation.pk}/messages?page_size=2").json()
+
+    with_page = alice_client.get(f"/api/v1/texting?record_type=lead&record_id={lead.pk}&messages=2").json()
+
+    assert with_page["messages"] == thread
+    assert [m["body"] for m in with_page["messages"]["results"]] == ["Text 2", "Text 1"]
+    assert _context(alice_client, lead).json()["messages"] is None
+    refused = alice_client.get(f"/api/v1/texting?record_type=lead&record_id={lead.pk}&messages=500")
+    assert refused.status_code == 400 and "messages" in refused.json()
+
+
+@pytest.mark.django_db
+def test_the_context_of_a_conversation_shows_that_conversation_even_when_another_is_newer(
+    alice_client, lead, number, org_a
+):
+    older, _ = get_or_create_conversation(number, lead.mobile_phone_e164)
+    other_number = PhoneNumberFactory(account=number.account, label="Support")
+    newer, _ = get_or_create_conversation(other_number, lead.mobile_phone_e164)
+    MessageFactory(conversation=newer, body="newest")
+    body = alice_client.get(f"/api/v1/texting?conversation={older.pk}&messages=5").json()
+    assert body["conversation_id"] == older.pk
+    assert {c["id"] for c in body["conversations"]} == {older.pk, newer.pk}
+    assert body["messages"]["results"] == []

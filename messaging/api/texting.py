@@ -29,6 +29,7 @@ from crm.models import RecordType, RecordTypeConfig, model_for
 from crm.phones import format_for_display
 from crm.services import can_text, sms_number
 from messaging.access import default_sender_for, numbers_usable_by
+from messaging.inbox.api.messages import newest_page
 from messaging.inbox.api.serializers import CONVERSATION_ROW_FIELDS, _int, conversation_items
 from messaging.inbox.visibility import visible_conversations
 from messaging.media import validation as media_rules
@@ -104,8 +105,10 @@ def enter_sends(membership) -> bool:
     return own["enter_sends"] if own else True
 
 
-def texting_context(request, *, record=None, conversation_id: int | None = None) -> dict:
-    """The widget's context for a record, or for one conversation (the inbox's pane)."""
+def texting_context(request, *, record=None, conversation_id: int | None = None, messages: int = 0) -> dict:
+    """The widget's context for a record, or for one conversation (the inbox's pane). With ``messages``, the
+    newest that many messages of the conversation to show first ride along (one request less before the
+    thread can be drawn)."""
     org, membership = request.org, request.membership
     visible = visible_conversations(membership)
     refusal = None
@@ -150,6 +153,11 @@ def texting_context(request, *, record=None, conversation_id: int | None = None)
     )
     names = {(record.record_type, record.pk): str(record)} if record is not None else {}
     conversations = conversation_items(rows, names)
+    shown = (
+        conversation_id
+        if conversation_id is not None
+        else (conversations[0]["id"] if conversations else None)
+    )
     default = default_sender_for(membership)
     return {
         "record": (
@@ -170,7 +178,8 @@ def texting_context(request, *, record=None, conversation_id: int | None = None)
         "numbers": [_number_item(n) for n in numbers],
         "default_number_id": default.pk if default is not None else None,
         "conversations": conversations,
-        "conversation_id": conversations[0]["id"] if conversations else None,
+        "conversation_id": shown,
+        "messages": newest_page(shown, messages) if messages and shown is not None else None,
         "limits": media_limits(),
         "preferences": {"enter_sends": enter_sends(membership)},
     }
@@ -201,6 +210,12 @@ class TextingContextView(APIView):
             OpenApiParameter("record_type", OpenApiTypes.STR, enum=list(RecordType.values)),
             OpenApiParameter("record_id", OpenApiTypes.INT),
             OpenApiParameter("conversation", OpenApiTypes.INT),
+            OpenApiParameter(
+                "messages",
+                OpenApiTypes.INT,
+                description="Also return the newest N (≤ 200) messages of `conversation_id`, as the first "
+                "page of GET /conversations/{id}/messages.",
+            ),
         ],
         responses=inline_serializer(
             "TextingContext",
@@ -215,6 +230,7 @@ class TextingContextView(APIView):
                 "default_number_id": serializers.IntegerField(allow_null=True),
                 "conversations": serializers.ListField(child=serializers.DictField()),
                 "conversation_id": serializers.IntegerField(allow_null=True),
+                "messages": serializers.DictField(allow_null=True),
                 "limits": serializers.DictField(),
                 "preferences": serializers.DictField(),
             },
@@ -222,15 +238,19 @@ class TextingContextView(APIView):
     )
     def get(self, request):
         params = request.query_params
+        messages = 0
+        if params.get("messages"):
+            messages = _int(params["messages"], "messages")
+            if not 0 <= messages <= 200:
+                raise ValidationError({"messages": "From 0 to 200."})
         if params.get("conversation"):
-            return Response(
-                texting_context(request, conversation_id=_int(params["conversation"], "conversation"))
-            )
+            conversation_id = _int(params["conversation"], "conversation")
+            return Response(texting_context(request, conversation_id=conversation_id, messages=messages))
         record_type = params.get("record_type", "")
         if record_type not in RecordType.values:
             raise ValidationError({"record_type": f"One of {', '.join(RecordType.values)}."})
         record = access_record(request.org, record_type, _int(params.get("record_id"), "record_id"))
-        return Response(texting_context(request, record=record))
+        return Response(texting_context(request, record=record, messages=messages))
 
 
 class ComposerSettingsSerializer(StrictSerializer):

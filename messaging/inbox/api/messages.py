@@ -34,6 +34,23 @@ from messaging.models import Message, MessageSession
 from quicksend.pagination import CursorPagination
 
 
+def newest_page(conversation_id: int, size: int) -> dict:
+    """The first page of ``GET /conversations/{id}/messages`` (same items and ``before`` cursor) for a
+    conversation the caller is already known to see (the texting widget's context)."""
+    rows = list(
+        Message.objects.filter(conversation_id=conversation_id)
+        .order_by("-created_at", "-id")
+        .values(*THREAD_ROW_FIELDS)[: size + 1]
+    )
+    more_older = len(rows) > size
+    rows = rows[:size]
+    return {
+        "results": message_items(rows),
+        "before": _encode(rows[-1]["created_at"], rows[-1]["id"]) if rows and more_older else None,
+        "after": None,
+    }
+
+
 class ConversationThreadMixin:
     """The thread actions of ``ConversationViewSet`` (its ``visible_pk`` applies the visibility rules)."""
 

@@ -159,15 +159,18 @@ class ConversationWidget {
     );
   }
 
-  contextUrl() {
+  contextUrl(withMessages) {
+    // On (re)load the first page of the conversation to show rides along with the context (one request
+    // less before the thread is drawn); it is the thread API's first page, same items.
     const { recordType, recordId, conversationId } = this.options;
-    if (conversationId) return `/api/v1/texting?conversation=${encodeURIComponent(conversationId)}`;
-    return `/api/v1/texting?record_type=${encodeURIComponent(recordType)}&record_id=${encodeURIComponent(recordId)}`;
+    const first = withMessages ? `&messages=${PAGE_SIZE}` : "";
+    if (conversationId) return `/api/v1/texting?conversation=${encodeURIComponent(conversationId)}${first}`;
+    return `/api/v1/texting?record_type=${encodeURIComponent(recordType)}&record_id=${encodeURIComponent(recordId)}${first}`;
   }
 
-  async refreshContext() {
+  async refreshContext(withMessages = false) {
     try {
-      this.context = await api(this.contextUrl());
+      this.context = await api(this.contextUrl(withMessages));
     } catch (error) {
       this.showError(error.detail || "The texts could not be loaded.");
       return null;
@@ -179,7 +182,7 @@ class ConversationWidget {
   }
 
   async reload() {
-    const context = await this.refreshContext();
+    const context = await this.refreshContext(true);
     if (!context) return;
     const wanted = this.conversationId || this.options.conversationId || context.conversation_id;
     const conversation = context.conversations.find((c) => c.id === wanted) || context.conversations[0] || null;
@@ -202,12 +205,33 @@ class ConversationWidget {
       return;
     }
     live.subscribe("conv", conversation.id);
+    const bundled = this.context && this.context.conversation_id === conversation.id && this.context.messages;
+    const sessionsLoaded = api(`/api/v1/conversations/${conversation.id}/sessions`).catch(() => []);
+    if (bundled) {
+      // Draw the newest texts now; the session lines follow when their list arrives.
+      this.context.messages = null;
+      this.merge(bundled);
+      this.render({ stick: true });
+      this.renderNotices();
+      const sessions = await sessionsLoaded;
+      if (conversation.id !== this.conversationId) return;
+      this.sessions = sessions;
+      this.render({});
+      return;
+    }
     const [page, sessions] = await Promise.all([
       api(`/api/v1/conversations/${conversation.id}/messages?page_size=${PAGE_SIZE}`),
-      api(`/api/v1/conversations/${conversation.id}/sessions`).catch(() => []),
+      sessionsLoaded,
     ]);
     if (conversation.id !== this.conversationId) return;
     this.sessions = sessions;
+    this.merge(page);
+    this.render({ stick: true });
+    this.renderNotices();
+  }
+
+  // A newest page (from the thread API or the context) into what is shown.
+  merge(page) {
     const known = [...this.messages.values()].sort(byTime);
     const oldestNew = page.results[page.results.length - 1];
     const gap =
@@ -222,8 +246,6 @@ class ConversationWidget {
       this.olderCursor = page.before;
     }
     this.upsert(page.results);
-    this.render({ stick: true });
-    this.renderNotices();
   }
 
   async loadOlder() {
