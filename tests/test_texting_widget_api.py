@@ -50,6 +50,7 @@ def test_a_records_context_names_the_number_the_usable_senders_and_its_conversat
     assert (body["can_text"], body["refusal"]) == (True, None)
     assert [n["id"] for n in body["numbers"]] == [number.pk] and body["numbers"][0]["label"] == "Sales"
     assert body["default_number_id"] == number.pk
+    assert body["reply_number_id"] == number.pk  # the number of the thread they are in
     assert body["conversation_id"] == conversation.pk
     assert body["conversations"][0]["phone_number"]["label"] == "Sales"
     assert body["limits"]["max_items"] == 10 and "image/png" in body["limits"]["accepted_types"]

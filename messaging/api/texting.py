@@ -36,6 +36,7 @@ from messaging.media import validation as media_rules
 from messaging.models import ConsentState, MemberMessagingSettings, MessageMedia
 from messaging.services.consent import REFUSALS
 from messaging.services.numbers import do_set_composer_settings
+from messaging.services.sending import current_thread_number
 from quicksend.api import StrictSerializer
 
 CONVERSATIONS_SHOWN = 20
@@ -159,6 +160,7 @@ def texting_context(request, *, record=None, conversation_id: int | None = None,
         else (conversations[0]["id"] if conversations else None)
     )
     default = default_sender_for(membership)
+    reply = current_thread_number(org, membership, e164) if e164 else None
     return {
         "record": (
             {
@@ -177,6 +179,7 @@ def texting_context(request, *, record=None, conversation_id: int | None = None,
         "refusal": refusal,
         "numbers": [_number_item(n) for n in numbers],
         "default_number_id": default.pk if default is not None else None,
+        "reply_number_id": reply.pk if reply is not None else None,
         "conversations": conversations,
         "conversation_id": shown,
         "messages": newest_page(shown, messages) if messages and shown is not None else None,
@@ -203,8 +206,9 @@ class TextingContextView(APIView):
             "Give `record_type` and `record_id`, or `conversation`. `refusal` says why the composer is "
             "disabled (codes: opted_out, do_not_contact, blocked, record_do_not_contact, compliance, "
             "no_number, no_sender, no_sender_admin) and what to do; `conversation_id` is the conversation to "
-            "show first (the current one, most recently active); `default_number_id` the sender to "
-            "preselect for a new conversation (a reply goes from the conversation's own number)."
+            "show first (the current one, most recently active); `reply_number_id` the number a reply goes "
+            "from (the person's most recent thread on a number you may use), `default_number_id` the sender "
+            "of a first text."
         ),
         parameters=[
             OpenApiParameter("record_type", OpenApiTypes.STR, enum=list(RecordType.values)),
@@ -228,6 +232,7 @@ class TextingContextView(APIView):
                 "refusal": _REFUSAL,
                 "numbers": serializers.ListField(child=serializers.DictField()),
                 "default_number_id": serializers.IntegerField(allow_null=True),
+                "reply_number_id": serializers.IntegerField(allow_null=True),
                 "conversations": serializers.ListField(child=serializers.DictField()),
                 "conversation_id": serializers.IntegerField(allow_null=True),
                 "messages": serializers.DictField(allow_null=True),

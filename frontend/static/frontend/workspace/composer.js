@@ -106,9 +106,13 @@ class Composer {
     this.enterSends.checked = context.preferences.enter_sends;
     this.hint.textContent = context.preferences.enter_sends ? "Shift+Enter for a new line" : "Ctrl+Enter to send";
     const chosen = this.from.value;
-    const preferred = conversation && context.numbers.some((n) => n.id === conversation.phone_number.id)
+    // A reply goes from the number the person last texted (the server's rule, reply_number_id); a
+    // conversation picked in the switcher answers from its own number; a first text from the default.
+    const usable = conversation && context.numbers.some((n) => n.id === conversation.phone_number.id);
+    const picked = usable && conversation.id !== context.conversation_id;
+    const preferred = picked
       ? conversation.phone_number.id
-      : context.default_number_id;
+      : context.reply_number_id || (usable ? conversation.phone_number.id : context.default_number_id);
     this.from.replaceChildren(
       ...context.numbers.map((n) =>
         el("option", { value: n.id, text: n.label ? `${n.label} · ${n.phone_number}` : n.display_name || n.phone_number }),
@@ -237,8 +241,10 @@ class Composer {
     this.slashOpen = fromSlash;
     if (this.templates === null) {
       try {
-        const page = await api("/api/v1/templates?page_size=200");
+        // The published templates this member may use for the record's type (shared and their own).
         const recordType = this.context && this.context.record ? this.context.record.type : "";
+        const query = `status=published&page_size=200${recordType ? `&record_type=${recordType}` : ""}`;
+        const page = await api(`/api/v1/templates?${query}`);
         this.templates = (page.results || page).filter((t) => !t.record_type || t.record_type === recordType);
       } catch (error) {
         this.error.textContent = error.detail;
@@ -271,7 +277,13 @@ class Composer {
 
   filterTemplates() {
     const q = this.search.value.trim().toLowerCase();
-    const found = this.templates.filter((t) => !q || t.name.toLowerCase().includes(q) || t.body.toLowerCase().includes(q));
+    const found = this.templates.filter(
+      (t) =>
+        !q ||
+        t.name.toLowerCase().includes(q) ||
+        (t.shortcode || "").toLowerCase().startsWith(q) ||
+        t.body.toLowerCase().includes(q),
+    );
     if (!found.length) {
       const none = this.templates.length ? "No template matches." : "No templates yet. An admin can add them under Templates.";
       this.templateList.replaceChildren(el("li", { class: "qs-muted", text: none }));
