@@ -215,8 +215,8 @@ def test_composer_inserts_a_template_replaces_ucs2_characters_checks_files_and_k
     )
     _log_in(page, base_url, "aaron")
     page.goto(base_url + lead.get_absolute_url())
-    page.locator(".qs-composer").wait_for()
     box = page.locator(".qs-text")
+    expect(box).to_be_enabled()  # the context has arrived
 
     # "/" opens the templates; Enter takes the first match, rendered for this lead by the server.
     box.focus()

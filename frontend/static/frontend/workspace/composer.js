@@ -71,6 +71,7 @@ class Composer {
         el("label", { class: "qs-enter", for: `${id}-enter` }, this.enterSends, " Enter sends"),
         this.send),
     );
+    this.fieldset.disabled = true; // until the context says who this is and from which numbers
     this.form = el("form", { class: "qs-composer", "aria-label": "Send a text", novalidate: true },
       this.refusal, this.templatePanel, this.fieldset, this.error);
     this.host.replaceChildren(this.form);
@@ -239,10 +240,11 @@ class Composer {
 
   async openTemplates(query, fromSlash = false) {
     this.slashOpen = fromSlash;
-    if (this.templates === null) {
+    const recordType = this.context && this.context.record ? this.context.record.type : "";
+    if (this.templates === null || this.templatesFor !== recordType) {
       try {
         // The published templates this member may use for the record's type (shared and their own).
-        const recordType = this.context && this.context.record ? this.context.record.type : "";
+        this.templatesFor = recordType;
         const query = `status=published&page_size=200${recordType ? `&record_type=${recordType}` : ""}`;
         const page = await api(`/api/v1/templates?${query}`);
         this.templates = (page.results || page).filter((t) => !t.record_type || t.record_type === recordType);
