@@ -29,6 +29,7 @@ from crm.forms import (
 )
 from crm.models import ImportJob, RecordType, RecordTypeConfig, model_for
 from crm.phones import format_for_display
+from crm.signals import owner_change_follow_up
 from crm.texting import texting
 from quicksend.bounded_ids import parse_id
 from quicksend.errors import FAILED, attempt
@@ -116,6 +117,21 @@ def record_list(request, record_type: str):
     )
 
 
+def _display_value(record, field) -> str:
+    """A field's value in words for the record page: "Yes"/"No", a choice's label, "Not set" when empty."""
+    value = getattr(record, field.name)
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if value is None or value == "":
+        return "Not set"
+    if field.choices:
+        return getattr(record, f"get_{field.name}_display")()
+    if field.name in type(record).phone_fields:
+        e164 = getattr(record, f"{field.name}_e164")
+        return f"{value}  ({format_for_display(e164)})" if e164 else value
+    return value
+
+
 def record_detail(request, record_type: str, pk: int):
     record = access.access_record(request.org, record_type, pk)
     model = type(record)
@@ -124,11 +140,7 @@ def record_detail(request, record_type: str, pk: int):
     for f in model._meta.concrete_fields:
         if f.name in {"id", "organization", "custom_fields", "owner", "team"} or f.name.endswith("_e164"):
             continue
-        value = getattr(record, f.name)
-        if f.name in model.phone_fields and value:
-            e164 = getattr(record, f"{f.name}_e164")
-            value = f"{value}  ({format_for_display(e164)})" if e164 else value
-        fields.append((f.verbose_name.capitalize(), value))
+        fields.append((f.verbose_name.capitalize(), _display_value(record, f)))
     related = []
     for name in ("contacts", "cases", "opportunities"):
         manager = getattr(record, name, None)
@@ -196,10 +208,12 @@ def record_edit(request, record_type: str, pk: int):
         request.POST or None, org=request.org, instance=access.access_record(request.org, record_type, pk)
     )
     if request.method == "POST" and form.is_valid():
+        previous_owner_id = record.owner_id
         done = attempt(form, services.do_update_record, record, request.user, form.cleaned_data)
         if done is not FAILED:
             messages.success(request, f"{record.type_label} “{record}” saved.")
-            return redirect(f"crm-{record_type}-detail", pk=record.pk)
+            detail = reverse(f"crm-{record_type}-detail", args=[record.pk])
+            return redirect(owner_change_follow_up(request, record, previous_owner_id, detail))
     return _form_page(request, record_type, form, record)
 
 
@@ -223,15 +237,17 @@ def record_delete(request, record_type: str, pk: int):
 def record_reassign(request, record_type: str, pk: int):
     record = access.access_record(request.org, record_type, pk)
     form = ReassignForm(request.POST, org=request.org)
+    detail = reverse(f"crm-{record_type}-detail", args=[record.pk])
     if form.is_valid():
         team = form.cleaned_data.get("team")
+        previous_owner_id = record.owner_id
         services.do_reassign_records(
             [record], request.user, form.cleaned_data["owner"], team=team, set_team=team is not None
         )
         messages.success(request, f"{record} now belongs to {record.owner.get_full_name() or record.owner}.")
-    else:
-        messages.error(request, "Choose a member of this organization as the new owner.")
-    return redirect(f"crm-{record_type}-detail", pk=record.pk)
+        return redirect(owner_change_follow_up(request, record, previous_owner_id, detail))
+    messages.error(request, "Choose a member of this organization as the new owner.")
+    return redirect(detail)
 
 
 def record_bulk_reassign(request, record_type: str):

@@ -1,10 +1,20 @@
 from django import forms
 from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import AuthenticationForm
 
 from quicksend.bounded_ids import BoundedModelMultipleChoiceField
 from tenancy.models import Membership, Role, validate_time_zone
 
 User = get_user_model()
+
+
+class EmailLoginForm(AuthenticationForm):
+    """The login form: people sign in with their email (it is their username)."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": "Please enter a correct email and password. The password is case-sensitive.",
+    }
 
 
 class OrganizationForm(forms.Form):

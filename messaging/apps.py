@@ -29,6 +29,10 @@ class MessagingConfig(AppConfig):
         from quicksend import consumers, periodic
 
         inbox_receivers.connect()
+        from crm.signals import record_owner_changed
+        from messaging.inbox.pages import carry_over_question
+
+        record_owner_changed.connect(carry_over_question, dispatch_uid="inbox.carry_over_question")
         consumers.SUBSCRIPTION_CHECKS["conv"] = visibility.subscription_check
         periodic.register("inbox-auto-archive", "messaging.inbox.tasks.auto_archive", 3600)
         periodic.register("inbox-history-sync", "messaging.inbox.tasks.sync_history_all", 900)

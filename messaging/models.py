@@ -159,13 +159,23 @@ class MessagingSettings(models.Model):
 
 
 class MemberMessagingSettings(models.Model):
-    """A member's own messaging preferences: their default sender number (one they may use)."""
+    """A member's own messaging preferences: their default sender number (one they may use), whether Enter
+    sends in the composer, and how new notifications reach them beyond the bell (a desktop notification, a
+    sound)."""
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     membership = models.OneToOneField(Membership, on_delete=models.CASCADE, related_name="messaging_settings")
     default_number = models.ForeignKey(
         PhoneNumber, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    enter_sends = models.BooleanField(
+        default=True, help_text="Enter sends and Shift+Enter starts a new line (else Ctrl+Enter sends)."
+    )
+    desktop_notifications = models.BooleanField(
+        default=False,
+        help_text="Show a desktop notification for each new notification (the browser asks once).",
+    )
+    notification_sound = models.BooleanField(default=False, help_text="Play a short sound for each new one.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -275,6 +285,8 @@ STATUS_RANK: dict[str, int] = {
     MessageStatus.READ: 70,
 }
 FINAL_STATUSES = frozenset(s for s, rank in STATUS_RANK.items() if rank >= 60)
+# The statuses an agent sees as "failed" (the inbox's failed filter and marker, the home page's count).
+FAILED_STATUSES = (MessageStatus.FAILED, MessageStatus.UNDELIVERED)
 
 
 class Message(models.Model):

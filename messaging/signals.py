@@ -16,6 +16,8 @@ retried from that row (messaging/inbox/steps.py). Whoever announces a stored mes
   was stored (status ``pending``); the sending user's own thread updates from it.
 - ``message_status_changed(message_id, conversation_id, organization_id, status, error_code)``: a message's
   status moved forward (webhooks, polling, the send task).
+- ``consent_changed(organization_id, phone_number, action, method)``: the consent of a number changed; the
+  inbox tells the open threads of that number (their composer enables or disables at once).
 - ``twilio_account_invalidated(organization_id, account_id, message)``: Twilio refused an account's
   credentials (error 20003) and the account was marked invalid; the organization's admins are notified.
 """
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 inbound_message_stored = Signal()
 outbound_message_created = Signal()
 message_status_changed = Signal()
+consent_changed = Signal()
 # Twilio refused an account's credentials (20003). kwargs: organization_id, account_id, message.
 twilio_account_invalidated = Signal()
 

@@ -144,7 +144,9 @@ def load(environ: dict[str, str] | None = None) -> Config:
         public_base_url=(env.get("PUBLIC_BASE_URL") or f"http://127.0.0.1:{port}").rstrip("/"),
         allowed_hosts=["127.0.0.1", "localhost", "testserver", "[::1]"]
         + [h for h in env.get("ALLOWED_HOSTS", "").split(",") if h],
-        debug=env.get("DEBUG", "1") == "1",
+        # Off unless asked for (DEBUG=1): a new user trying `make run` sees the product's own 404 and 500
+        # pages, not Django's debug pages with every URL of the project.
+        debug=env.get("DEBUG", "0") == "1",
     )
 
 

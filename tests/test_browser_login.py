@@ -18,7 +18,7 @@ def carol(transactional_db):
 def test_user_logs_in_and_sees_their_organization(page, asgi_server, carol):
     page.goto(asgi_server.base_url + "/settings/members/")
     expect(page).to_have_url(f"{asgi_server.base_url}/login/?next=/settings/members/")
-    page.get_by_label("Username").fill("carol")
+    page.get_by_label("Email").fill("carol")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page).to_have_url(f"{asgi_server.base_url}/settings/members/")
@@ -28,7 +28,7 @@ def test_user_logs_in_and_sees_their_organization(page, asgi_server, carol):
 
 def test_wrong_password_shows_the_error(page, asgi_server, carol):
     page.goto(asgi_server.base_url + "/login/")
-    page.get_by_label("Username").fill("carol")
+    page.get_by_label("Email").fill("carol")
     page.get_by_label("Password").fill("not the password")
     page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("alert")).to_contain_text("Please enter a correct username and password")
+    expect(page.get_by_role("alert")).to_contain_text("Please enter a correct email and password")

@@ -57,6 +57,12 @@ def test_embedded_mode_generates_secrets_once(tmp_path, monkeypatch):
     assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
 
 
+def test_make_run_shows_the_products_error_pages_unless_debug_is_asked_for(tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "VAR_DIR", tmp_path)
+    assert config.load({}).debug is False  # `make run`: our 404/500 pages, not Django's URL listing
+    assert config.load({"DEBUG": "1"}).debug is True
+
+
 def _start(env_overrides: dict) -> subprocess.CompletedProcess:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(ROOT), **env_overrides}
     code = "import quicksend.wsgi"

@@ -219,3 +219,36 @@ def test_a_socket_on_both_a_conversation_and_its_user_channel_gets_each_event_on
             await ws.disconnect()
 
     asyncio.run(run())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_consent_change_reaches_those_looking_at_the_number_and_nobody_else(
+    org_a, org_b, number, alice, bob
+):
+    from messaging.services.consent import do_change_consent
+
+    conversation = store_inbound(number, CUSTOMER, "please stop texting me").conversation
+    other = store_inbound(number, "+12025550148", "hello").conversation
+
+    async def run():
+        alice_ws = await connect(alice, org_a)
+        watching_other = await connect(alice, org_a)
+        bob_ws = await connect(bob, org_b)
+        assert await subscribe(alice_ws, conversation.pk) == "subscribed"
+        assert await subscribe(watching_other, other.pk) == "subscribed"
+        await database_sync_to_async(do_change_consent)(org_a, CUSTOMER, "opt_out", "agent", actor=alice)
+        frames = await frames_until(alice_ws, "consent.changed")
+        assert {k: v for k, v in frames[-1].items() if k not in ("event_id", "id")} == {
+            "type": "consent.changed",
+            "phone_number": CUSTOMER,
+            "opted_out": True,
+            "blocked": False,
+            "do_not_contact": False,
+        }
+        for ws in (watching_other, bob_ws):
+            for frame in await all_frames(ws, quiet=0.3):
+                assert frame["type"] != "consent.changed"
+        for ws in (alice_ws, watching_other, bob_ws):
+            await ws.disconnect()
+
+    asyncio.run(run())

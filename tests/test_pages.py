@@ -12,13 +12,14 @@ def test_login_page_renders(client):
     response = client.get("/login/")
     assert response.status_code == 200
     assert b"Log in to QuickSend" in response.content
+    assert b">Email <input" in response.content
 
 
 @pytest.mark.django_db
 def test_wrong_password_is_reported_on_the_form(alice):
     response = Client().post("/login/", {"username": "alice", "password": "wrong"})
     assert response.status_code == 200
-    assert b"Please enter a correct username and password" in response.content
+    assert b"Please enter a correct email and password" in response.content
 
 
 @pytest.mark.django_db

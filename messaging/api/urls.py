@@ -4,7 +4,7 @@ the organization's messaging settings, sending, preview, consent, and the inbox'
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from messaging.api import accounts, consent, preview, sending
+from messaging.api import accounts, consent, preview, sending, texting
 from messaging.inbox.api import urls as inbox_urls
 
 router = SimpleRouter(trailing_slash=False)
@@ -19,6 +19,10 @@ urlpatterns = [
     path("messages/preview", preview.MessagePreviewView.as_view(), name="messages-preview"),
     path("messages/<int:pk>", sending.SendMessageViewSet.as_view({"get": "retrieve"}), name="message-detail"),
     path("consent", consent.ConsentView.as_view(), name="consent"),
+    # The texting widget's context, the member's composer settings, attachments for members.
+    path("texting", texting.TextingContextView.as_view(), name="texting-context"),
+    path("me/composer-settings", texting.ComposerSettingsView.as_view(), name="composer-settings"),
+    path("media/<int:pk>", texting.MessageMediaView.as_view(), name="message-media"),
     path("", include(inbox_urls)),
     *router.urls,
 ]

@@ -1,0 +1,1 @@
+"""The inbox: conversations, ownership, visibility, notifications and the pages agents work in."""

@@ -475,14 +475,19 @@ def conversations_for_record(record):
     )
 
 
-def _check_may_change_record_owner(record, actor) -> None:
+def may_change_record_owner_conversations(record, actor) -> bool:
+    """Whether ``actor`` may choose what happens to a record's conversations after its owner changed: an
+    admin, the record's owner, or the owner of one of its current conversations."""
     membership = _membership_in(record.organization_id, actor)
-    allowed = membership is not None and (
+    return membership is not None and (
         membership.is_admin
         or record.owner_id == actor.pk
         or conversations_for_record(record).filter(is_current=True, owner_id=actor.pk).exists()
     )
-    if not allowed:
+
+
+def _check_may_change_record_owner(record, actor) -> None:
+    if not may_change_record_owner_conversations(record, actor):
         raise PermissionDenied("Only an admin, the record's owner or its conversations' owner can do this.")
 
 

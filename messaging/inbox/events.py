@@ -10,12 +10,16 @@ events missed while disconnected are not replayed.
 
 Event types and payloads:
 
-- ``message.created``: ``{"conversation_id", "message": MESSAGE}``
+- ``message.created``: ``{"conversation_id", "message": MESSAGE}`` (MESSAGE is the REST thread item,
+  ``GET /api/v1/conversations/{id}/messages``, key for key)
 - ``message.status``: ``{"conversation_id", "message_id", "status", "error_code", "error_message"}``
 - ``conversation.updated``: ``{"conversation": CONVERSATION, "unread": int | null}`` (``unread`` is the
   recipient's own count on ``user.<id>``, null on ``conv.<id>``)
 - ``notification.created``: ``{"notification": NOTIFICATION, "unread_total": int}``
 - ``notification.cleared``: ``{"notification_ids": [...], "conversation_id", "unread_total": int}``
+- ``consent.changed``: ``{"phone_number", "opted_out", "blocked", "do_not_contact"}`` to the conversations
+  with that number (a STOP, START, or an agent's mark: composers showing them ask again whether they may
+  text)
 """
 
 from __future__ import annotations
@@ -24,7 +28,14 @@ from collections.abc import Iterable
 
 from django.db.models import Sum
 
-from messaging.models import Conversation, ConversationUserState, Message, Notification
+from messaging.inbox.message_shape import (
+    MEDIA_FIELDS,
+    consent_revocation,
+    media_by_message,
+    media_item,
+    sender_name,
+)
+from messaging.models import ConsentState, Conversation, ConversationUserState, Message, Notification
 from quicksend.realtime import new_event_id, publish, publish_access_changed
 from tenancy.models import Membership
 
@@ -33,10 +44,18 @@ MESSAGE_STATUS = "message.status"
 CONVERSATION_UPDATED = "conversation.updated"
 NOTIFICATION_CREATED = "notification.created"
 NOTIFICATION_CLEARED = "notification.cleared"
+CONSENT_CHANGED = "consent.changed"
 
 
 def _iso(value) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def _iso_z(value) -> str | None:
+    # The REST API's date-time format (DRF writes UTC as "…Z"), so an event and a REST item are equal.
+    from rest_framework.fields import DateTimeField
+
+    return DateTimeField().to_representation(value) if value is not None else None
 
 
 def _user_brief(user) -> dict | None:
@@ -47,9 +66,21 @@ def _user_brief(user) -> dict | None:
 
 
 def message_payload(message: Message) -> dict:
+    """The thread item of the REST API (``inbox.api.serializers.MessageSerializer``), key for key."""
+    sender = message.sender if message.sender_id else None
+    if message.num_media == 0:
+        media = []
+    elif "media" in getattr(message, "_prefetched_objects_cache", {}):
+        # The send service hands over the rows it just wrote (no query).
+        media = [
+            media_item({f: getattr(m, f) for f in MEDIA_FIELDS if f != "file"} | {"file": m.file.name})
+            for m in message.media.all()
+        ]
+    else:
+        media = media_by_message([message.pk]).get(message.pk, [])
     return {
         "id": message.pk,
-        "conversation_id": message.conversation_id,
+        "conversation": message.conversation_id,
         "direction": message.direction,
         "source": message.source,
         "status": message.status,
@@ -60,8 +91,13 @@ def message_payload(message: Message) -> dict:
         "num_segments": message.num_segments,
         "error_code": message.error_code,
         "error_message": message.error_message,
-        "sender_id": message.sender_id,
-        "created_at": _iso(message.created_at),
+        "sender": message.sender_id,
+        "created_at": _iso_z(message.created_at),
+        "sender_name": sender_name(sender.first_name, sender.last_name, sender.get_username())
+        if sender
+        else "",
+        "media": media,
+        "consent_revocation": consent_revocation(message.direction, message.body),
     }
 
 
@@ -255,3 +291,20 @@ def publish_visibility_changed(organization_id: int) -> None:
     """The organization's visibility rule changed: every member's open sockets check what they watch."""
     user_ids = Membership.objects.filter(organization_id=organization_id).values_list("user_id", flat=True)
     publish_access_changed(user_ids=list(user_ids))
+
+
+def publish_consent_changed(organization_id: int, phone_number: str) -> None:
+    """To everyone looking at a conversation with ``phone_number``: its consent is now this."""
+    conversation_ids = list(
+        Conversation.objects.filter(
+            organization_id=organization_id, customer_number=phone_number
+        ).values_list("pk", flat=True)
+    )
+    if not conversation_ids:
+        return
+    state = (
+        ConsentState.objects.filter(organization_id=organization_id, phone_number=phone_number)
+        .values("opted_out", "blocked", "do_not_contact")
+        .first()
+    ) or {"opted_out": False, "blocked": False, "do_not_contact": False}
+    publish(CONSENT_CHANGED, {"phone_number": phone_number, **state}, conversation_ids=conversation_ids)

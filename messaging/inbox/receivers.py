@@ -40,6 +40,12 @@ def on_record_changed(sender, event, **kwargs) -> None:
         forget_record(event.organization_id, event.record_type, event.record_id)
 
 
+def on_consent_changed(sender, organization_id, phone_number, **kwargs) -> None:
+    from messaging.inbox import events
+
+    events.publish_consent_changed(organization_id, phone_number)
+
+
 def connect() -> None:
     from crm.events import record_changed
     from messaging import signals
@@ -53,3 +59,4 @@ def connect() -> None:
     signals.make_durable(signals.outbound_message_created, steps.expect_outbound)
     signals.message_status_changed.connect(on_message_status_changed, dispatch_uid="inbox.status")
     signals.twilio_account_invalidated.connect(on_twilio_account_invalidated, dispatch_uid="inbox.account")
+    signals.consent_changed.connect(on_consent_changed, dispatch_uid="inbox.consent")

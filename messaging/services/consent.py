@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from messaging.models import ConsentEvent, ConsentState, Message
+from messaging.signals import consent_changed, send_after_commit
 from tenancy import audit
 from tenancy.models import Organization
 
@@ -101,4 +102,7 @@ def do_change_consent(
     )
     if method in (Method.AGENT, Method.API, Method.IMPORT):
         audit.record(org, actor, f"consent.{action}", event, {"phone_number": phone_number, "method": method})
+    send_after_commit(
+        consent_changed, organization_id=org.pk, phone_number=phone_number, action=action, method=method
+    )
     return event

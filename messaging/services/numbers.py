@@ -129,6 +129,25 @@ def do_set_member_default_number(
     return row
 
 
+@transaction.atomic
+def do_set_composer_settings(membership: Membership, actor, *, enter_sends: bool) -> MemberMessagingSettings:
+    """Set a member's composer preferences (whether Enter sends or starts a new line)."""
+    row, _ = MemberMessagingSettings.objects.select_for_update().get_or_create(
+        membership=membership, defaults={"organization": membership.organization}
+    )
+    if row.enter_sends != enter_sends:
+        audit.record(
+            membership.organization,
+            actor,
+            "member.composer_settings_set",
+            membership,
+            {"enter_sends": [row.enter_sends, enter_sends]},
+        )
+        row.enter_sends = enter_sends
+        row.save()
+    return row
+
+
 @sensitive_variables()
 def do_configure_number_webhook(number: PhoneNumber, actor) -> PhoneNumber:
     """ "Configure this number for me": point the number's SMS URL at our incoming-SMS endpoint (POST).

@@ -58,3 +58,39 @@ def member_numbers_panel(context):
         "effective_default": access.default_sender_for(membership),
         "csrf_token": context.get("csrf_token"),
     }
+
+
+@register.inclusion_tag("messaging/inbox/_bell.html", takes_context=True)
+def inbox_bell(context):
+    """The top bar's bell: the live unread count (also in the tab title) and the notifications panel. It
+    costs the page no query: the bell fetches its counts and the member's preferences itself."""
+    request = context["request"]
+    return {"membership": getattr(request, "membership", None)}
+
+
+@register.inclusion_tag("messaging/inbox/_notification_preferences.html", takes_context=True)
+def notification_preferences_panel(context):
+    """The profile page's "Notifications" card: desktop notification and sound, per member."""
+    from messaging.inbox.preferences import notification_preferences
+
+    request = context["request"]
+    membership = getattr(request, "membership", None)
+    if membership is None:
+        return {"membership": None}
+    return {
+        "membership": membership,
+        "preferences": notification_preferences(membership),
+        "csrf_token": context.get("csrf_token"),
+    }
+
+
+@register.inclusion_tag("messaging/inbox/_workspace_panel.html", takes_context=True)
+def workspace_panel(context):
+    """The home page's inbox summary: my open conversations, my unread texts, failed sends of the week."""
+    from messaging.inbox.summary import workspace_summary
+
+    request = context["request"]
+    membership = getattr(request, "membership", None)
+    if membership is None:
+        return {"summary": None}
+    return {"summary": workspace_summary(membership)}

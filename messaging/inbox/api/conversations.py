@@ -34,7 +34,7 @@ from messaging.inbox.api.serializers import (
 from messaging.inbox.api.settings import queue_sync
 from messaging.inbox.search import search_q
 from messaging.inbox.visibility import visible_conversations
-from messaging.models import Conversation
+from messaging.models import FAILED_STATUSES, Conversation, Message
 from quicksend.pagination import Keyset, page_size
 
 
@@ -72,6 +72,12 @@ CONVERSATION_FILTERS = [
     OpenApiParameter("mine", OpenApiTypes.BOOL, description="Owned by me or one of my teams."),
     OpenApiParameter("unread", OpenApiTypes.BOOL, description="Only conversations I have unread texts in."),
     OpenApiParameter("dismissed", OpenApiTypes.BOOL, description="Include the ones I dismissed."),
+    OpenApiParameter(
+        "awaiting", OpenApiTypes.BOOL, description="Awaiting a reply: the last text came from the customer."
+    ),
+    OpenApiParameter(
+        "failed", OpenApiTypes.BOOL, description="The last message failed or was not delivered."
+    ),
     OpenApiParameter(
         "q", OpenApiTypes.STR, description="Customer number (any format), record name, or message text."
     ),
@@ -133,6 +139,10 @@ class ConversationViewSet(ConversationThreadMixin, viewsets.GenericViewSet):
             qs = qs.filter(Q(owner=user) | Q(team__in=membership.teams.values("pk")))
         if _bool(params.get("unread")):
             qs = qs.filter(mine__unread_count__gt=0)
+        if _bool(params.get("awaiting")):
+            qs = qs.filter(last_message_direction=Message.Direction.INBOUND)
+        if _bool(params.get("failed")):
+            qs = qs.filter(last_message_status__in=FAILED_STATUSES)
         if not _bool(params.get("dismissed")):
             qs = qs.filter(my_dismissed=False)
         text = (params.get("q") or "").strip()

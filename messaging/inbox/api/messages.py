@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 from crm.texting import try_organization_phone
 from messaging.api.sending import SendMessageViewSet
 from messaging.inbox.api.serializers import (
-    MESSAGE_ROW_FIELDS,
+    THREAD_ROW_FIELDS,
     MessageSerializer,
     SessionSerializer,
     _int,
@@ -32,6 +32,23 @@ from quicksend.pagination import CursorPagination, Keyset, page_size
 
 # A thread's order: by when each text happened.
 BY_TIME = Keyset("created_at")
+
+
+def newest_page(conversation_id: int, size: int) -> dict:
+    """The first page of ``GET /conversations/{id}/messages`` (same items and ``before`` cursor) for a
+    conversation the caller is already known to see (the texting widget's context)."""
+    rows = list(
+        Message.objects.filter(conversation_id=conversation_id)
+        .order_by("-created_at", "-id")
+        .values(*THREAD_ROW_FIELDS)[: size + 1]
+    )
+    more_older = len(rows) > size
+    rows = rows[:size]
+    return {
+        "results": message_items(rows),
+        "before": BY_TIME.cursor(rows[-1]) if rows and more_older else None,
+        "after": None,
+    }
 
 
 class ConversationThreadMixin:
@@ -84,14 +101,14 @@ class ConversationThreadMixin:
             raise
         if after is not None:
             qs = qs.filter(BY_TIME.beyond(after, descending=False)).order_by("created_at", "id")
-            rows = list(qs.values(*MESSAGE_ROW_FIELDS)[: size + 1])
+            rows = list(qs.values(*THREAD_ROW_FIELDS)[: size + 1])
             more_newer = len(rows) > size
             rows = list(reversed(rows[:size]))
             more_older = True
         else:
             if before is not None:
                 qs = qs.filter(BY_TIME.beyond(before, descending=True))
-            rows = list(qs.order_by("-created_at", "-id").values(*MESSAGE_ROW_FIELDS)[: size + 1])
+            rows = list(qs.order_by("-created_at", "-id").values(*THREAD_ROW_FIELDS)[: size + 1])
             more_older = len(rows) > size
             rows = rows[:size]
             more_newer = before is not None

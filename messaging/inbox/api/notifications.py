@@ -1,4 +1,4 @@
-"""REST API of a user's notifications: list, mark one read, mark all read."""
+"""REST API of a user's notifications: list, mark one read, mark all read, and the bell's counts."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from messaging.inbox import events
 from messaging.inbox.api.serializers import _bool, _int
 from messaging.inbox.notifications import do_mark_notifications_read
+from messaging.inbox.preferences import notification_preferences
 from messaging.models import Notification
 
 
@@ -87,3 +88,25 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def read_all(self, request):
         ids = list(self.get_queryset().filter(is_read=False).values_list("pk", flat=True))
         return Response({"marked": do_mark_notifications_read(request.user, ids)})
+
+    @extend_schema(
+        summary="The bell's counts (my unread texts, open notifications) and my notification preferences",
+        responses=inline_serializer(
+            "NotificationSummary",
+            {
+                "unread_total": serializers.IntegerField(),
+                "open_notifications": serializers.IntegerField(),
+                "desktop_notifications": serializers.BooleanField(),
+                "notification_sound": serializers.BooleanField(),
+            },
+        ),
+    )
+    @action(detail=False, methods=["get"])
+    def summary(self, request):
+        return Response(
+            {
+                "unread_total": events.unread_total(request.user.pk, request.org.pk),
+                "open_notifications": self.get_queryset().filter(cleared_at__isnull=True).count(),
+                **notification_preferences(request.membership),
+            }
+        )

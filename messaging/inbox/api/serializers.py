@@ -8,6 +8,7 @@ from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
+from messaging.inbox.message_shape import consent_revocation, media_by_message, sender_name
 from messaging.models import (
     Conversation,
     Message,
@@ -55,6 +56,7 @@ CONVERSATION_ROW_FIELDS = (
     "my_dismissed",
 )
 _OWNER_USERNAME = f"owner__{User.USERNAME_FIELD}"
+_SENDER_USERNAME = f"sender__{User.USERNAME_FIELD}"
 
 
 def conversation_items(rows: list[dict], record_names: dict) -> list[dict]:
@@ -163,22 +165,57 @@ MESSAGE_ROW_FIELDS = (
     "sender_id",
     "created_at",
 )
+# A thread page reads these too: the sending agent's name rides along in the same query.
+THREAD_ROW_FIELDS = (
+    *MESSAGE_ROW_FIELDS,
+    "sender__first_name",
+    "sender__last_name",
+    f"sender__{User.USERNAME_FIELD}",
+)
 
 
-# A thread item, for the schema; ``message_items`` builds the same from rows (tests hold them equal).
+# A thread item, for the schema; ``message_items`` builds the same from rows (tests hold them equal, and hold
+# ``events.message_payload`` equal to both).
 class MessageSerializer(serializers.ModelSerializer):
+    sender_name = serializers.SerializerMethodField(
+        help_text="The agent who sent it ('' when no person did)."
+    )
+    media = serializers.SerializerMethodField(
+        help_text="Attachments: id, content_type, filename, size, url (null when not stored), error."
+    )
+    consent_revocation = serializers.SerializerMethodField(
+        help_text="An inbound text asking, in words, to stop being texted (offer to record the opt-out)."
+    )
+
     class Meta:
         model = Message
-        fields = [name.removesuffix("_id") for name in MESSAGE_ROW_FIELDS]  # conversation_id → conversation
+        fields = [
+            *(name.removesuffix("_id") for name in MESSAGE_ROW_FIELDS),  # conversation_id → conversation
+            "sender_name",
+            "media",
+            "consent_revocation",
+        ]
         read_only_fields = fields
+
+    def get_sender_name(self, message) -> str:
+        user = message.sender
+        return sender_name(user.first_name, user.last_name, user.get_username()) if user else ""
+
+    def get_media(self, message) -> list[dict]:
+        return media_by_message([message.pk]).get(message.pk, []) if message.num_media else []
+
+    def get_consent_revocation(self, message) -> bool:
+        return consent_revocation(message.direction, message.body)
 
 
 _DATETIME = serializers.DateTimeField(read_only=True)
 
 
 def message_items(rows: list[dict]) -> list[dict]:
-    """``MessageSerializer``'s items from rows of ``MESSAGE_ROW_FIELDS``."""
+    """``MessageSerializer``'s items from rows of ``THREAD_ROW_FIELDS`` (one more query when some have
+    attachments)."""
     as_text = _DATETIME.to_representation
+    media = media_by_message(row["id"] for row in rows if row["num_media"])
     return [
         {
             "id": row["id"],
@@ -195,6 +232,13 @@ def message_items(rows: list[dict]) -> list[dict]:
             "error_message": row["error_message"],
             "sender": row["sender_id"],
             "created_at": as_text(row["created_at"]),
+            "sender_name": sender_name(
+                row["sender__first_name"], row["sender__last_name"], row[_SENDER_USERNAME]
+            )
+            if row["sender_id"]
+            else "",
+            "media": media.get(row["id"], []),
+            "consent_revocation": consent_revocation(row["direction"], row["body"]),
         }
         for row in rows
     ]
