@@ -25,6 +25,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
     *([path("sandbox/", include("sandbox.urls"))] if settings.QUICKSEND_SANDBOX else []),
+    path("", include("tenancy.urls")),
     path("", include("messaging.urls")),
     path("", include("crm.urls")),
     path("", include("templates_app.urls")),
