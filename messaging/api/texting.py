@@ -59,8 +59,8 @@ def _refusal(code: str, reason: str) -> dict:
     return {"code": code, "reason": reason, "next_step": NEXT_STEPS[code]}
 
 
-def _record_refusal(record, config) -> dict | None:
-    answer = texting(record, config)
+def _record_refusal(answer, record) -> dict | None:
+    """The CRM's answer (``crm.texting``) as a refusal with its code and what to do."""
     if answer.allowed:
         return None
     if getattr(record, "do_not_contact", False):
@@ -131,10 +131,10 @@ def texting_context(request, *, record=None, conversation_id: int | None = None,
         e164 = ""
         match = Q(record_type=record.record_type, record_id=record.pk)
     if record is not None:
-        config = RecordTypeConfig.for_type(org.pk, record.record_type)
-        refusal = _record_refusal(record, config)
+        answer = texting(record, RecordTypeConfig.for_type(org.pk, record.record_type))
+        refusal = _record_refusal(answer, record)
         if conversation_id is None:
-            e164 = texting(record, config).number
+            e164 = answer.number
             if e164:
                 match |= Q(customer_number=e164)
     consent, consent_refusal = _consent(org, e164)
