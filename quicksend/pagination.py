@@ -14,13 +14,18 @@ import base64
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q
 from django.utils.dateparse import parse_datetime
 from rest_framework import pagination
 from rest_framework.exceptions import ValidationError
 
+from quicksend.bounded_ids import parse_id
+
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
+# ``page_size`` in the OpenAPI schema: what the server takes (a larger ask gets MAX_PAGE_SIZE).
+PAGE_SIZE_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE}
 
 
 class CursorPagination(pagination.CursorPagination):
@@ -57,8 +62,8 @@ class Keyset:
             at = parse_datetime(at_text)
             if at is None:
                 raise ValueError
-            return at, int(pk_text)
-        except (ValueError, UnicodeDecodeError, TypeError):
+            return at, parse_id(pk_text, name)
+        except (ValueError, UnicodeDecodeError, TypeError, DjangoValidationError):
             raise ValidationError({name: "Invalid cursor."})
 
     def beyond(self, position: tuple[datetime, int], *, descending: bool) -> Q:

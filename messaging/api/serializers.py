@@ -1,5 +1,4 @@
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
@@ -8,14 +7,20 @@ from messaging import labels
 from messaging.models import MessagingSettings, PhoneNumber, TwilioAccount
 from messaging.segments import MAX_BODY_CHARACTERS, body_too_long
 from quicksend.api import StrictModelSerializer, StrictSerializer
+from quicksend.bounded_ids import BoundedIdField, OrgScopedPrimaryKeyRelatedField, parse_id
 
 
-@extend_schema_field(OpenApiTypes.INT)
-class OrgNumberField(serializers.PrimaryKeyRelatedField):
+def _org_numbers(org):
+    if org is None:
+        return PhoneNumber.objects.all()
+    return PhoneNumber.objects.filter(organization=org)
+
+
+class OrgNumberField(OrgScopedPrimaryKeyRelatedField):
     """A number id, looked up only inside the caller's organization (a foreign id is "does not exist")."""
 
-    def get_queryset(self):
-        return PhoneNumber.objects.filter(organization=self.context["request"].org)
+    def __init__(self, **kwargs):
+        super().__init__(_org_numbers, **kwargs)
 
 
 class TwilioAccountSerializer(StrictModelSerializer):
@@ -85,8 +90,8 @@ class TwilioFailureSerializer(serializers.Serializer):
 class PhoneNumberSerializer(StrictModelSerializer):
     display_name = serializers.SerializerMethodField()
     account = serializers.PrimaryKeyRelatedField(read_only=True)
-    member_ids = serializers.ListField(child=serializers.IntegerField(), required=False)
-    team_ids = serializers.ListField(child=serializers.IntegerField(), required=False)
+    member_ids = serializers.ListField(child=BoundedIdField(), required=False, max_length=1000)
+    team_ids = serializers.ListField(child=BoundedIdField(), required=False, max_length=1000)
     usable_by_me = serializers.SerializerMethodField()
     is_default = serializers.SerializerMethodField()
 
@@ -141,7 +146,7 @@ class MessagingSettingsSerializer(StrictModelSerializer):
 
 
 class MyDefaultNumberSerializer(StrictSerializer):
-    default_number = OrgNumberField(allow_null=True, help_text="Your own default; null → the organization's.")
+    default_number = OrgNumberField(required=True, help_text="Your own default; null → the organization's.")
     effective_default = serializers.IntegerField(read_only=True, allow_null=True)
 
 
@@ -159,9 +164,11 @@ class RecordRefField(serializers.Field):
             self.fail("invalid")
         if data["type"] not in RecordType.values:
             raise ValidationError(f"'{data['type']}' is not a record type ({', '.join(RecordType.values)}).")
+        if isinstance(data["id"], bool) or not isinstance(data["id"], int | str):
+            self.fail("invalid")
         try:
-            return {"type": data["type"], "id": int(data["id"])}
-        except (TypeError, ValueError):
+            return {"type": data["type"], "id": parse_id(data["id"], "id")}
+        except DjangoValidationError:
             self.fail("invalid")
 
     def to_representation(self, value):
