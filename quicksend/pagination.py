@@ -34,6 +34,17 @@ class CursorPagination(pagination.CursorPagination):
     max_page_size = MAX_PAGE_SIZE
     ordering = "-id"
 
+    def get_schema_operation_parameters(self, view):
+        # The schema says what the server takes: 1 … max_page_size (a larger ask gets max_page_size).
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": self.max_page_size}
+                parameter["description"] = (
+                    f"Items per page: 1 … {self.max_page_size} (default {self.page_size})."
+                )
+        return parameters
+
 
 def page_size(request, default: int = DEFAULT_PAGE_SIZE, maximum: int = MAX_PAGE_SIZE) -> int:
     """The ``page_size`` query parameter, kept within 1 … ``maximum``."""

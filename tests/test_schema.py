@@ -53,3 +53,36 @@ def test_isolation_routes_are_buildable():
     routes, unbuildable = iter_url_routes()
     assert not unbuildable
     assert routes
+
+
+@pytest.mark.django_db
+def test_every_operation_has_a_summary_and_an_area_tag(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    declared = [tag["name"] for tag in schema["tags"]]
+    problems = []
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            where = f"{method.upper()} {path}"
+            summary = operation.get("summary") or ""
+            if not summary:
+                problems.append(f"{where}: no summary")
+            if re.search(r"\ba [aeio]", summary, re.IGNORECASE):  # "a account"; "a user" is right
+                problems.append(f"{where}: {summary!r}")
+            tags = operation.get("tags") or []
+            if len(tags) != 1 or tags[0] not in declared or tags[0] == "v1":
+                problems.append(f"{where}: tags {tags}")
+    assert not problems, "\n".join(problems)
+    assert {"Conversations", "Messages", "Twilio accounts", "Leads", "Organization"} <= set(declared)
+
+
+@pytest.mark.django_db
+def test_path_ids_carry_their_range_and_named_ids_are_text(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+
+    def path_id(path):
+        operation = schema["paths"][path]["get"]
+        return next(p for p in operation["parameters"] if p["in"] == "path")["schema"]
+
+    assert path_id("/api/v1/conversations/{id}") == {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+    assert path_id("/api/v1/record-types/{id}")["type"] == "string"
+    assert path_id("/api/v1/twilio-accounts/{id}")["type"] == "string"
