@@ -223,3 +223,22 @@ def test_the_service_refuses_fields_the_record_type_does_not_have(alice, convers
         inbox.do_create_record_from_conversation(conversation, alice, "case", {"nonexistent_field": "x"})
     assert "nonexistent_field" in refused.value.message_dict
     assert not Case.objects.exists() and not Conversation.objects.exclude(regarding_id=None).exists()
+
+
+# --- a refused token on a list call ---------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["/api/v1/twilio-accounts/{id}/refresh-numbers", "/api/v1/numbers/refresh"])
+def test_refreshing_numbers_with_a_token_twilio_refuses_says_so_and_marks_the_account(
+    alice_client, bob_client, org_a, twilio_sandbox, url
+):
+    sid, _token = twilio_sandbox.new_account()
+    account = TwilioAccountFactory(organization=org_a, account_sid=sid, auth_token="0" * 32)
+    response = alice_client.post(url.format(id=account.pk))
+    assert response.status_code == 400, response.content
+    assert response.json()["kind"] == "auth" and response.json()["code"] == 20003
+    account.refresh_from_db()
+    assert account.status == TwilioAccount.Status.INVALID
+    if "{id}" in url:
+        assert bob_client.post(url.format(id=account.pk)).status_code == 404
