@@ -2,10 +2,14 @@
 
 * every operation sits under a tag naming its area (``TAGS``: the first path segment after ``/api/v1/``
   decides, unless the view named its own tag);
-* an integer id in a path says the range the server takes (1 … 2⁶³−1), like ids in payloads and filters.
+* an integer id in a path says the range the server takes (1 … 2⁶³−1), like ids in payloads and filters;
+* a nullable nested object (``{"allOf": [{"$ref": …}], "nullable": true}``, which OpenAPI 3.0 validators
+  read as "never null": ``nullable`` does not reach into the reference) becomes "the object, or null".
 """
 
 from __future__ import annotations
+
+from drf_spectacular.openapi import AutoSchema
 
 from quicksend.bounded_ids import ID_SCHEMA
 
@@ -66,6 +70,31 @@ def tag_for(path: str) -> str | None:
     return None
 
 
+def _null_or_object(schema) -> None:
+    """Rewrite nullable single-reference ``allOf`` properties, in place, all the way down."""
+    if isinstance(schema, list):
+        for item in schema:
+            _null_or_object(item)
+        return
+    if not isinstance(schema, dict):
+        return
+    for key, value in list(schema.items()):
+        if (
+            isinstance(value, dict)
+            and value.get("nullable") is True
+            and isinstance(value.get("allOf"), list)
+            and len(value["allOf"]) == 1
+            and "$ref" in value["allOf"][0]
+        ):
+            rest = {k: v for k, v in value.items() if k not in ("allOf", "nullable")}
+            schema[key] = {
+                **rest,
+                "oneOf": [value["allOf"][0], {"type": "object", "nullable": True, "enum": [None]}],
+            }
+        else:
+            _null_or_object(value)
+
+
 def postprocess(result: dict, generator, request, public) -> dict:
     """drf-spectacular ``POSTPROCESSING_HOOKS`` entry: tags by area, bounded path ids."""
     used: set[str] = set()
@@ -84,7 +113,17 @@ def postprocess(result: dict, generator, request, public) -> dict:
                     parameter["description"] = _TEXT_IDS[path]
                 elif parameter.get("schema", {}).get("type") == "integer":
                     parameter["schema"] = dict(ID_SCHEMA)
+    for component in result.get("components", {}).get("schemas", {}).values():
+        _null_or_object(component)
     result["tags"] = [
         {"name": tag, "description": description} for tag, (description, _) in TAGS.items() if tag in used
     ] + [{"name": tag} for tag in sorted(used - set(TAGS))]
     return result
+
+
+class PageObjectSchema(AutoSchema):
+    """The schema of a view whose ``list`` answers one object (a page: ``results`` and a cursor) rather than
+    a bare array, which drf-spectacular would otherwise document as an array of pages."""
+
+    def _is_list_view(self, serializer=None) -> bool:
+        return False

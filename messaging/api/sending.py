@@ -108,8 +108,10 @@ class MessageSerializer(serializers.ModelSerializer):
 
 
 class SendRefusedSerializer(serializers.Serializer):
-    detail = serializers.CharField(help_text="Why, in plain words.")
-    field = serializers.CharField(help_text="The input at fault ('' when none).")
+    """A refusal: ``detail`` and ``field``; malformed input answers ``{"<field>": [reasons]}``."""
+
+    detail = serializers.CharField(required=False, help_text="Why, in plain words.")
+    field = serializers.CharField(required=False, help_text="The input at fault ('' when none).")
 
 
 _EXAMPLE_MESSAGE = {

@@ -1,4 +1,5 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
@@ -7,7 +8,7 @@ from messaging import labels
 from messaging.models import MessagingSettings, PhoneNumber, TwilioAccount
 from messaging.segments import MAX_BODY_CHARACTERS, body_too_long
 from quicksend.api import StrictModelSerializer, StrictSerializer
-from quicksend.bounded_ids import BoundedIdField, OrgScopedPrimaryKeyRelatedField, parse_id
+from quicksend.bounded_ids import ID_SCHEMA, BoundedIdField, OrgScopedPrimaryKeyRelatedField, parse_id
 
 
 def _org_numbers(org):
@@ -81,10 +82,19 @@ class TwilioAccountConnectedSerializer(TwilioAccountSerializer):
 
 
 class TwilioFailureSerializer(serializers.Serializer):
-    detail = serializers.CharField(help_text="What went wrong, in plain words. Nothing was saved.")
-    code = serializers.IntegerField(allow_null=True, help_text="Twilio's error code, when Twilio gave one.")
-    kind = serializers.CharField(help_text="auth, suspended, closed, unreachable, timeout, rate_limited, …")
-    retryable = serializers.BooleanField()
+    """A Twilio failure (all four fields), or input refused before any request: ``{"detail": [reasons]}``
+    or ``{"<field>": [reasons]}``."""
+
+    detail = serializers.JSONField(
+        required=False, help_text="What went wrong, in plain words. Nothing was saved."
+    )
+    code = serializers.IntegerField(
+        required=False, allow_null=True, help_text="Twilio's error code, when Twilio gave one."
+    )
+    kind = serializers.CharField(
+        required=False, help_text="auth, suspended, closed, unreachable, timeout, rate_limited, …"
+    )
+    retryable = serializers.BooleanField(required=False)
 
 
 class PhoneNumberSerializer(StrictModelSerializer):
@@ -94,6 +104,10 @@ class PhoneNumberSerializer(StrictModelSerializer):
     team_ids = serializers.ListField(child=BoundedIdField(), required=False, max_length=1000)
     usable_by_me = serializers.SerializerMethodField()
     is_default = serializers.SerializerMethodField()
+    # "" when Twilio has none for the number: text, not a URL, in the schema.
+    sms_url = serializers.CharField(
+        read_only=True, help_text="The SMS webhook URL Twilio has ('' when none)."
+    )
 
     class Meta:
         model = PhoneNumber
@@ -138,6 +152,7 @@ class PhoneNumberSerializer(StrictModelSerializer):
 
 class MessagingSettingsSerializer(StrictModelSerializer):
     default_number = OrgNumberField(allow_null=True, required=False)
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="null: never saved.")
 
     class Meta:
         model = MessagingSettings
@@ -150,6 +165,19 @@ class MyDefaultNumberSerializer(StrictSerializer):
     effective_default = serializers.IntegerField(read_only=True, allow_null=True)
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {
+                "type": "object",
+                "properties": {"type": {"type": "string", "enum": list(RecordType.values)}, "id": ID_SCHEMA},
+                "required": ["type", "id"],
+                "additionalProperties": False,
+            },
+            {"type": "string", "pattern": "^[a-z]+:[0-9]+$", "description": 'Form style: "lead:12".'},
+        ]
+    }
+)
 class RecordRefField(serializers.Field):
     """``{"type": "lead", "id": 12}`` (JSON) or ``"lead:12"`` (form)."""
 

@@ -37,6 +37,7 @@ from messaging.inbox.search import search_q
 from messaging.inbox.visibility import visible_conversations
 from messaging.models import FAILED_STATUSES, Conversation, Message
 from quicksend.bounded_ids import ID_SCHEMA
+from quicksend.openapi import PageObjectSchema
 from quicksend.pagination import PAGE_SIZE_SCHEMA, Keyset, page_size
 
 
@@ -98,6 +99,7 @@ class ConversationViewSet(ConversationThreadMixin, viewsets.GenericViewSet):
     queryset = Conversation.objects.none()
     serializer_class = ConversationSerializer
     pagination_class = None
+    schema = PageObjectSchema()
 
     def _base(self) -> QuerySet[Conversation]:
         # The caller's own state joins in once (LEFT JOIN on the unique (conversation, user) index).
@@ -153,6 +155,7 @@ class ConversationViewSet(ConversationThreadMixin, viewsets.GenericViewSet):
         return qs
 
     @extend_schema(
+        operation_id="v1_conversations_list",
         summary="List conversations (newest activity first, keyset cursor)",
         parameters=CONVERSATION_FILTERS,
         responses=inline_serializer(

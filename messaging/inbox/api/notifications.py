@@ -25,8 +25,9 @@ class NotificationSerializer(serializers.ModelSerializer):
         fields = ["id"]
 
 
-def _notification_schema(**kwargs):
-    return inline_serializer(
+# One class for the schema (a second class of the same name would be a second, clashing component).
+_NotificationShape = type(
+    inline_serializer(
         "Notification",
         {
             "id": serializers.IntegerField(),
@@ -43,8 +44,12 @@ def _notification_schema(**kwargs):
             "created_at": serializers.DateTimeField(),
             "updated_at": serializers.DateTimeField(),
         },
-        **kwargs,
     )
+)
+
+
+def _notification_schema(**kwargs):
+    return _NotificationShape(**kwargs)
 
 
 class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from drf_spectacular.utils import inline_serializer
+from drf_spectacular.utils import extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
@@ -104,8 +104,9 @@ def conversation_items(rows: list[dict], record_names: dict) -> list[dict]:
     return items
 
 
-def _conversation_schema(**kwargs):
-    return inline_serializer(
+# One class for the schema (a second class of the same name would be a second, clashing component).
+_ConversationShape = type(
+    inline_serializer(
         "Conversation",
         {
             "id": serializers.IntegerField(),
@@ -148,8 +149,12 @@ def _conversation_schema(**kwargs):
             "unread": serializers.IntegerField(),
             "dismissed": serializers.BooleanField(),
         },
-        **kwargs,
     )
+)
+
+
+def _conversation_schema(**kwargs):
+    return _ConversationShape(**kwargs)
 
 
 MESSAGE_ROW_FIELDS = (
@@ -179,6 +184,7 @@ THREAD_ROW_FIELDS = (
 
 # A thread item, for the schema; ``message_items`` builds the same from rows (tests hold them equal, and hold
 # ``events.message_payload`` equal to both).
+@extend_schema_serializer(component_name="ThreadMessage")
 class MessageSerializer(serializers.ModelSerializer):
     sender_name = serializers.SerializerMethodField(
         help_text="The agent who sent it ('' when no person did)."
@@ -272,6 +278,7 @@ def _teams(org):
     return Team.objects.filter(organization=org)
 
 
+@extend_schema_serializer(component_name="ConversationReassign")
 class ReassignSerializer(StrictSerializer):
     user = OrgScopedPrimaryKeyRelatedField(_active_members, help_text="An active member's user id.")
     team = OrgScopedPrimaryKeyRelatedField(_teams, help_text="A team id.")
@@ -282,6 +289,7 @@ class ReassignSerializer(StrictSerializer):
         return attrs
 
 
+@extend_schema_serializer(component_name="ConversationBulkReassign")
 class BulkReassignSerializer(ReassignSerializer):
     ids = serializers.ListField(child=BoundedIdField(), min_length=1, max_length=500)
 
