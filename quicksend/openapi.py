@@ -126,4 +126,6 @@ class PageObjectSchema(AutoSchema):
     a bare array, which drf-spectacular would otherwise document as an array of pages."""
 
     def _is_list_view(self, serializer=None) -> bool:
-        return False
+        if getattr(self.view, "action", None) == "list":
+            return False
+        return super()._is_list_view(serializer)

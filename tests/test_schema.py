@@ -102,10 +102,11 @@ def test_answers_match_their_documented_shape(alice_client, org_a):
     from tests.factories_messaging import PhoneNumberFactory, TwilioAccountFactory, store_inbound
 
     number = PhoneNumberFactory(account=TwilioAccountFactory(organization=org_a), sms_url="")
-    store_inbound(number, "+12025550147", "Hello")
+    conversation = store_inbound(number, "+12025550147", "Hello").conversation
     schema = alice_client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
     for path, url in [
         ("/api/v1/conversations", "/api/v1/conversations"),  # one page object, not an array of pages
+        ("/api/v1/conversations/{id}/sessions", f"/api/v1/conversations/{conversation.pk}/sessions"),
         ("/api/v1/numbers/{id}", f"/api/v1/numbers/{number.pk}"),  # an empty SMS URL is text
         ("/api/v1/messaging-settings", "/api/v1/messaging-settings"),  # never saved: updated_at null
         ("/api/v1/record-types/{id}", "/api/v1/record-types/lead"),  # a default row: id null
