@@ -17,7 +17,10 @@ API_PREFIX = "/api/v1/"
 
 # Tag → (description, first path segments under /api/v1/). The order is the order of the documentation.
 TAGS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "Organization": ("The caller, the organization's members and teams.", ("me", "members", "teams")),
+    "Organization": (
+        "The caller, the organization's members, invitations and teams.",
+        ("me", "members", "invitations", "teams"),
+    ),
     "API tokens": ("Your API tokens (`Authorization: Token <key>`).", ("tokens",)),
     "Audit log": ("Who did what to which object, and when (admins).", ("audit-log",)),
     "Leads": ("CRM leads.", ("leads",)),

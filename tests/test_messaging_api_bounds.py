@@ -117,6 +117,7 @@ def test_a_list_cursor_with_an_id_out_of_range_is_refused(alice_client, conversa
         ("/api/v1/messages/preview", {"record": {"type": "lead", "id": int(HUGE)}}, "record"),
         ("/api/v1/messages", {"conversation": int(HUGE), "body": "Hi"}, "conversation"),
         ("/api/v1/messages", {"record": {"type": "lead", "id": HUGE}, "body": "Hi"}, "record"),
+        ("/api/v1/templates/render", {"body": "Hi", "record": {"type": "lead", "id": int(HUGE)}}, "record"),
     ],
 )
 def test_payload_ids_out_of_range_are_refused_naming_the_field(
