@@ -48,6 +48,10 @@ TAGS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("messaging-settings", "me/default-number"),
     ),
     "Templates": ("Message templates with merge fields.", ("templates",)),
+    "Automations": (
+        "Triggers, conditions and steps that text records; their runs (admins).",
+        ("automations",),
+    ),
 }
 
 # A path whose first segments name a tag; longest first, so ``me/default-number`` wins over ``me``.
