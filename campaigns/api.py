@@ -17,7 +17,9 @@ from campaigns.models import Automation, Enrollment, StepRun
 from crm.access import access_record
 from crm.models import RecordType
 from quicksend.api import StrictModelSerializer, StrictSerializer
+from quicksend.bounded_ids import ID_SCHEMA, parse_id
 from quicksend.pagination import CursorPagination
+from templates_app.api import RecordRefSerializer
 from tenancy.permissions import IsOrgAdmin
 
 
@@ -52,13 +54,8 @@ class AutomationSerializer(StrictModelSerializer):
         return {s: getattr(obj, f"n_{s}", 0) for s in Enrollment.Status.values}
 
 
-class RecordRef(StrictSerializer):
-    type = serializers.ChoiceField(choices=RecordType.values)
-    id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
-
-
 class RunSerializer(StrictSerializer):
-    record = RecordRef()
+    record = RecordRefSerializer()
 
 
 class EnrollmentSerializer(serializers.ModelSerializer):
@@ -193,7 +190,7 @@ class AutomationViewSet(viewsets.ModelViewSet):
         parameters=[
             OpenApiParameter("result", str, enum=StepRun.Result.values),
             OpenApiParameter("record_type", str, enum=RecordType.values),
-            OpenApiParameter("record_id", int),
+            OpenApiParameter("record_id", ID_SCHEMA, description="Only this record's runs."),
         ],
         responses=StepRunSerializer(many=True),
         summary="The automation's run log, newest first",
@@ -217,8 +214,9 @@ class AutomationViewSet(viewsets.ModelViewSet):
             qs = qs.filter(enrollment__record_type=record_type)
         record_id = request.query_params.get("record_id")
         if record_id:
-            if not record_id.isdigit() or int(record_id) > 2**63 - 1:
-                raise exceptions.ValidationError({"record_id": "Give a record id (a positive whole number)."})
-            qs = qs.filter(enrollment__record_id=int(record_id))
+            try:
+                qs = qs.filter(enrollment__record_id=parse_id(record_id, "record_id"))
+            except DjangoValidationError as exc:
+                raise exceptions.ValidationError(exc.message_dict)
         page = self.paginate_queryset(qs.order_by("-id"))
         return self.get_paginated_response(StepRunSerializer(page, many=True).data)

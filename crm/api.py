@@ -66,6 +66,11 @@ class RecordCursorPagination(CursorPagination):
         return sort_ordering(view.model, request.query_params.get("sort"))
 
 
+def _a(label) -> str:
+    """``label`` with its indefinite article: "a lead", "an account", "an opportunity"."""
+    return ("an " if str(label)[:1].lower() in "aeiou" else "a ") + str(label)
+
+
 def build_record_viewset(record_type: str) -> type[viewsets.GenericViewSet]:
     """CRUD + reassignment for one record type (registered as /api/v1/<plural>)."""
     model = model_for(record_type)
@@ -147,16 +152,16 @@ def _record_schema(model, serializer_class):
         list=extend_schema(
             summary=f"List {plural} (search, filter, sort)", parameters=LIST_PARAMETERS, tags=[tag]
         ),
-        retrieve=extend_schema(summary=f"Get a {label}", tags=[tag]),
+        retrieve=extend_schema(summary=f"Get {_a(label)}", tags=[tag]),
         create=extend_schema(
-            summary=f"Create a {label}",
+            summary=f"Create {_a(label)}",
             tags=[tag],
             examples=[OpenApiExample(f"New {label}", value=example, request_only=True)],
             description="Phone fields accept any format; they are stored as typed and as E.164 (`*_e164`), "
             "normalized with the record type's default country. An invalid number is a 400 naming the field.",
         ),
         partial_update=extend_schema(
-            summary=f"Change fields of a {label}",
+            summary=f"Change fields of {_a(label)}",
             tags=[tag],
             examples=[
                 OpenApiExample("Change status", value={"status": model.default_status()}, request_only=True)
@@ -164,14 +169,14 @@ def _record_schema(model, serializer_class):
         ),
         update=extend_schema(exclude=True),
         destroy=extend_schema(
-            summary=f"Delete a {label}",
+            summary=f"Delete {_a(label)}",
             tags=[tag],
             description="Admins may delete any record; agents only records they own, and only when the "
             "organization allows it (`agents_may_delete_records` on `GET /api/v1/me`). Otherwise 403 and "
             "nothing changes; another organization's record is 404.",
         ),
         reassign=extend_schema(
-            summary=f"Give a {label} a new owner (and optionally team)",
+            summary=f"Give {_a(label)} a new owner (and optionally team)",
             tags=[tag],
             request=ReassignSerializer,
             responses=serializer_class,
@@ -199,13 +204,13 @@ def build_external_id_view(record_type: str) -> type[APIView]:
     tag = str(model._meta.verbose_name_plural).capitalize()
 
     class ExternalIdView(APIView):
-        @extend_schema(summary=f"Get a {label} by your external id", responses=serializer_class, tags=[tag])
+        @extend_schema(summary=f"Get {_a(label)} by your external id", responses=serializer_class, tags=[tag])
         def get(self, request, external_id: str):
             record = access.access_record_by_external_id(request.org, record_type, external_id)
             return Response(serializer_class(record, context={"request": request}).data)
 
         @extend_schema(
-            summary=f"Create or update a {label} by your external id (upsert)",
+            summary=f"Create or update {_a(label)} by your external id (upsert)",
             description="201 when created, 200 when updated. Fields not in the payload keep their values. "
             "An empty body never creates (404 when no record has this external id).",
             request=serializer_class,

@@ -156,6 +156,9 @@ class ReassignResultSerializer(serializers.Serializer):
 class RecordTypeConfigSerializer(StrictModelSerializer):
     phone_field_choices = serializers.SerializerMethodField()
     compliance_field_choices = serializers.SerializerMethodField()
+    # A type whose settings were never saved is its default row: no id, no update time yet.
+    id = serializers.IntegerField(read_only=True, allow_null=True)
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
     class Meta:
         model = RecordTypeConfig

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from quicksend import crypto
@@ -584,6 +585,11 @@ class StatusEvent(models.Model):
 # --- inbox: settings, per-user state, notifications, sessions, history sync ---------------------
 
 
+MAX_SESSION_TIMEOUT_MINUTES = 30 * 24 * 60
+MAX_IDLE_TIMEOUT_MINUTES = 7 * 24 * 60
+MAX_AUTO_ARCHIVE_DAYS = 3650
+
+
 class InboxSettings(models.Model):
     """Organization-wide inbox settings (an unsaved default row until an admin first saves them)."""
 
@@ -594,18 +600,24 @@ class InboxSettings(models.Model):
         ALL = "all", "All conversations of the organization"
 
     organization = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="inbox_settings")
+    # The bounds keep every later computation (now + timeout, now - days) inside what a datetime and the
+    # database hold: an unbounded value once stopped every incoming text's inbox step.
     session_timeout_minutes = models.PositiveIntegerField(
-        default=24 * 60, help_text="How long one message session lasts (default 1 day)."
+        default=24 * 60,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_SESSION_TIMEOUT_MINUTES)],
+        help_text="How long one message session lasts (default 1 day; 1 minute … 30 days).",
     )
     idle_timeout_minutes = models.PositiveIntegerField(
         default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_IDLE_TIMEOUT_MINUTES)],
         help_text="After this long without owner activity, new texts notify the team (or everyone who may "
-        "see the conversation) and they may 'Assign to me'.",
+        "see the conversation) and they may 'Assign to me' (1 minute … 7 days).",
     )
     auto_archive_days = models.PositiveIntegerField(
         null=True,
         blank=True,
-        help_text="Archive conversations with no traffic for this many days (off: empty).",
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_AUTO_ARCHIVE_DAYS)],
+        help_text="Archive conversations with no traffic for this many days (off: empty; 1 … 3,650).",
     )
     agent_visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.ALL)
     updated_at = models.DateTimeField(auto_now=True)

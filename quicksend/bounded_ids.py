@@ -24,6 +24,8 @@ from rest_framework import serializers
 
 # The largest value of a 64-bit signed integer: BigAutoField, PostgreSQL bigint, SQLite INTEGER.
 MAX_ID = 2**63 - 1
+# An id in the OpenAPI schema (a query parameter's type, e.g. ``OpenApiParameter("team", ID_SCHEMA)``).
+ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 
 
 def out_of_range_message(name: str) -> str:

@@ -14,13 +14,18 @@ import base64
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q
 from django.utils.dateparse import parse_datetime
 from rest_framework import pagination
 from rest_framework.exceptions import ValidationError
 
+from quicksend.bounded_ids import parse_id
+
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
+# ``page_size`` in the OpenAPI schema: what the server takes (a larger ask gets MAX_PAGE_SIZE).
+PAGE_SIZE_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE}
 
 
 class CursorPagination(pagination.CursorPagination):
@@ -28,6 +33,17 @@ class CursorPagination(pagination.CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = MAX_PAGE_SIZE
     ordering = "-id"
+
+    def get_schema_operation_parameters(self, view):
+        # The schema says what the server takes: 1 … max_page_size (a larger ask gets max_page_size).
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": self.max_page_size}
+                parameter["description"] = (
+                    f"Items per page: 1 … {self.max_page_size} (default {self.page_size})."
+                )
+        return parameters
 
 
 def page_size(request, default: int = DEFAULT_PAGE_SIZE, maximum: int = MAX_PAGE_SIZE) -> int:
@@ -57,8 +73,8 @@ class Keyset:
             at = parse_datetime(at_text)
             if at is None:
                 raise ValueError
-            return at, int(pk_text)
-        except (ValueError, UnicodeDecodeError, TypeError):
+            return at, parse_id(pk_text, name)
+        except (ValueError, UnicodeDecodeError, TypeError, DjangoValidationError):
             raise ValidationError({name: "Invalid cursor."})
 
     def beyond(self, position: tuple[datetime, int], *, descending: bool) -> Q:

@@ -256,6 +256,11 @@ SPECTACULAR_SETTINGS = {
         "TemplateStatusEnum": "templates_app.models.MessageTemplate.Status",
         "TemplateVisibilityEnum": "templates_app.models.MessageTemplate.Visibility",
     },
+    # Tags by area and bounded path ids (quicksend/openapi.py), after the default enum post-processing.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "quicksend.openapi.postprocess",
+    ],
 }
 
 # --- Logging --------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from crm.models import RecordType, model_for
 from quicksend.api import StrictModelSerializer, StrictSerializer
+from quicksend.bounded_ids import BoundedIdField
 from quicksend.pagination import CursorPagination
 from templates_app import services
 from templates_app.models import MessageTemplate
@@ -87,7 +88,7 @@ class MergeFieldSerializer(serializers.Serializer):
 
 class RecordRefSerializer(StrictSerializer):
     type = serializers.ChoiceField(choices=RecordType.choices)
-    id = serializers.IntegerField()
+    id = BoundedIdField()
 
 
 class RenderRequestSerializer(StrictSerializer):

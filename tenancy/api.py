@@ -211,10 +211,10 @@ class AuditLogViewSet(viewsets.ReadOnlyModelViewSet):
     def get_object(self):
         return access.access_audit_entry(self.request.org, self.kwargs["pk"])
 
-    @action(detail=False, methods=["get"], url_path="actions")
     @extend_schema(
         summary="Distinct actions recorded", responses={200: {"type": "array", "items": {"type": "string"}}}
     )
+    @action(detail=False, methods=["get"], url_path="actions")
     def actions(self, request):
         values = (
             AuditLog.objects.filter(organization=request.org)

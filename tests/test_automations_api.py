@@ -132,3 +132,12 @@ def test_an_out_of_range_record_id_is_a_clear_400(org_a, alice, client_for):
         format="json",
     )
     assert response.status_code == 400 and "record" in response.json()
+
+
+@pytest.mark.parametrize("value", ["²", "9223372036854775808", "-3", "x"])
+def test_a_run_log_filter_that_is_not_a_record_id_is_a_400_naming_it(org_a, alice, client_for, value):
+    automation = (
+        client_for(alice).post("/api/v1/automations", payload(template(org_a).pk), format="json").json()
+    )
+    response = client_for(alice).get(f"/api/v1/automations/{automation['id']}/runs?record_id={value}")
+    assert response.status_code == 400 and "record_id" in response.json()

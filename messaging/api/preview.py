@@ -16,10 +16,11 @@ from rest_framework.views import APIView
 from messaging.api.serializers import RecordRefField, message_body_field
 from messaging.segments import MAX_BODY_CHARACTERS, analyze, apply_gsm_replacements, body_too_long
 from quicksend.api import StrictSerializer
+from quicksend.bounded_ids import BoundedIdField
 
 
 class PreviewRequestSerializer(StrictSerializer):
-    template = serializers.IntegerField(required=False, help_text="A template id (instead of body).")
+    template = BoundedIdField(required=False, help_text="A template id (instead of body).")
     record = RecordRefField(
         required=False,
         help_text='The record to fill the template\'s merge fields from: {"type": "lead", "id": 12}.',

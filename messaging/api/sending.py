@@ -25,6 +25,7 @@ from messaging.media.validation import MAX_ITEMS, MAX_TOTAL_BYTES, MediaFile
 from messaging.models import Conversation, Message, MessageMedia
 from messaging.services.sending import do_send_message
 from quicksend.api import StrictSerializer
+from quicksend.bounded_ids import BoundedIdField
 from templates_app.services import access_template
 from tenancy.access import get_in_org
 
@@ -48,9 +49,9 @@ class SendRequestSerializer(StrictSerializer):
         help_text="A phone number (E.164, or national: the contact type's country).",
     )
     record = RecordRefField(required=False, help_text='A CRM record: {"type": "lead", "id": 12}.')
-    conversation = serializers.IntegerField(required=False, help_text="A conversation id: reply in it.")
+    conversation = BoundedIdField(required=False, help_text="A conversation id: reply in it.")
     body = message_body_field()
-    template = serializers.IntegerField(
+    template = BoundedIdField(
         required=False,
         help_text="A template id (instead of body): rendered here for the record (or the conversation's, or "
         "the number's), as you.",
@@ -107,8 +108,10 @@ class MessageSerializer(serializers.ModelSerializer):
 
 
 class SendRefusedSerializer(serializers.Serializer):
-    detail = serializers.CharField(help_text="Why, in plain words.")
-    field = serializers.CharField(help_text="The input at fault ('' when none).")
+    """A refusal: ``detail`` and ``field``; malformed input answers ``{"<field>": [reasons]}``."""
+
+    detail = serializers.CharField(required=False, help_text="Why, in plain words.")
+    field = serializers.CharField(required=False, help_text="The input at fault ('' when none).")
 
 
 _EXAMPLE_MESSAGE = {

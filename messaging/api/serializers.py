@@ -1,4 +1,4 @@
-from drf_spectacular.types import OpenApiTypes
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
@@ -8,14 +8,20 @@ from messaging import labels
 from messaging.models import MessagingSettings, PhoneNumber, TwilioAccount
 from messaging.segments import MAX_BODY_CHARACTERS, body_too_long
 from quicksend.api import StrictModelSerializer, StrictSerializer
+from quicksend.bounded_ids import ID_SCHEMA, BoundedIdField, OrgScopedPrimaryKeyRelatedField, parse_id
 
 
-@extend_schema_field(OpenApiTypes.INT)
-class OrgNumberField(serializers.PrimaryKeyRelatedField):
+def _org_numbers(org):
+    if org is None:
+        return PhoneNumber.objects.all()
+    return PhoneNumber.objects.filter(organization=org)
+
+
+class OrgNumberField(OrgScopedPrimaryKeyRelatedField):
     """A number id, looked up only inside the caller's organization (a foreign id is "does not exist")."""
 
-    def get_queryset(self):
-        return PhoneNumber.objects.filter(organization=self.context["request"].org)
+    def __init__(self, **kwargs):
+        super().__init__(_org_numbers, **kwargs)
 
 
 class TwilioAccountSerializer(StrictModelSerializer):
@@ -76,19 +82,32 @@ class TwilioAccountConnectedSerializer(TwilioAccountSerializer):
 
 
 class TwilioFailureSerializer(serializers.Serializer):
-    detail = serializers.CharField(help_text="What went wrong, in plain words. Nothing was saved.")
-    code = serializers.IntegerField(allow_null=True, help_text="Twilio's error code, when Twilio gave one.")
-    kind = serializers.CharField(help_text="auth, suspended, closed, unreachable, timeout, rate_limited, …")
-    retryable = serializers.BooleanField()
+    """A Twilio failure (all four fields), or input refused before any request: ``{"detail": [reasons]}``
+    or ``{"<field>": [reasons]}``."""
+
+    detail = serializers.JSONField(
+        required=False, help_text="What went wrong, in plain words. Nothing was saved."
+    )
+    code = serializers.IntegerField(
+        required=False, allow_null=True, help_text="Twilio's error code, when Twilio gave one."
+    )
+    kind = serializers.CharField(
+        required=False, help_text="auth, suspended, closed, unreachable, timeout, rate_limited, …"
+    )
+    retryable = serializers.BooleanField(required=False)
 
 
 class PhoneNumberSerializer(StrictModelSerializer):
     display_name = serializers.SerializerMethodField()
     account = serializers.PrimaryKeyRelatedField(read_only=True)
-    member_ids = serializers.ListField(child=serializers.IntegerField(), required=False)
-    team_ids = serializers.ListField(child=serializers.IntegerField(), required=False)
+    member_ids = serializers.ListField(child=BoundedIdField(), required=False, max_length=1000)
+    team_ids = serializers.ListField(child=BoundedIdField(), required=False, max_length=1000)
     usable_by_me = serializers.SerializerMethodField()
     is_default = serializers.SerializerMethodField()
+    # "" when Twilio has none for the number: text, not a URL, in the schema.
+    sms_url = serializers.CharField(
+        read_only=True, help_text="The SMS webhook URL Twilio has ('' when none)."
+    )
 
     class Meta:
         model = PhoneNumber
@@ -133,6 +152,7 @@ class PhoneNumberSerializer(StrictModelSerializer):
 
 class MessagingSettingsSerializer(StrictModelSerializer):
     default_number = OrgNumberField(allow_null=True, required=False)
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="null: never saved.")
 
     class Meta:
         model = MessagingSettings
@@ -141,10 +161,23 @@ class MessagingSettingsSerializer(StrictModelSerializer):
 
 
 class MyDefaultNumberSerializer(StrictSerializer):
-    default_number = OrgNumberField(allow_null=True, help_text="Your own default; null → the organization's.")
+    default_number = OrgNumberField(required=True, help_text="Your own default; null → the organization's.")
     effective_default = serializers.IntegerField(read_only=True, allow_null=True)
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {
+                "type": "object",
+                "properties": {"type": {"type": "string", "enum": list(RecordType.values)}, "id": ID_SCHEMA},
+                "required": ["type", "id"],
+                "additionalProperties": False,
+            },
+            {"type": "string", "pattern": "^[a-z]+:[0-9]+$", "description": 'Form style: "lead:12".'},
+        ]
+    }
+)
 class RecordRefField(serializers.Field):
     """``{"type": "lead", "id": 12}`` (JSON) or ``"lead:12"`` (form)."""
 
@@ -159,9 +192,11 @@ class RecordRefField(serializers.Field):
             self.fail("invalid")
         if data["type"] not in RecordType.values:
             raise ValidationError(f"'{data['type']}' is not a record type ({', '.join(RecordType.values)}).")
+        if isinstance(data["id"], bool) or not isinstance(data["id"], int | str):
+            self.fail("invalid")
         try:
-            return {"type": data["type"], "id": int(data["id"])}
-        except (TypeError, ValueError):
+            return {"type": data["type"], "id": parse_id(data["id"], "id")}
+        except DjangoValidationError:
             self.fail("invalid")
 
     def to_representation(self, value):

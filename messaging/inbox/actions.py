@@ -451,6 +451,10 @@ def do_create_record_from_conversation(conversation: Conversation, actor, record
         )
     model = model_for(record_type)
     data = dict(data)
+    known = {f.name for f in model._meta.concrete_fields} | {f.attname for f in model._meta.concrete_fields}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValidationError({name: f"Not a field of {model._meta.verbose_name}." for name in unknown})
     phone_field = RecordTypeConfig.for_type(org.pk, record_type).sms_phone_field or next(
         iter(model.phone_fields), ""
     )

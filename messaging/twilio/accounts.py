@@ -30,6 +30,10 @@ MALFORMED_SID_MESSAGE = (
     "characters in all. Copy it from the Twilio Console (Account Info). Nothing was saved."
 )
 EMPTY_TOKEN_MESSAGE = "Enter the Auth Token (Twilio Console → Account Info). Nothing was saved."  # noqa: S105
+UNUSABLE_CHARACTERS_MESSAGE = (
+    "That Auth Token is not valid: it is made of letters and digits only. Copy it from the Twilio Console "
+    "(Account Info). Nothing was saved."
+)
 SUSPENDED_MESSAGE = (
     "Twilio says this account is suspended, so it cannot send messages. Reactivate it in the Twilio Console "
     "(usually a billing matter) and try again. Nothing was saved."
@@ -95,6 +99,20 @@ def check_account_sid(account_sid: str) -> str:
     if not ACCOUNT_SID_RE.match(sid):
         raise ValidationError(MALFORMED_SID_MESSAGE, code="malformed_sid")
     return sid
+
+
+@sensitive_variables()
+def check_auth_token(auth_token: str) -> str:
+    """Return the token stripped, or raise ValidationError saying what is wrong (before any request).
+
+    A token is sent in HTTP Basic authentication, which carries Latin-1 only: a character outside it (a
+    token pasted with a stray "令") could not even be sent, so it is refused here in plain words."""
+    token = (auth_token or "").strip()
+    if not token:
+        raise ValidationError(EMPTY_TOKEN_MESSAGE, code="empty_token")
+    if not (token.isascii() and token.isprintable()) or any(c.isspace() for c in token):
+        raise ValidationError(UNUSABLE_CHARACTERS_MESSAGE, code="malformed_token")
+    return token
 
 
 @sensitive_variables()
@@ -254,9 +272,7 @@ def do_connect_twilio_account(
     or could not be reached); in both cases nothing is stored.
     """
     sid = check_account_sid(account_sid)
-    auth_token = (auth_token or "").strip()
-    if not auth_token:
-        raise ValidationError(EMPTY_TOKEN_MESSAGE, code="empty_token")
+    auth_token = check_auth_token(auth_token)
     if TwilioAccount.objects.filter(organization=org, account_sid=sid).exists():
         raise ValidationError(
             "This Twilio account is already connected. Use “Validate again”, or replace its auth token.",
@@ -371,9 +387,7 @@ def do_update_twilio_account(
     """Rename the account, or replace its auth token (verified with Twilio before it is stored)."""
     info = None
     if auth_token is not None:
-        auth_token = auth_token.strip()
-        if not auth_token:
-            raise ValidationError(EMPTY_TOKEN_MESSAGE, code="empty_token")
+        auth_token = check_auth_token(auth_token)
         info = fetch_account_info(account.account_sid, auth_token)
     changes = {}
     with transaction.atomic():

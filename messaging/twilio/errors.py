@@ -114,10 +114,30 @@ def _timeout_seconds() -> str:
     return f"{settings.TWILIO_HTTP_TIMEOUT:g}"
 
 
+def _as_rest_exception(exc: BaseException) -> BaseException:
+    """The twilio library reports a failed page of a list (``stream``/``list``) as a bare
+    ``TwilioException("Unable to fetch page", response)``: read Twilio's answer from the response, so a
+    refused token on a list is an authentication failure like anywhere else, not an unreadable answer."""
+    if isinstance(exc, TwilioRestException) or not isinstance(exc, TwilioException) or len(exc.args) < 2:
+        return exc
+    response = exc.args[1]
+    status = getattr(response, "status_code", None)
+    if not isinstance(status, int) or status < 400:
+        return exc
+    try:
+        payload = json.loads(response.text)
+    except (TypeError, ValueError):
+        return exc
+    if not isinstance(payload, dict):
+        return exc
+    return TwilioRestException(status, "", msg=str(payload.get("message") or ""), code=payload.get("code"))
+
+
 def classify(exc: BaseException) -> TwilioError:
     """Convert an exception raised by the twilio library (or its HTTP layer) into a TwilioError."""
     if isinstance(exc, TwilioError):
         return exc
+    exc = _as_rest_exception(exc)
     if isinstance(exc, TwilioRestException):
         code = int(exc.code) if exc.code else None
         status = int(exc.status) if exc.status else None

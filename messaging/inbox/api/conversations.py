@@ -27,7 +27,8 @@ from messaging.inbox.api.serializers import (
     RecordOwnerChangeSerializer,
     _bool,
     _conversation_schema,
-    _int,
+    _id,
+    _path_id,
     _valid,
     conversation_items,
 )
@@ -35,7 +36,9 @@ from messaging.inbox.api.settings import queue_sync
 from messaging.inbox.search import search_q
 from messaging.inbox.visibility import visible_conversations
 from messaging.models import FAILED_STATUSES, Conversation, Message
-from quicksend.pagination import Keyset, page_size
+from quicksend.bounded_ids import ID_SCHEMA
+from quicksend.openapi import PageObjectSchema
+from quicksend.pagination import PAGE_SIZE_SCHEMA, Keyset, page_size
 
 
 def _record_names(rows: list[dict]) -> dict:
@@ -63,12 +66,12 @@ def _items(rows: list[dict]) -> list[dict]:
 
 
 CONVERSATION_FILTERS = [
-    OpenApiParameter("number", OpenApiTypes.INT, description="Our number's id."),
+    OpenApiParameter("number", ID_SCHEMA, description="Our number's id."),
     OpenApiParameter(
         "status", OpenApiTypes.STR, enum=["open", "archived", "all"], description="Default: open."
     ),
     OpenApiParameter("owner", OpenApiTypes.STR, description="A user id, `me` or `none`."),
-    OpenApiParameter("team", OpenApiTypes.INT),
+    OpenApiParameter("team", ID_SCHEMA, description="A team id."),
     OpenApiParameter("mine", OpenApiTypes.BOOL, description="Owned by me or one of my teams."),
     OpenApiParameter("unread", OpenApiTypes.BOOL, description="Only conversations I have unread texts in."),
     OpenApiParameter("dismissed", OpenApiTypes.BOOL, description="Include the ones I dismissed."),
@@ -82,7 +85,7 @@ CONVERSATION_FILTERS = [
         "q", OpenApiTypes.STR, description="Customer number (any format), record name, or message text."
     ),
     OpenApiParameter("cursor", OpenApiTypes.STR),
-    OpenApiParameter("page_size", OpenApiTypes.INT),
+    OpenApiParameter("page_size", PAGE_SIZE_SCHEMA, description="Default 50."),
 ]
 
 
@@ -96,6 +99,7 @@ class ConversationViewSet(ConversationThreadMixin, viewsets.GenericViewSet):
     queryset = Conversation.objects.none()
     serializer_class = ConversationSerializer
     pagination_class = None
+    schema = PageObjectSchema()
 
     def _base(self) -> QuerySet[Conversation]:
         # The caller's own state joins in once (LEFT JOIN on the unique (conversation, user) index).
@@ -125,16 +129,16 @@ class ConversationViewSet(ConversationThreadMixin, viewsets.GenericViewSet):
         elif status_value != "all":
             raise ValidationError({"status": "One of open, archived, all."})
         if params.get("number"):
-            qs = qs.filter(phone_number_id=_int(params["number"], "number"))
+            qs = qs.filter(phone_number_id=_id(params["number"], "number"))
         owner = params.get("owner")
         if owner == "me":
             qs = qs.filter(owner=user)
         elif owner == "none":
             qs = qs.filter(owner__isnull=True)
         elif owner:
-            qs = qs.filter(owner_id=_int(owner, "owner"))
+            qs = qs.filter(owner_id=_id(owner, "owner"))
         if params.get("team"):
-            qs = qs.filter(team_id=_int(params["team"], "team"))
+            qs = qs.filter(team_id=_id(params["team"], "team"))
         if _bool(params.get("mine")):
             qs = qs.filter(Q(owner=user) | Q(team__in=membership.teams.values("pk")))
         if _bool(params.get("unread")):
@@ -151,6 +155,7 @@ class ConversationViewSet(ConversationThreadMixin, viewsets.GenericViewSet):
         return qs
 
     @extend_schema(
+        operation_id="v1_conversations_list",
         summary="List conversations (newest activity first, keyset cursor)",
         parameters=CONVERSATION_FILTERS,
         responses=inline_serializer(
@@ -181,10 +186,7 @@ class ConversationViewSet(ConversationThreadMixin, viewsets.GenericViewSet):
         return list(self._base().filter(pk=pk).values(*CONVERSATION_ROW_FIELDS)[:1])
 
     def _pk(self) -> int:
-        try:
-            return int(self.kwargs["pk"])
-        except ValueError:
-            raise Http404
+        return _path_id(self.kwargs["pk"])
 
     def visible_pk(self) -> int:
         """The requested conversation's id if the caller may see it (one small query), else 404."""
@@ -321,13 +323,23 @@ class ConversationViewSet(ConversationThreadMixin, viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"], url_path="create-record")
     def create_record(self, request, pk=None):
+        from crm.serializers import RECORD_SERIALIZERS
+
         conversation = self.get_object()
         data = _valid(CreateRecordSerializer, request)
+        record_serializer = RECORD_SERIALIZERS.get(data["record_type"])
+        if record_serializer is None:
+            raise ValidationError({"record_type": "Not a record type."})
+        # The record's fields as the records API takes them: unknown names, wrong types and foreign ids are
+        # a 400 naming the field, before anything is written.
+        fields = record_serializer(data=data["fields"], context={"request": request})
+        if not fields.is_valid():
+            raise ValidationError({"fields": fields.errors})
         record = inbox_services.do_create_record_from_conversation(
             conversation,
             request.user,
             data["record_type"],
-            data["fields"],
+            fields.validated_data,
         )
         return Response(
             {"record_type": record.record_type, "record_id": record.pk}, status=status.HTTP_201_CREATED

@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import csv
+from datetime import UTC
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import F, QuerySet
 from django.http import StreamingHttpResponse
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import filters, serializers
@@ -23,12 +24,14 @@ from messaging.inbox.api.serializers import (
     THREAD_ROW_FIELDS,
     MessageSerializer,
     SessionSerializer,
-    _int,
+    _id,
     message_items,
 )
 from messaging.inbox.visibility import visible_conversations
 from messaging.models import Message, MessageSession
-from quicksend.pagination import CursorPagination, Keyset, page_size
+from quicksend.bounded_ids import ID_SCHEMA
+from quicksend.pagination import PAGE_SIZE_SCHEMA, CursorPagination, Keyset, page_size
+from tenancy.filters import MOMENT_HELP, parse_moment
 
 # A thread's order: by when each text happened.
 BY_TIME = Keyset("created_at")
@@ -59,8 +62,8 @@ class ConversationThreadMixin:
         parameters=[
             OpenApiParameter("before", OpenApiTypes.STR, description="Older than this cursor."),
             OpenApiParameter("after", OpenApiTypes.STR, description="Newer than this cursor."),
-            OpenApiParameter("session", OpenApiTypes.INT, description="Only this message session."),
-            OpenApiParameter("page_size", OpenApiTypes.INT),
+            OpenApiParameter("session", ID_SCHEMA, description="Only this message session."),
+            OpenApiParameter("page_size", PAGE_SIZE_SCHEMA, description="Default 50."),
         ],
         responses=inline_serializer(
             "MessagePage",
@@ -79,7 +82,7 @@ class ConversationThreadMixin:
             checked = True
             qs = Message.objects.filter(conversation_id=conversation_id)
             session = MessageSession.objects.filter(
-                conversation_id=conversation_id, pk=_int(params["session"], "session")
+                conversation_id=conversation_id, pk=_id(params["session"], "session")
             ).first()
             if session is None:
                 raise ValidationError({"session": "Not a session of this conversation."})
@@ -153,13 +156,15 @@ class MyMessageSerializer(serializers.ModelSerializer):
 
 
 MY_MESSAGES_FILTERS = [
-    OpenApiParameter("number", OpenApiTypes.STR, description="Our number (id or E.164)."),
+    OpenApiParameter("number", OpenApiTypes.STR, description="Our number (its id or E.164)."),
     OpenApiParameter("customer", OpenApiTypes.STR, description="Customer number, any format."),
     OpenApiParameter("text", OpenApiTypes.STR, description="Text contains."),
     OpenApiParameter("status", OpenApiTypes.STR),
     OpenApiParameter("direction", OpenApiTypes.STR, enum=["inbound", "outbound"]),
-    OpenApiParameter("date_from", OpenApiTypes.DATETIME),
-    OpenApiParameter("date_to", OpenApiTypes.DATETIME),
+    OpenApiParameter("date_from", OpenApiTypes.DATETIME, description="From this moment (or date, UTC) on."),
+    OpenApiParameter(
+        "date_to", OpenApiTypes.DATETIME, description="Before this moment (or to the end of this date, UTC)."
+    ),
     OpenApiParameter(
         "ordering",
         OpenApiTypes.STR,
@@ -191,7 +196,7 @@ def my_messages(request) -> QuerySet[Message]:
     if params.get("number"):
         value = params["number"]
         qs = (
-            qs.filter(conversation__phone_number_id=int(value))
+            qs.filter(conversation__phone_number_id=_id(value, "number"))
             if value.isdigit()
             else qs.filter(
                 conversation__phone_number__phone_number=try_organization_phone(request.org.pk, value)
@@ -209,11 +214,17 @@ def my_messages(request) -> QuerySet[Message]:
         qs = qs.filter(status=params["status"])
     if params.get("direction"):
         qs = qs.filter(direction=params["direction"])
-    for name, lookup in (("date_from", "created_at__gte"), ("date_to", "created_at__lt")):
+    for name, lookup, end_of_day in (
+        ("date_from", "created_at__gte", False),
+        ("date_to", "created_at__lt", True),
+    ):
         if params.get(name):
-            when = parse_datetime(params[name])
-            if when is None:
-                raise ValidationError({name: "An ISO 8601 date-time."})
+            try:
+                # In UTC here, so a moment at the edge of the calendar (year 1 at +14:00) is refused, not
+                # left to overflow in the database driver.
+                when = parse_moment(params[name], end_of_day=end_of_day).astimezone(UTC)
+            except (DjangoValidationError, OverflowError):
+                raise ValidationError({name: [MOMENT_HELP]})
             qs = qs.filter(**{lookup: when})
     return qs
 

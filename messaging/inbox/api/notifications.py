@@ -10,7 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from messaging.inbox import events
-from messaging.inbox.api.serializers import _bool, _int
+from messaging.inbox.api.serializers import _bool, _path_id
 from messaging.inbox.notifications import do_mark_notifications_read
 from messaging.inbox.preferences import notification_preferences
 from messaging.models import Notification
@@ -25,8 +25,9 @@ class NotificationSerializer(serializers.ModelSerializer):
         fields = ["id"]
 
 
-def _notification_schema(**kwargs):
-    return inline_serializer(
+# One class for the schema (a second class of the same name would be a second, clashing component).
+_NotificationShape = type(
+    inline_serializer(
         "Notification",
         {
             "id": serializers.IntegerField(),
@@ -43,8 +44,12 @@ def _notification_schema(**kwargs):
             "created_at": serializers.DateTimeField(),
             "updated_at": serializers.DateTimeField(),
         },
-        **kwargs,
     )
+)
+
+
+def _notification_schema(**kwargs):
+    return _NotificationShape(**kwargs)
 
 
 class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
@@ -72,7 +77,7 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @extend_schema(summary="Mark a notification read", request=None, responses=_notification_schema())
     @action(detail=True, methods=["post"])
     def read(self, request, pk=None):
-        notification = self.get_queryset().filter(pk=_int(pk, "id")).first()
+        notification = self.get_queryset().filter(pk=_path_id(pk)).first()
         if notification is None:
             raise Http404
         do_mark_notifications_read(request.user, [notification.pk])

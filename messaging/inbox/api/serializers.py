@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from drf_spectacular.utils import inline_serializer
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from drf_spectacular.utils import extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
@@ -15,6 +17,7 @@ from messaging.models import (
     MessageSession,
 )
 from quicksend.api import StrictSerializer
+from quicksend.bounded_ids import BoundedIdField, OrgScopedPrimaryKeyRelatedField, parse_id
 from tenancy.models import Team
 
 User = get_user_model()
@@ -101,8 +104,9 @@ def conversation_items(rows: list[dict], record_names: dict) -> list[dict]:
     return items
 
 
-def _conversation_schema(**kwargs):
-    return inline_serializer(
+# One class for the schema (a second class of the same name would be a second, clashing component).
+_ConversationShape = type(
+    inline_serializer(
         "Conversation",
         {
             "id": serializers.IntegerField(),
@@ -145,8 +149,12 @@ def _conversation_schema(**kwargs):
             "unread": serializers.IntegerField(),
             "dismissed": serializers.BooleanField(),
         },
-        **kwargs,
     )
+)
+
+
+def _conversation_schema(**kwargs):
+    return _ConversationShape(**kwargs)
 
 
 MESSAGE_ROW_FIELDS = (
@@ -176,6 +184,7 @@ THREAD_ROW_FIELDS = (
 
 # A thread item, for the schema; ``message_items`` builds the same from rows (tests hold them equal, and hold
 # ``events.message_payload`` equal to both).
+@extend_schema_serializer(component_name="ThreadMessage")
 class MessageSerializer(serializers.ModelSerializer):
     sender_name = serializers.SerializerMethodField(
         help_text="The agent who sent it ('' when no person did)."
@@ -257,20 +266,22 @@ class AssignSerializer(StrictSerializer):
     )
 
 
-class _OrgScopedUserField(serializers.PrimaryKeyRelatedField):
-    def get_queryset(self):
-        org = self.context["request"].org
-        return User.objects.filter(memberships__organization=org, memberships__is_active=True)
+def _active_members(org):
+    if org is None:
+        return User.objects.all()
+    return User.objects.filter(memberships__organization=org, memberships__is_active=True)
 
 
-class _OrgScopedTeamField(serializers.PrimaryKeyRelatedField):
-    def get_queryset(self):
-        return Team.objects.filter(organization=self.context["request"].org)
+def _teams(org):
+    if org is None:
+        return Team.objects.all()
+    return Team.objects.filter(organization=org)
 
 
+@extend_schema_serializer(component_name="ConversationReassign")
 class ReassignSerializer(StrictSerializer):
-    user = _OrgScopedUserField(required=False, allow_null=True)
-    team = _OrgScopedTeamField(required=False, allow_null=True)
+    user = OrgScopedPrimaryKeyRelatedField(_active_members, help_text="An active member's user id.")
+    team = OrgScopedPrimaryKeyRelatedField(_teams, help_text="A team id.")
 
     def validate(self, attrs):
         if not attrs.get("user") and not attrs.get("team"):
@@ -278,8 +289,9 @@ class ReassignSerializer(StrictSerializer):
         return attrs
 
 
+@extend_schema_serializer(component_name="ConversationBulkReassign")
 class BulkReassignSerializer(ReassignSerializer):
-    ids = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=500)
+    ids = serializers.ListField(child=BoundedIdField(), min_length=1, max_length=500)
 
 
 class CreateRecordSerializer(StrictSerializer):
@@ -291,8 +303,10 @@ class CreateRecordSerializer(StrictSerializer):
 
 class RecordOwnerChangeSerializer(StrictSerializer):
     record_type = serializers.CharField()
-    record_id = serializers.IntegerField()
-    new_owner = _OrgScopedUserField(allow_null=True)
+    record_id = BoundedIdField()
+    new_owner = OrgScopedPrimaryKeyRelatedField(
+        _active_members, required=True, help_text="The record's new owner (a user id), or null."
+    )
     carry_over = serializers.BooleanField(
         help_text="True: the record's current conversations move to the new owner with their history. "
         "False: they are archived and the next text starts a new one. Required: the caller must choose."
@@ -305,11 +319,20 @@ def _valid(serializer_class, request):
     return serializer.validated_data
 
 
-def _int(value, name: str) -> int:
+def _id(value, name: str) -> int:
+    """An id from a query parameter, within the range the database stores; a 400 naming ``name`` otherwise."""
     try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ValidationError({name: "Must be a number."})
+        return parse_id(value, name)
+    except DjangoValidationError as exc:
+        raise ValidationError(exc.message_dict)
+
+
+def _path_id(value) -> int:
+    """An id from the URL path; one that cannot name a row (not a number, past the stored range) is 404."""
+    try:
+        return parse_id(value, "id")
+    except DjangoValidationError:
+        raise Http404
 
 
 def _bool(value) -> bool:

@@ -16,6 +16,7 @@ from messaging.inbox.api.serializers import _valid
 from messaging.inbox.visibility import inbox_settings_for
 from messaging.models import InboxSettings, PhoneNumber
 from quicksend.api import StrictModelSerializer, StrictSerializer
+from quicksend.bounded_ids import BoundedIdField
 from tenancy.permissions import IsOrgAdminOrReadOnly
 
 
@@ -26,7 +27,7 @@ class InboxSettingsSerializer(StrictModelSerializer):
 
 
 class SyncSerializer(StrictSerializer):
-    number = serializers.IntegerField(required=False, help_text="A number's id; all numbers when omitted.")
+    number = BoundedIdField(required=False, help_text="A number's id; all numbers when omitted.")
 
 
 def queue_sync(number_ids: list[int]) -> Response:
