@@ -30,7 +30,7 @@ from crm.phones import format_for_display
 from crm.texting import texting
 from messaging.access import default_sender_for, numbers_usable_by
 from messaging.inbox.api.messages import newest_page
-from messaging.inbox.api.serializers import CONVERSATION_ROW_FIELDS, _int, conversation_items
+from messaging.inbox.api.serializers import CONVERSATION_ROW_FIELDS, _id, conversation_items
 from messaging.inbox.visibility import visible_conversations
 from messaging.media import validation as media_rules
 from messaging.models import ConsentState, MemberMessagingSettings, MessageMedia
@@ -245,16 +245,17 @@ class TextingContextView(APIView):
         params = request.query_params
         messages = 0
         if params.get("messages"):
-            messages = _int(params["messages"], "messages")
-            if not 0 <= messages <= 200:
-                raise ValidationError({"messages": "From 0 to 200."})
+            raw = params["messages"]
+            if not (raw.isascii() and raw.isdigit() and 0 <= int(raw) <= 200):
+                raise ValidationError({"messages": "A whole number from 0 to 200."})
+            messages = int(raw)
         if params.get("conversation"):
-            conversation_id = _int(params["conversation"], "conversation")
+            conversation_id = _id(params["conversation"], "conversation")
             return Response(texting_context(request, conversation_id=conversation_id, messages=messages))
         record_type = params.get("record_type", "")
         if record_type not in RecordType.values:
             raise ValidationError({"record_type": f"One of {', '.join(RecordType.values)}."})
-        record = access_record(request.org, record_type, _int(params.get("record_id"), "record_id"))
+        record = access_record(request.org, record_type, _id(params.get("record_id"), "record_id"))
         return Response(texting_context(request, record=record, messages=messages))
 
 
