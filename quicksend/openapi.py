@@ -47,6 +47,11 @@ TAGS: dict[str, tuple[str, tuple[str, ...]]] = {
         "The default sender (the organization's and your own) and who may use which number.",
         ("messaging-settings", "me/default-number"),
     ),
+    "Texting widget": (
+        "What the texting widget of a record or conversation needs: its context, your composer settings and "
+        "the media of its messages.",
+        ("texting", "media", "me/composer-settings"),
+    ),
     "Templates": ("Message templates with merge fields.", ("templates",)),
     "Automations": (
         "Triggers, conditions and steps that text records; their runs (admins).",
