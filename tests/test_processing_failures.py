@@ -191,8 +191,11 @@ def test_a_stored_webhook_is_answered_200_at_once_while_redis_refuses_and_the_sw
 
 
 @needs_production_mode
+@pytest.mark.faults
 @pytest.mark.django_db(transaction=True)
-def test_the_webhook_writer_survives_its_connection_being_terminated_by_the_server(org_a, eager_tasks):
+def test_the_webhook_writer_survives_its_connection_being_terminated_by_the_server(
+    org_a, eager_tasks, fresh_connections_after
+):
     line = Line(org_a)
     app = webhook_asgi.with_webhooks(Fallback())
     first = line.inbound(CUSTOMER, "one")

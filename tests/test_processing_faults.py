@@ -39,7 +39,7 @@ from tests.plugins import servers
 from tests.plugins.tcp_proxy import TcpProxy
 from tests.receive_helpers import Line, sign
 
-pytestmark = [needs_production_mode, pytest.mark.django_db(transaction=True)]
+pytestmark = [needs_production_mode, pytest.mark.django_db(transaction=True), pytest.mark.faults]
 _fresh_token_cache = receive_helpers._fresh_token_cache
 
 # Every answer must come well inside Twilio's 15 s, even with Redis down or hanging.
@@ -162,6 +162,7 @@ def world(tmp_path, org_a, org_b):
     world = World(tmp_path, org_a, org_b)
     yield world
     world.stop()
+    servers.fresh_connections()
 
 
 def test_with_redis_refusing_stored_webhooks_are_answered_200_and_every_inbox_step_is_done_once(world):

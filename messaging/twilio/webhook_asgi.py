@@ -60,7 +60,7 @@ MAX_BATCH = 200
 # A batch that failed on its connection this quickly is tried once more on a fresh one (a connection the
 # server closed fails its first statement at once); one that took longer met a database that is down, and a
 # second try would only keep Twilio waiting.
-RETRY_WITHIN_SECONDS = 1.0
+RETRY_WITHIN_SECONDS = 3.0
 
 _executor: ThreadPoolExecutor | None = None
 _opened = threading.local()

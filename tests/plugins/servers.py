@@ -176,3 +176,18 @@ def celery_worker_process(transactional_db, tmp_path):
     server = start_celery_worker(tmp_path / "celery.log")
     yield server
     server.stop()
+
+
+def fresh_connections() -> None:
+    """After a test terminated this database's other backends: drop this process's connection and its pool,
+    whose idle connections the server has closed, so the next test starts on fresh ones."""
+    connection.close()
+    close_pool = getattr(connection, "close_pool", None)
+    if close_pool is not None:
+        close_pool()
+
+
+@pytest.fixture
+def fresh_connections_after():
+    yield
+    fresh_connections()
