@@ -37,7 +37,14 @@ TAGS: dict[str, tuple[str, tuple[str, ...]]] = {
         "The shared inbox: conversations, their threads and actions, and history sync.",
         ("conversations", "history-sync"),
     ),
-    "Messages": ('Send a message, preview it, and "My Messages" (list and CSV).', ("messages",)),
+    "Messages": (
+        'Send a message, preview it, its media, and "My Messages" (list and CSV).',
+        ("messages", "media"),
+    ),
+    "Texting": (
+        "What a record page's texting widget needs: the person, numbers, consent, threads.",
+        ("texting",),
+    ),
     "Consent": ("Opt-outs and opt-ins of customer numbers.", ("consent",)),
     "Notifications": ("Your inbox notifications.", ("notifications",)),
     "Inbox settings": ("Session and idle timeouts, auto-archive, who sees what.", ("inbox-settings",)),

@@ -30,7 +30,7 @@ from crm.phones import format_for_display
 from crm.texting import texting
 from messaging.access import default_sender_for, numbers_usable_by
 from messaging.inbox.api.messages import newest_page
-from messaging.inbox.api.serializers import CONVERSATION_ROW_FIELDS, _int, conversation_items
+from messaging.inbox.api.serializers import CONVERSATION_ROW_FIELDS, _id, conversation_items
 from messaging.inbox.visibility import visible_conversations
 from messaging.media import validation as media_rules
 from messaging.models import ConsentState, MemberMessagingSettings, MessageMedia
@@ -38,6 +38,7 @@ from messaging.services.consent import REFUSALS
 from messaging.services.numbers import do_set_composer_settings
 from messaging.services.sending import current_thread_number
 from quicksend.api import StrictSerializer
+from quicksend.bounded_ids import ID_SCHEMA
 
 CONVERSATIONS_SHOWN = 20
 
@@ -212,11 +213,11 @@ class TextingContextView(APIView):
         ),
         parameters=[
             OpenApiParameter("record_type", OpenApiTypes.STR, enum=list(RecordType.values)),
-            OpenApiParameter("record_id", OpenApiTypes.INT),
-            OpenApiParameter("conversation", OpenApiTypes.INT),
+            OpenApiParameter("record_id", ID_SCHEMA),
+            OpenApiParameter("conversation", ID_SCHEMA),
             OpenApiParameter(
                 "messages",
-                OpenApiTypes.INT,
+                {"type": "integer", "minimum": 0, "maximum": 200},
                 description="Also return the newest N (≤ 200) messages of `conversation_id`, as the first "
                 "page of GET /conversations/{id}/messages.",
             ),
@@ -245,16 +246,19 @@ class TextingContextView(APIView):
         params = request.query_params
         messages = 0
         if params.get("messages"):
-            messages = _int(params["messages"], "messages")
+            try:
+                messages = int(params["messages"])
+            except ValueError:
+                raise ValidationError({"messages": "From 0 to 200."})
             if not 0 <= messages <= 200:
                 raise ValidationError({"messages": "From 0 to 200."})
         if params.get("conversation"):
-            conversation_id = _int(params["conversation"], "conversation")
+            conversation_id = _id(params["conversation"], "conversation")
             return Response(texting_context(request, conversation_id=conversation_id, messages=messages))
         record_type = params.get("record_type", "")
         if record_type not in RecordType.values:
             raise ValidationError({"record_type": f"One of {', '.join(RecordType.values)}."})
-        record = access_record(request.org, record_type, _int(params.get("record_id"), "record_id"))
+        record = access_record(request.org, record_type, _id(params.get("record_id"), "record_id"))
         return Response(texting_context(request, record=record, messages=messages))
 
 

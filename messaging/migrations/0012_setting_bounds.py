@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0008_processing_steps'),
+        ('messaging', '0011_member_notification_preferences'),
     ]
 
     operations = [
