@@ -214,6 +214,7 @@ class AutomationViewSet(viewsets.ModelViewSet):
             qs = qs.filter(enrollment__record_type=record_type)
         record_id = request.query_params.get("record_id")
         if record_id:
+            # Not an id: a 400 naming record_id (the one error mapping answers the ValidationError).
             qs = qs.filter(enrollment__record_id=parse_id(record_id, "record_id"))
         page = self.paginate_queryset(qs.order_by("-id"))
         return self.get_paginated_response(StepRunSerializer(page, many=True).data)

@@ -48,3 +48,11 @@ class StrictModelSerializer(StrictSerializerMixin, serializers.ModelSerializer):
 
 class StrictSerializer(StrictSerializerMixin, serializers.Serializer):
     pass
+
+
+def refuse_null_characters(params) -> None:
+    """A query parameter with a NUL byte is refused by name: PostgreSQL can neither store nor compare such
+    text, so the query would fail (a 500) instead of answering."""
+    for name, value in params.items():
+        if "\x00" in value:
+            raise serializers.ValidationError({name: ["Null characters are not allowed."]})

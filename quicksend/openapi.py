@@ -37,7 +37,15 @@ TAGS: dict[str, tuple[str, tuple[str, ...]]] = {
         "The shared inbox: conversations, their threads and actions, and history sync.",
         ("conversations", "history-sync"),
     ),
-    "Messages": ('Send a message, preview it, and "My Messages" (list and CSV).', ("messages",)),
+    "Messages": (
+        'Send a message, preview it, its media, and "My Messages" (list and CSV).',
+        ("messages", "media"),
+    ),
+    "Texting": (
+        "What a record page's texting widget needs: the person, numbers, consent, threads; your composer "
+        "settings.",
+        ("texting", "me/composer-settings"),
+    ),
     "Consent": ("Opt-outs and opt-ins of customer numbers.", ("consent",)),
     "Notifications": ("Your inbox notifications.", ("notifications",)),
     "Inbox settings": ("Session and idle timeouts, auto-archive, who sees what.", ("inbox-settings",)),
@@ -46,11 +54,6 @@ TAGS: dict[str, tuple[str, tuple[str, ...]]] = {
     "Messaging settings": (
         "The default sender (the organization's and your own) and who may use which number.",
         ("messaging-settings", "me/default-number"),
-    ),
-    "Texting widget": (
-        "What the texting widget of a record or conversation needs: its context, your composer settings and "
-        "the media of its messages.",
-        ("texting", "media", "me/composer-settings"),
     ),
     "Templates": ("Message templates with merge fields.", ("templates",)),
     "Automations": (

@@ -243,3 +243,29 @@ def test_refreshing_numbers_with_a_token_twilio_refuses_says_so_and_marks_the_ac
     assert account.status == TwilioAccount.Status.INVALID
     if "{id}" in url:
         assert bob_client.post(url.format(id=account.pk)).status_code == 404
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "query, name",
+    [
+        (f"conversation={HUGE}", "conversation"),
+        ("conversation=²", "conversation"),
+        (f"record_type=lead&record_id={HUGE}", "record_id"),
+        ("record_type=lead", "record_id"),
+        ("conversation=1&messages=²", "messages"),
+    ],
+)
+def test_the_texting_context_refuses_ids_out_of_range_naming_them(alice_client, query, name):
+    response = alice_client.get(f"/api/v1/texting?{query}")
+    assert response.status_code == 400, response.content
+    assert name in response.json()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["/api/v1/messages", "/api/v1/messages/export", "/api/v1/conversations"])
+@pytest.mark.parametrize("name", ["status", "q", "text", "customer", "number"])
+def test_a_filter_with_a_null_character_is_refused_by_name(alice_client, conversation, url, name):
+    response = alice_client.get(f"{url}?{name}=x%00y")
+    assert response.status_code == 400, response.content
+    assert name in response.json()

@@ -38,6 +38,7 @@ from messaging.services.consent import REFUSALS
 from messaging.services.numbers import do_set_composer_settings
 from messaging.services.sending import current_thread_number
 from quicksend.api import StrictSerializer
+from quicksend.bounded_ids import ID_SCHEMA
 
 CONVERSATIONS_SHOWN = 20
 
@@ -212,11 +213,11 @@ class TextingContextView(APIView):
         ),
         parameters=[
             OpenApiParameter("record_type", OpenApiTypes.STR, enum=list(RecordType.values)),
-            OpenApiParameter("record_id", OpenApiTypes.INT),
-            OpenApiParameter("conversation", OpenApiTypes.INT),
+            OpenApiParameter("record_id", ID_SCHEMA),
+            OpenApiParameter("conversation", ID_SCHEMA),
             OpenApiParameter(
                 "messages",
-                OpenApiTypes.INT,
+                {"type": "integer", "minimum": 0, "maximum": 200},
                 description="Also return the newest N (≤ 200) messages of `conversation_id`, as the first "
                 "page of GET /conversations/{id}/messages.",
             ),

@@ -36,6 +36,7 @@ from messaging.inbox.api.settings import queue_sync
 from messaging.inbox.search import search_q
 from messaging.inbox.visibility import visible_conversations
 from messaging.models import FAILED_STATUSES, Conversation, Message
+from quicksend.api import refuse_null_characters
 from quicksend.bounded_ids import ID_SCHEMA
 from quicksend.openapi import PageObjectSchema
 from quicksend.pagination import PAGE_SIZE_SCHEMA, Keyset, page_size
@@ -123,6 +124,7 @@ class ConversationViewSet(ConversationThreadMixin, viewsets.GenericViewSet):
         membership = self.request.membership
         user = self.request.user
         qs = self._base().filter(last_message_at__isnull=False)
+        refuse_null_characters(params)
         status_value = params.get("status", "open")
         if status_value in (Conversation.Status.OPEN, Conversation.Status.ARCHIVED):
             qs = qs.filter(status=status_value)

@@ -29,6 +29,7 @@ from messaging.inbox.api.serializers import (
 )
 from messaging.inbox.visibility import visible_conversations
 from messaging.models import Message, MessageSession
+from quicksend.api import refuse_null_characters
 from quicksend.bounded_ids import ID_SCHEMA
 from quicksend.pagination import PAGE_SIZE_SCHEMA, CursorPagination, Keyset, page_size
 from tenancy.filters import MOMENT_HELP, parse_moment
@@ -193,6 +194,7 @@ def my_messages(request) -> QuerySet[Message]:
     )
     if request.membership.is_admin is False:
         qs = qs.filter(conversation__in=visible)
+    refuse_null_characters(params)
     if params.get("number"):
         value = params["number"]
         qs = (
