@@ -283,7 +283,8 @@ def test_an_agent_scrolls_searches_and_works_the_inbox_with_the_keyboard_and_bul
     expect(rows).to_have_count(44)
     page.locator("body").press("k")
     expect(page).to_have_url(re.compile(rf"/inbox/conversations/{conversations[0].pk}"))
-    page.locator("[data-thread-mount] textarea").wait_for()
+    # The composer is enabled once the conversation's context has loaded: only then can "r" focus it.
+    expect(page.locator("[data-thread-mount] textarea")).to_be_enabled()
     page.locator("body").press("r")
     expect(page.locator("[data-thread-mount] textarea")).to_be_focused()  # reply: the shared composer
     page.keyboard.press("Escape")
