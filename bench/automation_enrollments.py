@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -32,7 +31,7 @@ from zoneinfo import ZoneInfo
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from send_path import PY, ROOT, _ok, free_port, psql, tree_cpu, wait_for  # noqa: E402
+from send_path import PY, ROOT, _ok, free_port, psql, stack_env, tree_cpu, wait_for  # noqa: E402
 
 # (zone, number prefix, digits to fill): at any instant one of these is between 9:00 and 19:00.
 DAYTIME_PREFIXES = [
@@ -95,23 +94,7 @@ def main() -> None:
 
     web_port, sandbox_port = free_port(), free_port()
     sandbox_url = f"http://127.0.0.1:{sandbox_port}/sandbox"
-    rates = {"local": 100000, "tollfree": 100000, "shortcode": 100000, "mobile": 100000, "unknown": 100000}
-    env = dict(
-        os.environ,
-        SECRET_KEY="bench",  # noqa: S106 - a throwaway key for a scratch database
-        QUICKSEND_ENCRYPTION_KEYS="3q2Bpd0mRkpq6GaoBGHZOXHU4_lpr6wwzoR4QgP5G6s=",
-        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{args.db}",
-        REDIS_URL=args.redis,
-        PUBLIC_BASE_URL=f"http://127.0.0.1:{web_port}",
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        TWILIO_API_BASE_URL=sandbox_url,
-        QUICKSEND_SEND_RATES=json.dumps(rates),
-        QUICKSEND_DISABLE_SCHEDULER="1",
-        DJANGO_SETTINGS_MODULE="quicksend.settings",
-        LOG_LEVEL="WARNING",
-        DB_POOL_MAX="20",
-        PYTHONUNBUFFERED="1",
-    )
+    env = stack_env(args.db, args.redis, web_port, sandbox_url)
     for sql in (f"DROP DATABASE IF EXISTS {args.db} WITH (FORCE)", f"CREATE DATABASE {args.db}"):
         subprocess.run(
             ["psql", "-h", "127.0.0.1", "-U", "postgres", "-c", sql], check=True, capture_output=True

@@ -143,7 +143,7 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=20)
     parser.add_argument("--texts", type=int, default=20)
     parser.add_argument("--loads", type=int, default=20, help="page loads for the first-paint measurement")
-    parser.add_argument("--thread", type=int, default=5000, help="messages in the lead's thread")
+    parser.add_argument("--thread", type=int, default=5000, help="messages in the record's thread")
     parser.add_argument("--gap", type=float, default=0.3, help="seconds between inbound texts")
     parser.add_argument("--port", type=int, default=8471)
     args = parser.parse_args()

@@ -92,6 +92,29 @@ def tree_cpu(pid: int) -> float:
     return total / TICK
 
 
+def stack_env(db: str, redis: str, web_port: int, sandbox_url: str) -> dict:
+    """The environment of a benchmark's production stack: a scratch database and Redis db, the standalone
+    sandbox as Twilio, the sender throttle raised (the carrier's rate is not what is measured), no in-process
+    scheduler."""
+    rates = {"local": 100000, "tollfree": 100000, "shortcode": 100000, "mobile": 100000, "unknown": 100000}
+    return dict(
+        os.environ,
+        SECRET_KEY="bench",  # noqa: S106 - a throwaway key for a scratch database
+        QUICKSEND_ENCRYPTION_KEYS="3q2Bpd0mRkpq6GaoBGHZOXHU4_lpr6wwzoR4QgP5G6s=",
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{db}",
+        REDIS_URL=redis,
+        PUBLIC_BASE_URL=f"http://127.0.0.1:{web_port}",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        TWILIO_API_BASE_URL=sandbox_url,
+        QUICKSEND_SEND_RATES=json.dumps(rates),
+        QUICKSEND_DISABLE_SCHEDULER="1",
+        DJANGO_SETTINGS_MODULE="quicksend.settings",
+        LOG_LEVEL="WARNING",
+        DB_POOL_MAX="20",
+        PYTHONUNBUFFERED="1",
+    )
+
+
 def wait_for(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -118,23 +141,7 @@ def main() -> None:
 
     web_port, sandbox_port = free_port(), free_port()
     sandbox_url = f"http://127.0.0.1:{sandbox_port}/sandbox"
-    rates = {"local": 100000, "tollfree": 100000, "shortcode": 100000, "mobile": 100000, "unknown": 100000}
-    env = dict(
-        os.environ,
-        SECRET_KEY="bench",  # noqa: S106 - a throwaway key for a scratch database
-        QUICKSEND_ENCRYPTION_KEYS="3q2Bpd0mRkpq6GaoBGHZOXHU4_lpr6wwzoR4QgP5G6s=",
-        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{args.db}",
-        REDIS_URL=args.redis,
-        PUBLIC_BASE_URL=f"http://127.0.0.1:{web_port}",
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        TWILIO_API_BASE_URL=sandbox_url,
-        QUICKSEND_SEND_RATES=json.dumps(rates),
-        QUICKSEND_DISABLE_SCHEDULER="1",
-        DJANGO_SETTINGS_MODULE="quicksend.settings",
-        LOG_LEVEL="WARNING",
-        DB_POOL_MAX="20",
-        PYTHONUNBUFFERED="1",
-    )
+    env = stack_env(args.db, args.redis, web_port, sandbox_url)
     subprocess.run(
         ["psql", "-h", "127.0.0.1", "-U", "postgres", "-c", f"DROP DATABASE IF EXISTS {args.db}"],
         capture_output=True,

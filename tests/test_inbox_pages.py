@@ -220,7 +220,7 @@ def test_an_agent_who_may_not_choose_gets_404_from_the_carry_over_question(
 ):
     lead, conversation = _lead_with_conversation(org_a, number, alice)
     url = f"/inbox/carry-over?record_type=lead&record_id={lead.pk}"
-    assert client_for(amy).get(url).status_code == 404  # neither admin nor owner of the lead or its texts
+    assert client_for(amy).get(url).status_code == 404  # neither admin nor owner of the record or its texts
     assert client_for(amy).post(url, {"carry_over": "no"}).status_code == 404
     conversation.refresh_from_db()
     assert conversation.is_current
