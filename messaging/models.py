@@ -331,6 +331,11 @@ class Message(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     idempotency_key = models.CharField(max_length=100, blank=True)
+    source_label = models.CharField(
+        max_length=120,
+        blank=True,
+        help_text="The name of the automation or campaign that sent it (the thread shows “Automation: …”).",
+    )
     template = models.ForeignKey(
         "templates_app.MessageTemplate",
         on_delete=models.SET_NULL,

@@ -87,6 +87,8 @@ def test_a_new_open_house_lead_is_welcomed_then_followed_up_when_silent(org_a, a
         message.source == Message.Source.AUTOMATION
         and message.idempotency_key == f"automation-{enrollment.pk}-0"
     )
+    # The thread names the automation as the sender ("Automation: Open house").
+    assert message.source_label == "Open house"
 
     # Two days pass without a reply: the scheduler wakes it and the follow-up goes.
     later = timezone.now() + timedelta(days=2, minutes=1)

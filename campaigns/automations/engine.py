@@ -347,6 +347,7 @@ def _run_send(enrollment: Enrollment, step: dict, index: int, record, now: datet
             from_number=_sender(enrollment, step, record),
             template=template,
             idempotency_key=f"automation-{enrollment.pk}-{index}",
+            source_label=enrollment.automation.name,
         )
     except SendRefused as exc:
         status = Enrollment.Status.STOPPED if exc.field == "to" else Enrollment.Status.FAILED

@@ -92,6 +92,7 @@ def message_payload(message: Message) -> dict:
         "error_code": message.error_code,
         "error_message": message.error_message,
         "sender": message.sender_id,
+        "source_label": message.source_label,
         "created_at": _iso_z(message.created_at),
         "sender_name": sender_name(sender.first_name, sender.last_name, sender.get_username())
         if sender

@@ -284,6 +284,7 @@ def do_send_message(
     media: Sequence[MediaFile] = (),
     idempotency_key: str = "",
     template: MessageTemplate | None = None,
+    source_label: str = "",
 ) -> Message:
     """Check, store (``pending``) and queue one outbound message; return it.
 
@@ -294,6 +295,8 @@ def do_send_message(
     use (a reply comes from the number the person texted), else ``membership``'s default, else the
     organization's default; with a ``membership`` the member must be allowed to use it
     (``messaging.access.may_send_from``). Automations and campaigns pass no membership.
+
+    ``source_label``: the automation's or campaign's name, which the thread shows as the sender.
 
     ``idempotency_key``: the same key within 24 hours returns the first message instead of sending again.
 
@@ -332,7 +335,20 @@ def do_send_message(
     try:
         with transaction.atomic():
             message = _store(
-                org, actor, source, number, e164, record, matches, body, info, media, validated, key, template
+                org,
+                actor,
+                source,
+                number,
+                e164,
+                record,
+                matches,
+                body,
+                info,
+                media,
+                validated,
+                key,
+                template,
+                source_label[:120],
             )
     except IntegrityError:
         # Two requests with one idempotency key raced: the loser returns the winner's message.
@@ -354,7 +370,20 @@ def _remember_media(message: Message, items: list[MessageMedia]) -> None:
 
 
 def _store(
-    org, actor, source, number, e164, record, matches, body, info, media, validated, key, template=None
+    org,
+    actor,
+    source,
+    number,
+    e164,
+    record,
+    matches,
+    body,
+    info,
+    media,
+    validated,
+    key,
+    template=None,
+    source_label="",
 ) -> Message:
     if key:
         # A key older than the window may be used again: the old message lets go of it.
@@ -387,6 +416,7 @@ def _store(
         sender=actor if getattr(actor, "is_authenticated", False) else None,
         idempotency_key=key,
         template=template,
+        source_label=source_label,
     )
     if template is not None:
         note_template_used(template.pk)

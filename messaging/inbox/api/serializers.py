@@ -171,6 +171,7 @@ MESSAGE_ROW_FIELDS = (
     "error_code",
     "error_message",
     "sender_id",
+    "source_label",
     "created_at",
 )
 # A thread page reads these too: the sending agent's name rides along in the same query.
@@ -240,6 +241,7 @@ def message_items(rows: list[dict]) -> list[dict]:
             "error_code": row["error_code"],
             "error_message": row["error_message"],
             "sender": row["sender_id"],
+            "source_label": row["source_label"],
             "created_at": as_text(row["created_at"]),
             "sender_name": sender_name(
                 row["sender__first_name"], row["sender__last_name"], row[_SENDER_USERNAME]

@@ -48,6 +48,12 @@ const SOURCE_NAMES = {
   other_tool: "Another tool",
 };
 
+// "Automation: Welcome" for a text an automation or campaign sent; the source alone for the others.
+function sourceName(m) {
+  const source = SOURCE_NAMES[m.source] || "QuickSend";
+  return m.source_label ? `${source}: ${m.source_label}` : source;
+}
+
 function byTime(a, b) {
   return a.created_at === b.created_at ? a.id - b.id : a.created_at < b.created_at ? -1 : 1;
 }
@@ -444,7 +450,7 @@ class ConversationWidget {
 
   renderMessage(m) {
     const outbound = m.direction === "outbound";
-    const who = outbound ? m.sender_name || SOURCE_NAMES[m.source] || "QuickSend" : this.customerName();
+    const who = outbound ? m.sender_name || sourceName(m) : this.customerName();
     const label = this.numberLabel();
     const via = label ? (outbound ? `Sent from ${label}` : `Replied to ${label}`) : "";
     const meta = el(
