@@ -132,3 +132,25 @@ class StepRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.step_type} {self.result}"
+
+
+from campaigns.drip.models import (  # noqa: E402 - drip campaigns live in their own module
+    Campaign,
+    CampaignRecipient,
+    CampaignSend,
+    CampaignStep,
+    KeywordOptIn,
+    SenderRate,
+)
+
+__all__ = [
+    "Automation",
+    "Campaign",
+    "CampaignRecipient",
+    "CampaignSend",
+    "CampaignStep",
+    "Enrollment",
+    "KeywordOptIn",
+    "SenderRate",
+    "StepRun",
+]

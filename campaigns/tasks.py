@@ -51,3 +51,29 @@ def scan_time_triggers() -> dict:
     from campaigns.automations.triggers import scan_time_triggers as scan
 
     return scan(timezone.now())
+
+
+# --- drip campaigns ----------------------------------------------------------------------------------
+
+
+@shared_task
+@locked_job("campaigns-dispatch", seconds=60)
+def dispatch_campaigns() -> dict:
+    """Periodic (every second): release each sender's next slots of due campaign steps."""
+    from campaigns.drip.dispatcher import dispatch
+
+    return dispatch()
+
+
+@shared_task(acks_late=True)
+def send_campaign_step(recipient_id: int, step_index: int) -> dict:
+    from campaigns.drip.dispatcher import send_step
+
+    return {"recipient": recipient_id, "result": send_step(recipient_id, step_index)}
+
+
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+def campaign_inbound_text(message_id: int) -> dict:
+    from campaigns.drip.receivers import on_inbound_text
+
+    return on_inbound_text(message_id)

@@ -336,6 +336,12 @@ class Message(models.Model):
         blank=True,
         help_text="The name of the automation or campaign that sent it (the thread shows “Automation: …”).",
     )
+    validity_period = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Seconds Twilio may hold the message before dropping it (ValidityPeriod, 1–36,000): a "
+        "campaign text held at the carrier never lands after its sending window closes.",
+    )
     template = models.ForeignKey(
         "templates_app.MessageTemplate",
         on_delete=models.SET_NULL,

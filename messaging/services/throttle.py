@@ -5,10 +5,12 @@ code 100 segments per second) and queues the rest for up to 10 hours before refu
 task takes ``cost = segments`` from the bucket of the sender number before calling Twilio; when the bucket
 is short it gets the seconds to wait and retries the task later (it never sleeps in a worker).
 
-The bucket holds at most one second of tokens and may go into debt: a 5-segment message from a long code is
-let through when the bucket is full, and the next message of that number waits the 5 seconds it cost.
-Rates per number type can be changed with the ``QUICKSEND_SEND_RATES`` setting (a dict like
-``{"local": 1, "tollfree": 3, "shortcode": 100}``).
+The bucket holds at most one segment, so sends are spaced evenly and no second ever holds more than the
+number's rate (a fuller bucket would let a burst after a quiet moment reach twice the rate). It may go into
+debt: a 5-segment message from a long code goes when the bucket is full, and the next message of that number
+waits the 5 seconds it cost. Rates per number type can be changed with the ``QUICKSEND_SEND_RATES`` setting
+(a dict like ``{"local": 1, "tollfree": 3, "shortcode": 100}``); one number's own rate (a 10DLC number
+cleared for more) with ``set_number_rate``, which every worker reads from the same store as the bucket.
 """
 
 from __future__ import annotations
@@ -33,10 +35,10 @@ def rate_for(number_type: str) -> float:
     return float(rates.get(number_type) or rates["local"])
 
 
-# KEYS[1] = bucket; ARGV = rate, capacity, cost. Returns 0 (granted) or the milliseconds to wait.
-# The time comes from Redis itself, so every worker shares one clock.
+# KEYS[1] = bucket, KEYS[2] = the number's own rate (if set); ARGV = rate, capacity, cost. Returns 0
+# (granted) or the milliseconds to wait. The time comes from Redis itself, so every worker shares one clock.
 _LUA = """
-local rate = tonumber(ARGV[1])
+local rate = tonumber(redis.call('GET', KEYS[2]) or ARGV[1])
 local capacity = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
 local t = redis.call('TIME')
@@ -73,9 +75,9 @@ def _redis():
     return _script
 
 
-def _key(number_id: int) -> str:
+def _key(number_id: int, kind: str = "send-throttle") -> str:
     prefix = settings.CACHES["default"].get("KEY_PREFIX", "qs")
-    return f"{prefix}:send-throttle:{number_id}"
+    return f"{prefix}:{kind}:{number_id}"
 
 
 class _LocalBuckets:
@@ -84,10 +86,12 @@ class _LocalBuckets:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.state: dict[int, tuple[float, float]] = {}
+        self.rates: dict[int, float] = {}
 
     def take(self, number_id: int, rate: float, capacity: float, cost: float) -> float:
         now = time.monotonic()
         with self.lock:
+            rate = self.rates.get(number_id, rate)
             tokens, at = self.state.get(number_id, (capacity, now))
             tokens = min(capacity, tokens + max(0.0, now - at) * rate)
             need = min(cost, capacity)
@@ -105,10 +109,11 @@ def take(number_id: int, number_type: str, cost: int) -> float:
     """Take ``cost`` segments from the number's bucket. Returns 0 when the message may go now, else the
     seconds to wait before trying again (nothing was taken)."""
     rate = rate_for(number_type)
-    capacity = max(1.0, rate)  # one second's worth
+    capacity = 1.0  # one segment: sends spaced evenly, never more than the rate in any second
     cost = max(1, int(cost))
     if settings.CONFIG.redis_url:
-        waited_ms = int(_redis()(keys=[_key(number_id)], args=[rate, capacity, cost]))
+        keys = [_key(number_id), _key(number_id, "send-rate")]
+        waited_ms = int(_redis()(keys=keys, args=[rate, capacity, cost]))
         return waited_ms / 1000.0
     return _local.take(number_id, rate, capacity, cost)
 
@@ -120,3 +125,19 @@ def reset(number_id: int) -> None:
         import redis
 
         redis.Redis.from_url(settings.CONFIG.redis_url).delete(_key(number_id))
+
+
+def set_number_rate(number_id: int, segments_per_second: float | None) -> None:
+    """Give one number its own rate (None: back to its type's). Kept without expiry beside the buckets."""
+    if segments_per_second:
+        _local.rates[number_id] = float(segments_per_second)
+    else:
+        _local.rates.pop(number_id, None)
+    if settings.CONFIG.redis_url:
+        import redis
+
+        client = redis.Redis.from_url(settings.CONFIG.redis_url)
+        if segments_per_second:
+            client.set(_key(number_id, "send-rate"), repr(float(segments_per_second)))
+        else:
+            client.delete(_key(number_id, "send-rate"))

@@ -1,0 +1,334 @@
+"""The campaign dispatcher: wakes due recipients and sends each step at its sender's own speed.
+
+- ``dispatch`` is the periodic tick (every second, one process at a time: ``locked_job``). For every sender
+  number of a running campaign it releases at most one tick ahead of that sender's rate (long code 1
+  segment/s, toll-free 3, short code 100, or the number's own ``SenderRate``), each text costing its
+  segments. A per-sender slot clock spaces the texts evenly; each claimed recipient gets its slot as the
+  (sub-second) delay of its send task. Campaigns sharing a sender take turns; organizations never share a
+  sender, so each has its own pace. A campaign in batch mode releases at most N texts every M minutes.
+- A claim is a lease (``claimed_until``): a send task that was lost is claimed again once it expires.
+- ``send_step`` is the one function that texts a recipient a step: inside one transaction with the
+  recipient's row locked it re-checks everything (campaign running, person still active and not opted out,
+  the window open), calls the send service with the idempotency key ``campaign-<recipient>-<step>``, records
+  the ``CampaignSend`` (unique per recipient and step) and moves the recipient on. A worker killed anywhere
+  in it rolls everything back; a duplicate task finds the step already done. So nobody gets a step twice.
+- The per-sender token bucket at the hand-over to Twilio (``messaging.services.throttle``) stays the hard
+  limit: whatever reaches it early waits, so no second ever holds more than the sender's rate.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from campaigns.drip import windows
+from campaigns.drip.compose import compose, with_opt_out
+from campaigns.drip.models import Campaign, CampaignRecipient, CampaignSend, CampaignStep, SenderRate
+from crm.models import model_for
+from messaging.models import Message, PhoneNumber
+from messaging.segments import analyze
+from messaging.services import throttle
+from messaging.services.consent import contact_refusal
+from messaging.services.sending import SendRefused, do_send_message
+from quicksend.queue import task
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=5)
+TICK_SECONDS = 1.0
+# How far ahead of now a sender's slots are handed out (one tick, plus room for the tick's own lateness).
+HORIZON_SECONDS = 2.0
+# A window closing sooner than this is not worth a text: the carrier may hold it past the close.
+MIN_VALIDITY_SECONDS = 60
+Status = CampaignRecipient.Status
+
+
+def sender_rates(numbers: list[PhoneNumber]) -> dict[int, float]:
+    """Segments per second of each number: its own rate if set, else its type's."""
+    own = dict(
+        SenderRate.objects.filter(number__in=[n.pk for n in numbers]).values_list(
+            "number_id", "segments_per_second"
+        )
+    )
+    return {n.pk: float(own.get(n.pk) or throttle.rate_for(n.number_type)) for n in numbers}
+
+
+def _steps(campaign_id: int) -> list[CampaignStep]:
+    return list(CampaignStep.objects.filter(campaign_id=campaign_id).order_by("position"))
+
+
+def step_segments(steps: list[CampaignStep], index: int) -> int:
+    """The segments a step costs (merge values aside), the first with its opt-out line."""
+    body = steps[index].body
+    return analyze(with_opt_out(body) if index == 0 else body).segments
+
+
+# --- the tick ----------------------------------------------------------------------------------------------
+
+
+def _start_scheduled(now: datetime) -> None:
+    for campaign in Campaign.objects.filter(status=Campaign.Status.SCHEDULED, start_at__lte=now):
+        Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.SCHEDULED).update(
+            status=Campaign.Status.RUNNING, started_at=now
+        )
+
+
+def _finish_done(campaigns: list[Campaign], now: datetime) -> None:
+    for campaign in campaigns:
+        active = CampaignRecipient.objects.filter(campaign=campaign, status__in=CampaignRecipient.ACTIVE)
+        if not active.exists():
+            Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.RUNNING).update(
+                status=Campaign.Status.COMPLETED, finished_at=now
+            )
+
+
+def _batch_allowance(campaign: Campaign, now: datetime) -> int | None:
+    """How many more texts batch mode lets the campaign send now (None: no batch mode)."""
+    if not campaign.batch_size or not campaign.batch_minutes:
+        return None
+    started = campaign.batch_started_at
+    if started is None or now >= started + timedelta(minutes=campaign.batch_minutes):
+        Campaign.objects.filter(pk=campaign.pk).update(batch_started_at=now, batch_sent=0)
+        campaign.batch_started_at, campaign.batch_sent = now, 0
+    return max(0, campaign.batch_size - campaign.batch_sent)
+
+
+def _slot_key(number_id: int) -> str:
+    return f"campaign-slot:{number_id}"
+
+
+def _claim(campaign: Campaign, sender_id: int, limit: int, now: datetime) -> list[CampaignRecipient]:
+    """Lease up to ``limit`` due recipients of one campaign and sender whose window is open; those whose
+    window is closed are moved to its next opening with the reason."""
+    if limit <= 0:
+        return []
+    claimed: list[CampaignRecipient] = []
+    gates: dict[tuple[str, str], windows.Gate] = {}
+    with transaction.atomic():
+        rows = list(
+            CampaignRecipient.objects.select_for_update(skip_locked=True)
+            .filter(
+                campaign=campaign,
+                sender_id=sender_id,
+                status__in=CampaignRecipient.ACTIVE,
+                next_at__lte=now,
+            )
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+            .order_by("next_at", "id")
+            .only("id", "time_zone", "state", "step_index", "next_at")[: limit * 2]
+        )
+        waiting: dict[tuple[datetime, str], list[int]] = defaultdict(list)
+        for row in rows:
+            zone_key = (row.time_zone, row.state)
+            if zone_key not in gates:
+                gates[zone_key] = windows.gate(
+                    campaign, recipient_time_zone=row.time_zone, state=row.state, now=now
+                )
+            gate = gates[zone_key]
+            open_long_enough = gate.allowed and (gate.closes_at - now).total_seconds() >= MIN_VALIDITY_SECONDS
+            if open_long_enough:
+                if len(claimed) < limit:
+                    claimed.append(row)
+            else:
+                opens = gate.opens_at or (gate.closes_at + timedelta(seconds=1))
+                waiting[(opens, gate.reason or "Waiting for the sending window")].append(row.pk)
+        for (opens, reason), ids in waiting.items():
+            CampaignRecipient.objects.filter(pk__in=ids).update(next_at=opens, waiting_reason=reason[:200])
+        if claimed:
+            CampaignRecipient.objects.filter(pk__in=[r.pk for r in claimed]).update(
+                claimed_until=now + LEASE, waiting_reason=""
+            )
+    return claimed
+
+
+def _interleave(lists: list[list]) -> list:
+    out = []
+    for i in range(max((len(x) for x in lists), default=0)):
+        out += [x[i] for x in lists if i < len(x)]
+    return out
+
+
+def dispatch(now: datetime | None = None) -> dict:
+    """One tick: start scheduled campaigns, release each sender's next slots, finish completed campaigns."""
+    now = now or timezone.now()
+    _start_scheduled(now)
+    running = list(Campaign.objects.filter(status=Campaign.Status.RUNNING).order_by("id"))
+    if not running:
+        return {"released": 0}
+    by_sender: dict[int, list[Campaign]] = defaultdict(list)
+    for campaign_id, number_id in Campaign.senders.through.objects.filter(
+        campaign_id__in=[c.pk for c in running]
+    ).values_list("campaign_id", "phonenumber_id"):
+        by_sender[number_id].append(next(c for c in running if c.pk == campaign_id))
+    numbers = list(PhoneNumber.objects.filter(pk__in=list(by_sender)))
+    rates = sender_rates(numbers)
+    for number_id, rate in rates.items():
+        if SenderRate.objects.filter(number_id=number_id).exists():
+            throttle.set_number_rate(number_id, rate)
+    steps_of = {c.pk: _steps(c.pk) for c in running}
+    allowance = {c.pk: _batch_allowance(c, now) for c in running}
+    released = []
+    now_ts = now.timestamp()
+    for number_id, campaigns in by_sender.items():
+        rate = rates.get(number_id)
+        if not rate:
+            continue
+        clock = max(float(cache.get(_slot_key(number_id)) or 0.0), now_ts)
+        if clock > now_ts + 3600:
+            clock = now_ts  # the clock was set on another host's time, far ahead: start again from now
+        room = now_ts + HORIZON_SECONDS - clock
+        if room <= 0:
+            continue
+        budget = max(1, int(room * rate))  # in segments: at least one text once the clock has room
+        share = math.ceil(budget / len(campaigns))
+        lists = []
+        for campaign in campaigns:
+            limit = share if allowance[campaign.pk] is None else min(share, allowance[campaign.pk])
+            lists.append([(campaign, r) for r in _claim(campaign, number_id, limit, now)])
+        for campaign, recipient in _interleave(lists):
+            steps = steps_of[campaign.pk]
+            if recipient.step_index >= len(steps):
+                continue
+            cost = step_segments(steps, recipient.step_index)
+            if clock >= now_ts + HORIZON_SECONDS:
+                # Over this tick's room: give the lease back, the next tick takes it.
+                CampaignRecipient.objects.filter(pk=recipient.pk).update(claimed_until=None)
+                continue
+            released.append((recipient.pk, recipient.step_index, max(0.0, clock - now_ts)))
+            clock += cost / rate
+            if allowance[campaign.pk] is not None:
+                allowance[campaign.pk] -= 1
+                Campaign.objects.filter(pk=campaign.pk).update(batch_sent=campaign.batch_sent + 1)
+                campaign.batch_sent += 1
+        cache.set(_slot_key(number_id), clock, timeout=3600)
+    send = task("campaigns.tasks.send_campaign_step")
+    for recipient_id, step_index, delay in released:
+        send.apply_async((recipient_id, step_index), countdown=delay)
+    _finish_done(running, now)
+    return {"released": len(released)}
+
+
+# --- one step to one person ---------------------------------------------------------------------------
+
+
+def deliver_campaign_text(campaign: Campaign, recipient: CampaignRecipient, text: str, step: int, actor):
+    """The one place a campaign hands a text to the send service (so it can become a bulk call)."""
+    return do_send_message(
+        campaign.organization,
+        actor=actor,
+        source=Message.Source.CAMPAIGN,
+        to=recipient.phone,
+        from_number=recipient.sender,
+        body=text,
+        idempotency_key=f"campaign-{recipient.pk}-{step}",
+        source_label=campaign.name,
+    )
+
+
+def _record(recipient: CampaignRecipient):
+    if not recipient.record_type or not recipient.record_id:
+        return None
+    return (
+        model_for(recipient.record_type)
+        .objects.select_related("owner")
+        .filter(organization_id=recipient.organization_id, pk=recipient.record_id)
+        .first()
+    )
+
+
+def _stop(recipient: CampaignRecipient, status: str, reason: str) -> str:
+    recipient.status = status
+    recipient.error = reason[:300]
+    recipient.claimed_until = None
+    recipient.next_at = None
+    recipient.save(update_fields=["status", "error", "claimed_until", "next_at", "updated_at"])
+    return status
+
+
+@transaction.atomic
+def send_step(recipient_id: int, step_index: int, now: datetime | None = None) -> str:
+    """Text the recipient step ``step_index`` if it is still theirs to get now (see the module docstring).
+    Returns what happened in a word."""
+    now = now or timezone.now()
+    recipient = (
+        CampaignRecipient.objects.select_for_update(of=("self",))
+        .select_related("campaign__organization", "sender")
+        .filter(pk=recipient_id)
+        .first()
+    )
+    if recipient is None:
+        return "missing"
+    if recipient.step_index != step_index or recipient.status not in CampaignRecipient.ACTIVE:
+        return "done"
+    campaign = recipient.campaign
+    if campaign.status != Campaign.Status.RUNNING:
+        CampaignRecipient.objects.filter(pk=recipient.pk).update(claimed_until=None)
+        return "not running"
+    gate = windows.gate(campaign, recipient_time_zone=recipient.time_zone, state=recipient.state, now=now)
+    if not gate.allowed:
+        recipient.next_at, recipient.waiting_reason, recipient.claimed_until = (
+            gate.opens_at,
+            gate.reason,
+            None,
+        )
+        recipient.save(update_fields=["next_at", "waiting_reason", "claimed_until", "updated_at"])
+        return "waiting"
+    refusal = contact_refusal(recipient.organization_id, recipient.phone)
+    if refusal:
+        opted_out = "opted out" in refusal.lower()
+        return _stop(recipient, Status.OPTED_OUT if opted_out else Status.FAILED, refusal)
+    steps = _steps(campaign.pk)
+    if step_index >= len(steps):
+        return _stop(recipient, Status.COMPLETED, "")
+    record = _record(recipient)
+    text = compose(
+        steps[step_index].body,
+        merge=recipient.merge,
+        record=record,
+        org=campaign.organization,
+        first=step_index == 0,
+    ).text
+    actor = getattr(record, "owner", None) or campaign.created_by
+    try:
+        message = deliver_campaign_text(campaign, recipient, text, step_index, actor)
+    except SendRefused as exc:
+        opted_out = "opted out" in str(exc).lower()
+        return _stop(recipient, Status.OPTED_OUT if opted_out else Status.FAILED, str(exc))
+    Message.objects.filter(pk=message.pk).update(
+        validity_period=windows.validity_seconds(gate.closes_at, now)
+    )
+    CampaignSend.objects.create(
+        organization_id=recipient.organization_id,
+        campaign=campaign,
+        recipient=recipient,
+        step_index=step_index,
+        message=message,
+        segments=message.num_segments,
+    )
+    recipient.step_index = step_index + 1
+    recipient.last_sent_at = now
+    recipient.claimed_until = None
+    recipient.waiting_reason = ""
+    if recipient.sender_id is None:
+        recipient.sender_id = (
+            PhoneNumber.objects.filter(
+                organization_id=recipient.organization_id, phone_number=message.from_number
+            )
+            .values_list("pk", flat=True)
+            .first()
+        )
+    if step_index + 1 < len(steps):
+        recipient.status = Status.IN_PROGRESS
+        recipient.next_at = now + timedelta(minutes=steps[step_index + 1].wait_minutes)
+    else:
+        recipient.status = Status.COMPLETED
+        recipient.next_at = None
+    recipient.save()
+    return "sent"

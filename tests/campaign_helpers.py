@@ -1,0 +1,53 @@
+"""Helpers of the campaign tests: a campaign whose window is open all day, people to put in it."""
+
+from __future__ import annotations
+
+from campaigns.drip.services import add_recipients, do_create_campaign
+
+# Numbers in New York, Chicago, Denver, Los Angeles … all US, all 555-01xx (fictional).
+US_AREA_CODES = ["212", "312", "303", "213", "305", "617", "206", "404", "214", "602"]
+
+
+def people(count: int, start: int = 0) -> list[str]:
+    return [f"+1{US_AREA_CODES[i % len(US_AREA_CODES)]}555{(start + i) % 10000:04d}" for i in range(count)]
+
+
+def campaign(org, actor, numbers, *, steps=None, **values):
+    """A campaign open round the clock (the campaign's own UTC window, every day) unless told otherwise.
+    The law's quiet hours still apply on the recipient's clock: tests that must send now use
+    ``daytime_number``-like people or ``always_open``."""
+    values.setdefault("name", "Spring sale")
+    values.setdefault("window_clock", "campaign")
+    values.setdefault("time_zone", "UTC")
+    values.setdefault("window_start", "00:00")
+    values.setdefault("window_end", "23:59")
+    values.setdefault("brand_name", "Acme")
+    return do_create_campaign(
+        org,
+        actor,
+        senders=[n.pk for n in numbers],
+        steps=steps or [{"body": "Hi {{first_name|default:'there'}}, Acme here."}],
+        **values,
+    )
+
+
+def enroll(campaign_obj, phones, merge=None):
+    return add_recipients(campaign_obj, [{"phone": p, "merge": merge or {}} for p in phones])
+
+
+ZONE_AREA_CODES = {"212": 0, "312": 0, "303": 0, "213": 0, "907": 0, "808": 0}
+
+
+def daytime_people(count: int, start: int = 0) -> list[str]:
+    """US numbers whose local time is now between 9:00 and 19:00 (an area code that fits, same for all)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from campaigns import quiet_hours
+
+    now = datetime.now(ZoneInfo("UTC"))
+    for code in ZONE_AREA_CODES:
+        zone = quiet_hours.number_time_zone(f"+1{code}5550100")
+        if zone and 9 <= now.astimezone(ZoneInfo(zone)).hour < 19:
+            return [f"+1{code}555{(start + i) % 10000:04d}" for i in range(count)]
+    raise AssertionError("no US area code in daytime right now")

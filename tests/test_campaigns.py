@@ -1,0 +1,327 @@
+"""Drip campaigns in one process: the sending window, the pacing of the dispatcher, one step per person
+whatever happens, replies and opt-outs, the first message's opt-out line."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+
+from campaigns.drip import dispatcher, windows
+from campaigns.drip.compose import brand_warning, compose, has_opt_out_language
+from campaigns.drip.models import Campaign, CampaignRecipient, CampaignSend, SenderRate
+from campaigns.drip.services import (
+    do_cancel_campaign,
+    do_pause_campaign,
+    do_resume_campaign,
+    do_start_campaign,
+    note_reply,
+)
+from messaging.models import Message
+from messaging.services.consent import do_change_consent
+from quicksend.errors import DomainError
+from tests import factories_send
+from tests.campaign_helpers import campaign, enroll, people
+
+line = factories_send.line
+fast_rates = factories_send.fast_rates
+
+pytestmark = pytest.mark.django_db
+
+# A Tuesday in daylight time, 9:00 in Los Angeles; later than any test run, so people started "now" are due.
+NOON_NEW_YORK = datetime(2027, 6, 8, 16, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def released(monkeypatch):
+    """What the dispatcher hands to workers (recipient, step, delay), instead of running it."""
+    from django.core.cache import cache
+
+    cache.clear()  # the senders' slot clocks
+    calls = []
+
+    class Recorder:
+        def apply_async(self, args, countdown=0):
+            calls.append((*args, countdown))
+
+    monkeypatch.setattr(dispatcher, "task", lambda name: Recorder())
+    return calls
+
+
+@pytest.fixture
+def no_twilio(monkeypatch):
+    monkeypatch.setattr("messaging.tasks.sending.send_message_task.delay", lambda *a, **k: None)
+
+
+def _window(**values):
+    base = {
+        "window_clock": "recipient",
+        "time_zone": "UTC",
+        "window_start": "09:00",
+        "window_end": "20:00",
+        "days_of_week": list(range(7)),
+        "quiet_hours": "federal",
+    }
+    return SimpleNamespace(**{**base, **values})
+
+
+# --- the window --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("zone", "utc_hour", "allowed"),
+    [
+        ("America/New_York", 13, True),  # 9:00 there: opens
+        ("America/New_York", 12, False),  # 8:00 there: quiet hours allow, the campaign does not yet
+        ("America/Los_Angeles", 15, False),  # 8:00 there (daylight time)
+        ("America/Los_Angeles", 16, True),  # 9:00 there
+        ("Asia/Tokyo", 11, True),  # 20:00 there is the end: 19:59 was the last minute
+    ],
+)
+def test_window_opens_at_nine_on_each_recipients_clock(zone, utc_hour, allowed):
+    now = datetime(2026, 3, 10, utc_hour, 0, tzinfo=UTC)
+    if zone == "Asia/Tokyo":
+        now -= timedelta(minutes=1)
+    gate = windows.gate(_window(), recipient_time_zone=zone, state="", now=now)
+    assert gate.allowed is allowed
+    if not allowed:
+        assert gate.opens_at.astimezone(__import__("zoneinfo").ZoneInfo(zone)).hour == 9
+        assert "9:00 their time" in gate.reason
+
+
+def test_window_end_sets_a_validity_period_that_ends_with_it():
+    now = datetime(2026, 3, 10, 23, 30, tzinfo=UTC)  # 19:30 in New York (EDT)
+    gate = windows.gate(_window(), recipient_time_zone="America/New_York", state="", now=now)
+    assert gate.allowed and windows.validity_seconds(gate.closes_at, now) == 30 * 60
+
+
+def test_campaign_clock_and_days_of_week_still_bow_to_the_recipients_quiet_hours():
+    # Campaign window 6:00–23:00 New York, weekdays only; a Los Angeles recipient at 6:30 New York time
+    # (3:30 in LA) waits for 8:00 LA (federal quiet hours).
+    campaign_window = _window(
+        window_clock="campaign", time_zone="America/New_York", window_start="06:00", window_end="23:00",
+        days_of_week=[0, 1, 2, 3, 4],
+    )  # fmt: skip
+    now = datetime(2026, 3, 10, 10, 30, tzinfo=UTC)
+    gate = windows.gate(campaign_window, recipient_time_zone="America/Los_Angeles", state="", now=now)
+    assert not gate.allowed and gate.opens_at == datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
+    saturday = datetime(2026, 3, 14, 15, 0, tzinfo=UTC)
+    gate = windows.gate(campaign_window, recipient_time_zone="America/New_York", state="", now=saturday)
+    # Monday 6:00 opens the campaign's window, but federal quiet hours hold it until 8:00.
+    assert not gate.allowed and gate.opens_at == datetime(2026, 3, 16, 12, 0, tzinfo=UTC)
+    assert gate.reason.startswith("Waiting for the sending window: Mon 8:00")
+
+
+def test_strict_quiet_hours_follow_the_state():
+    # Texas on a Sunday: 12:00–21:00.
+    sunday_11_central = datetime(2026, 3, 15, 16, 0, tzinfo=UTC)
+    gate = windows.gate(
+        _window(quiet_hours="strict"),
+        recipient_time_zone="America/Chicago",
+        state="TX",
+        now=sunday_11_central,
+    )
+    assert not gate.allowed and gate.opens_at == datetime(2026, 3, 15, 17, 0, tzinfo=UTC)
+
+
+# --- the words ---------------------------------------------------------------------------------------------
+
+
+def test_first_message_gets_the_opt_out_line_unless_it_has_one():
+    assert compose("Hi {{first_name}}", merge={"First_Name": "Kim"}, first=True).text == (
+        "Hi Kim Reply STOP to opt out."
+    )
+    assert (
+        compose("Acme: deals! Text STOP to end", merge={}, first=True).text == "Acme: deals! Text STOP to end"
+    )
+    assert compose("Step two", merge={}, first=False).text == "Step two"
+    assert has_opt_out_language("Reply STOP to unsubscribe")
+    assert compose("Hi {{first_name}}", merge={}).missing == ("first_name",)
+
+
+def test_a_first_message_without_the_brand_is_warned_about():
+    assert brand_warning("Big sale today", "Acme")
+    assert not brand_warning("Acme: big sale today", "acme")
+
+
+# --- the dispatcher ----------------------------------------------------------------------------------------
+
+
+def test_dispatcher_releases_one_long_code_text_per_second_spaced(org_a, alice, line, released, settings):
+    settings.QUICKSEND_SEND_RATES = {}  # the real rates: a local number sends 1 segment a second
+    drip = campaign(org_a, alice, [line.number])
+    enroll(drip, people(10))
+    do_start_campaign(drip, alice)
+    dispatcher.dispatch(NOON_NEW_YORK)
+    # A 2-second horizon at 1 segment/s: two texts, one second apart.
+    assert [round(delay, 3) for *_, delay in released] == [0.0, 1.0]
+    released.clear()
+    dispatcher.dispatch(NOON_NEW_YORK + timedelta(seconds=1))
+    assert [round(delay, 3) for *_, delay in released] == [1.0]  # the slot clock carried over
+
+
+def test_a_numbers_own_rate_and_segments_count(org_a, alice, line, released, settings):
+    settings.QUICKSEND_SEND_RATES = {}
+    SenderRate.objects.create(organization=org_a, number=line.number, segments_per_second=10)
+    two_segments = "Acme " + "x" * 150
+    drip = campaign(org_a, alice, [line.number], steps=[{"body": two_segments}])
+    enroll(drip, people(50))
+    do_start_campaign(drip, alice)
+    dispatcher.dispatch(NOON_NEW_YORK)
+    delays = [delay for *_, delay in released]
+    assert len(delays) == 10  # 20 segments in 2 seconds
+    assert all(abs(b - a - 0.2) < 1e-6 for a, b in zip(delays, delays[1:], strict=False))
+
+
+def test_campaigns_sharing_a_sender_take_turns(org_a, alice, line, released, settings):
+    settings.QUICKSEND_SEND_RATES = {"local": 5}
+    first = campaign(org_a, alice, [line.number], name="First")
+    second = campaign(org_a, alice, [line.number], name="Second")
+    enroll(first, people(30))
+    enroll(second, people(30, start=100))
+    do_start_campaign(first, alice)
+    do_start_campaign(second, alice)
+    dispatcher.dispatch(NOON_NEW_YORK)
+    owners = [CampaignRecipient.objects.get(pk=r).campaign_id for r, *_ in released]
+    assert owners.count(first.pk) == owners.count(second.pk) == 5
+    assert owners[:4] == [first.pk, second.pk, first.pk, second.pk]
+
+
+def test_batch_mode_sends_n_every_m_minutes(org_a, alice, line, released, settings):
+    settings.QUICKSEND_SEND_RATES = {"local": 100}
+    drip = campaign(org_a, alice, [line.number], batch_size=3, batch_minutes=10)
+    enroll(drip, people(20))
+    do_start_campaign(drip, alice)
+    dispatcher.dispatch(NOON_NEW_YORK)
+    dispatcher.dispatch(NOON_NEW_YORK + timedelta(minutes=5))
+    assert len(released) == 3
+    dispatcher.dispatch(NOON_NEW_YORK + timedelta(minutes=10))
+    assert len(released) == 6
+
+
+def test_people_outside_their_window_wait_with_the_reason(org_a, alice, line, released):
+    drip = campaign(org_a, alice, [line.number], window_clock="recipient", window_start="09:00")
+    enroll(drip, ["+12135550100"])  # Los Angeles: 7:00 there
+    do_start_campaign(drip, alice)
+    dispatcher.dispatch(NOON_NEW_YORK - timedelta(hours=2))
+    assert released == []
+    person = CampaignRecipient.objects.get(campaign=drip)
+    assert person.next_at == NOON_NEW_YORK
+    assert person.waiting_reason == "Waiting for the sending window: Tue 9:00 their time"
+
+
+# --- one step, once ----------------------------------------------------------------------------------------
+
+
+def _run(released, now):
+    results = []
+    while released:
+        recipient_id, step, _ = released.pop(0)
+        results.append(dispatcher.send_step(recipient_id, step, now=now))
+    return results
+
+
+def test_each_step_goes_once_even_when_its_task_runs_twice(org_a, alice, line, released, no_twilio):
+    drip = campaign(
+        org_a,
+        alice,
+        [line.number],
+        steps=[{"body": "Acme: hi {{name}}"}, {"body": "Acme again", "wait_minutes": 60}],
+    )
+    (phone,) = people(1)
+    enroll(drip, [phone], merge={"name": "Kim"})
+    do_start_campaign(drip, alice)
+    dispatcher.dispatch(NOON_NEW_YORK)
+    person = CampaignRecipient.objects.get(campaign=drip)
+    assert dispatcher.send_step(person.pk, 0, now=NOON_NEW_YORK) == "sent"
+    assert dispatcher.send_step(person.pk, 0, now=NOON_NEW_YORK) == "done"
+    person.refresh_from_db()
+    assert person.step_index == 1 and person.status == "in_progress"
+    assert person.next_at == NOON_NEW_YORK + timedelta(hours=1)
+    message = Message.objects.get(organization=org_a)
+    assert message.body == "Acme: hi Kim Reply STOP to opt out."
+    assert message.source == "campaign" and message.source_label == "Spring sale"
+    assert message.idempotency_key == f"campaign-{person.pk}-0"
+    # Until the campaign's own window closes at 23:59 UTC (a minute before 20:00 in New York).
+    assert message.validity_period == 7 * 3600 + 59 * 60
+    released.clear()
+    dispatcher.dispatch(NOON_NEW_YORK + timedelta(minutes=30))
+    assert released == []  # not due yet
+    dispatcher.dispatch(NOON_NEW_YORK + timedelta(hours=1))
+    assert _run(released, NOON_NEW_YORK + timedelta(hours=1)) == ["sent"]
+    person.refresh_from_db()
+    assert person.status == "completed"
+    assert CampaignSend.objects.filter(recipient=person).count() == 2
+    dispatcher.dispatch(NOON_NEW_YORK + timedelta(hours=2))
+    drip.refresh_from_db()
+    assert drip.status == Campaign.Status.COMPLETED
+
+
+def test_pause_holds_and_resume_goes_on(org_a, alice, line, released, no_twilio):
+    drip = campaign(org_a, alice, [line.number])
+    enroll(drip, people(3))
+    do_start_campaign(drip, alice)
+    dispatcher.dispatch(NOON_NEW_YORK)
+    do_pause_campaign(drip, alice)
+    assert set(_run(released, NOON_NEW_YORK)) == {"not running"}
+    dispatcher.dispatch(NOON_NEW_YORK + timedelta(seconds=5))
+    assert released == []
+    do_resume_campaign(drip, alice)
+    dispatcher.dispatch(NOON_NEW_YORK + timedelta(seconds=10))
+    assert _run(released, NOON_NEW_YORK + timedelta(seconds=10)) == ["sent", "sent", "sent"]
+
+
+def test_an_opt_out_stops_the_person_even_with_a_step_already_released(
+    org_a, alice, line, released, no_twilio
+):
+    drip = campaign(org_a, alice, [line.number])
+    (phone,) = people(1)
+    enroll(drip, [phone])
+    do_start_campaign(drip, alice)
+    dispatcher.dispatch(NOON_NEW_YORK)
+    from django.db import connection
+
+    # The consent receiver runs after commit; here the send-time check alone must hold.
+    with connection.cursor():
+        do_change_consent(org_a, phone, "opt_out", "keyword", keyword="STOP")
+    assert _run(released, NOON_NEW_YORK) == ["opted_out"]
+    assert not Message.objects.filter(organization=org_a, direction="outbound").exists()
+
+
+def test_a_reply_stops_the_person_when_the_campaign_says_so(org_a, alice, line, released, no_twilio):
+    drip = campaign(org_a, alice, [line.number], steps=[{"body": "Acme 1"}, {"body": "Acme 2"}])
+    keep = campaign(
+        org_a, alice, [line.number], name="Keeps going", stop_on_reply=False,
+        steps=[{"body": "Acme 1"}, {"body": "Acme 2"}],
+    )  # fmt: skip
+    (phone,) = people(1)
+    for c in (drip, keep):
+        enroll(c, [phone])
+        do_start_campaign(c, alice)
+    dispatcher.dispatch(NOON_NEW_YORK)
+    _run(released, NOON_NEW_YORK)
+    assert note_reply(org_a.pk, phone) == 1
+    assert CampaignRecipient.objects.get(campaign=drip).status == "replied"
+    assert CampaignRecipient.objects.get(campaign=keep).status == "in_progress"
+
+
+def test_cancel_ends_everyone_still_waiting(org_a, alice, line):
+    drip = campaign(org_a, alice, [line.number])
+    enroll(drip, people(4))
+    do_start_campaign(drip, alice)
+    do_cancel_campaign(drip, alice)
+    assert set(CampaignRecipient.objects.filter(campaign=drip).values_list("status", flat=True)) == {
+        "canceled"
+    }
+    with pytest.raises(DomainError):
+        do_resume_campaign(drip, alice)
+
+
+def test_a_campaign_cannot_use_another_organizations_number(org_a, org_b, alice, line):
+    from tests.factories_messaging import PhoneNumberFactory
+
+    other = PhoneNumberFactory(account__organization=org_b)
+    with pytest.raises(DomainError) as error:
+        campaign(org_a, alice, [other])
+    assert error.value.field == "senders"
