@@ -3,8 +3,12 @@
 from rest_framework.routers import SimpleRouter
 
 from campaigns.api import AutomationViewSet
+from campaigns.drip.api import CampaignViewSet, KeywordOptInViewSet, SenderRateViewSet
 
 router = SimpleRouter(trailing_slash=False)
 router.register("automations", AutomationViewSet, basename="automation")
+router.register("campaigns", CampaignViewSet, basename="campaign")
+router.register("campaign-sender-rates", SenderRateViewSet, basename="campaign-sender-rate")
+router.register("keyword-optins", KeywordOptInViewSet, basename="keyword-optin")
 
 urlpatterns = [*router.urls]

@@ -60,6 +60,11 @@ TAGS: dict[str, tuple[str, tuple[str, ...]]] = {
         "Triggers, conditions and steps that text records; their runs (admins).",
         ("automations",),
     ),
+    "Campaigns": (
+        "Drip campaigns: steps, audience (CSV, CRM filter, records), start/pause/resume/cancel, pre-flight, "
+        "results; numbers' own send rates; keyword opt-ins (admins).",
+        ("campaigns", "campaign-sender-rates", "keyword-optins"),
+    ),
 }
 
 # A path whose first segments name a tag; longest first, so ``me/default-number`` wins over ``me``.

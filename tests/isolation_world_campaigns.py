@@ -1,6 +1,16 @@
 """Isolation builders for the campaigns models (automations, their enrollments and run log)."""
 
-from campaigns.models import Automation, Enrollment, StepRun
+from campaigns.models import (
+    Automation,
+    Campaign,
+    CampaignRecipient,
+    CampaignSend,
+    CampaignStep,
+    Enrollment,
+    KeywordOptIn,
+    SenderRate,
+    StepRun,
+)
 from templates_app.models import MessageTemplate
 from tests.isolation_world import builds
 
@@ -43,4 +53,73 @@ def build_step_run(org, admin, canary):
         step_type="send_template",
         result=StepRun.Result.SKIPPED,
         detail=f"Skipped {canary}",
+    )
+
+
+# --- drip campaigns ----------------------------------------------------------------------------------------
+
+
+def _number(org, admin, canary):
+    from messaging.models import PhoneNumber
+    from tests.isolation_world_messaging import build_phone_number
+
+    return PhoneNumber.objects.filter(organization=org).first() or build_phone_number(org, admin, canary)
+
+
+@builds(Campaign)
+def build_campaign(org, admin, canary):
+    campaign = Campaign.objects.create(
+        organization=org, name=f"Campaign {canary}", brand_name=f"Brand {canary}", status="paused"
+    )
+    campaign.senders.set([_number(org, admin, canary)])
+    return campaign
+
+
+@builds(CampaignStep)
+def build_campaign_step(org, admin, canary):
+    campaign = Campaign.objects.filter(organization=org).first() or build_campaign(org, admin, canary)
+    return CampaignStep.objects.create(
+        organization=org, campaign=campaign, position=0, body=f"Step {canary}", wait_minutes=0
+    )
+
+
+@builds(CampaignRecipient)
+def build_campaign_recipient(org, admin, canary):
+    campaign = Campaign.objects.filter(organization=org).first() or build_campaign(org, admin, canary)
+    return CampaignRecipient.objects.create(
+        organization=org,
+        campaign=campaign,
+        phone="+12025550177",
+        merge={"note": f"Merge {canary}"},
+        sender=_number(org, admin, canary),
+        waiting_reason=f"Waiting {canary}",
+    )
+
+
+@builds(CampaignSend)
+def build_campaign_send(org, admin, canary):
+    recipient = CampaignRecipient.objects.filter(organization=org).first() or build_campaign_recipient(
+        org, admin, canary
+    )
+    return CampaignSend.objects.create(
+        organization=org, campaign=recipient.campaign, recipient=recipient, step_index=0
+    )
+
+
+@builds(SenderRate)
+def build_sender_rate(org, admin, canary):
+    return SenderRate.objects.create(
+        organization=org, number=_number(org, admin, canary), segments_per_second=7
+    )
+
+
+@builds(KeywordOptIn)
+def build_keyword_optin(org, admin, canary):
+    campaign = Campaign.objects.filter(organization=org).first() or build_campaign(org, admin, canary)
+    return KeywordOptIn.objects.create(
+        organization=org,
+        number=_number(org, admin, canary),
+        keyword="JOIN",
+        campaign=campaign,
+        brand=f"Brand {canary}",
     )

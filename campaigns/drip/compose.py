@@ -47,16 +47,18 @@ def compose(body: str, *, merge: dict, record=None, org=None, first: bool = Fals
     """The step's text for one recipient: CSV merge values first (by column name, any case), then the
     record's fields; ``first`` adds the opt-out line."""
     values = {str(k).strip().casefold(): str(v) for k, v in (merge or {}).items()}
-    out, position = [], 0
+    out, position, empty = [], 0, []
     for tag in parse(body):
         key = tag.path.casefold()
         if key in values:
             value = values[key].strip() or (tag.default or "")
+            if not value and tag.path not in empty:
+                empty.append(tag.path)
             out.append(body[position : tag.start] + value)
             position = tag.end
     out.append(body[position:])
     partly = "".join(out)
     result = render(partly, record, org=org)
-    missing = tuple(result.missing_fields)
+    missing = tuple(empty) + tuple(result.missing_fields)
     text = with_opt_out(result.text) if first else result.text
     return Composed(text=text, missing=missing)

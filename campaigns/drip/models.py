@@ -52,6 +52,9 @@ class Campaign(models.Model):
     batch_started_at = models.DateTimeField(null=True, blank=True)
     batch_sent = models.PositiveIntegerField(default=0)
     brand_name = models.CharField(max_length=80, blank=True, help_text="Checked in the first message.")
+    audience_report = models.JSONField(
+        default=dict, blank=True, help_text="What audience imports left out, by reason (counts)."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
