@@ -23,6 +23,7 @@ import math
 from collections import defaultdict
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
@@ -41,7 +42,14 @@ from quicksend.queue import task
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=5)
+LEASE_SECONDS = 300
+
+
+def _lease() -> timedelta:
+    # Longer than a released step waits in the queue; a lost task is claimed again once it passes.
+    return timedelta(seconds=float(getattr(settings, "QUICKSEND_CAMPAIGN_LEASE_SECONDS", LEASE_SECONDS)))
+
+
 TICK_SECONDS = 1.0
 # How far ahead of now a sender's slots are handed out (one tick, plus room for the tick's own lateness).
 HORIZON_SECONDS = 2.0
@@ -143,7 +151,7 @@ def _claim(campaign: Campaign, sender_id: int, limit: int, now: datetime) -> lis
             CampaignRecipient.objects.filter(pk__in=ids).update(next_at=opens, waiting_reason=reason[:200])
         if claimed:
             CampaignRecipient.objects.filter(pk__in=[r.pk for r in claimed]).update(
-                claimed_until=now + LEASE, waiting_reason=""
+                claimed_until=now + _lease(), waiting_reason=""
             )
     return claimed
 

@@ -1,0 +1,265 @@
+"""Drip campaigns at the carriers' speed, production mode: N people over K sandbox numbers, each number
+given its own rate (segments/s), sent by the real dispatcher (Celery beat ticking it every second) and a
+Celery worker, to the standalone sandbox.
+
+    python bench/campaign_dispatch.py [--people 2000] [--numbers 10] [--rate 10] [--fair]
+        [--db qs_campaign_bench] [--redis redis://127.0.0.1:6379/11] [--worker-threads 8]
+
+``--fair``: three campaigns of two organizations at once (organization A: two campaigns sharing its numbers;
+organization B: one campaign on its own numbers), to see each get its share.
+
+The sandbox's own sender queue is raised out of the way, so its accept times (``date_created``, one-second
+resolution) are our hand-over times. Prints, from those times: the sustained rate against the allowed one
+(numbers × rate), the seconds in which any sender went over its rate (must be 0), per-campaign shares; and
+from /proc: worker + beat CPU per message and the worker's memory (RSS) over the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from send_path import PY, ROOT, _ok, free_port, psql, stack_env, tree_cpu, wait_for  # noqa: E402
+
+AREA_CODES = {
+    "212": "America/New_York",
+    "312": "America/Chicago",
+    "303": "America/Denver",
+    "213": "America/Los_Angeles",
+    "907": "America/Anchorage",
+    "808": "Pacific/Honolulu",
+}
+
+SETUP = """
+import django, json, sys
+django.setup()
+from django.contrib.auth import get_user_model
+from campaigns.drip.models import SenderRate
+from campaigns.drip.services import add_recipients, do_create_campaign, do_start_campaign
+from messaging.models import PhoneNumber, TwilioAccount
+from messaging.services import throttle
+from tenancy.models import Membership, Organization, Role
+spec = json.loads(sys.argv[1])
+out = []
+for o, org_spec in enumerate(spec["orgs"]):
+    org = Organization.objects.create(name=f"Bench {o}", slug=f"bench-{o}-{org_spec['sid'][-6:]}")
+    user = get_user_model().objects.create_user(username=f"bench-{o}-{org_spec['sid'][-6:]}", password="x")
+    Membership.objects.create(organization=org, user=user, role=Role.ADMIN)
+    account = TwilioAccount(organization=org, account_sid=org_spec["sid"], status="valid")
+    account.set_auth_token(org_spec["token"])
+    account.save()
+    numbers = []
+    for n in org_spec["numbers"]:
+        pn = PhoneNumber.objects.create(organization=org, account=account, sid=n["sid"],
+            phone_number=n["phone_number"], number_type="local", sms_capable=True, mms_capable=True)
+        SenderRate.objects.create(organization=org, number=pn, segments_per_second=spec["rate"])
+        throttle.set_number_rate(pn.pk, spec["rate"])
+        numbers.append(pn.pk)
+    for c, people in enumerate(org_spec["campaigns"]):
+        campaign = do_create_campaign(org, user, name=f"Bench {o}.{c}", senders=numbers,
+            steps=[{"body": "Acme: spring sale, {{name}}!"}], window_clock="recipient",
+            window_start="00:00", window_end="23:59", brand_name="Acme")
+        add_recipients(campaign, [{"phone": p, "merge": {"name": f"P{i}"}} for i, p in enumerate(people)])
+        out.append(campaign.pk)
+for campaign_id in out:
+    from campaigns.drip.models import Campaign
+    do_start_campaign(Campaign.objects.get(pk=campaign_id), None)
+print(json.dumps(out))
+"""
+
+
+def daytime_code() -> str:
+    now = datetime.now(UTC)
+    for code, zone in AREA_CODES.items():
+        if 9 <= now.astimezone(ZoneInfo(zone)).hour < 19:
+            return code
+    raise SystemExit("no US area code in daytime now")
+
+
+def start(cmd: list[str], env: dict, log: str) -> subprocess.Popen:
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+
+
+def rss_mb(pid: int) -> float:
+    total = 0
+    for p in [pid, *_children(pid)]:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [int(k) for k in kids]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--people", type=int, default=2000)
+    parser.add_argument("--numbers", type=int, default=10)
+    parser.add_argument("--rate", type=float, default=10)
+    parser.add_argument("--fair", action="store_true")
+    parser.add_argument("--db", default="qs_campaign_bench")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/11")
+    parser.add_argument("--worker-threads", type=int, default=8)
+    args = parser.parse_args()
+
+    web_port, sandbox_port = free_port(), free_port()
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}/sandbox"
+    env = stack_env(args.db, args.redis, web_port, sandbox_url)
+    for sql in (f"DROP DATABASE IF EXISTS {args.db} WITH (FORCE)", f"CREATE DATABASE {args.db}"):
+        subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-U", "postgres", "-c", sql], check=True, capture_output=True
+        )
+    subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    subprocess.run(
+        [PY, "-m", "celery", "-A", "quicksend", "purge", "-f"], cwd=ROOT, env=env, capture_output=True
+    )
+    import redis
+
+    redis.Redis.from_url(args.redis).flushdb()
+
+    procs = []
+    try:
+        cmd = [PY, "manage.py", "twilio_sandbox", "--host", "127.0.0.1", "--port", str(sandbox_port)]
+        procs.append(start(cmd, env, "/tmp/bench-campaign-sandbox.log"))
+        wait_for(lambda: _ok(sandbox_url + "/control/health"), 30, "the sandbox")
+        code = daytime_code()
+        org_count = 2 if args.fair else 1
+        per_org_numbers = args.numbers // org_count
+        spec = {"rate": args.rate, "orgs": []}
+        sids = []
+        person = 0
+        for o in range(org_count):
+            account = requests.post(
+                sandbox_url + "/control/accounts", json={"status": "active"}, timeout=10
+            ).json()
+            sid = account["sid"]
+            sids.append(sid)
+            requests.post(
+                f"{sandbox_url}/control/accounts/{sid}/behaviour",
+                json={"rates": {"local": 100000}, "delay_ms": [5, 40], "concurrency_limit": 1000},
+                timeout=10,
+            )
+            numbers = [
+                requests.post(
+                    f"{sandbox_url}/control/accounts/{sid}/numbers",
+                    json={"phone_number": f"+1415555{o}{i:03d}", "type": "local"},
+                    timeout=10,
+                ).json()
+                for i in range(per_org_numbers)
+            ]
+            campaigns = 2 if args.fair and o == 0 else 1
+            share = args.people // (3 if args.fair else 1)
+            people_lists = []
+            for _ in range(campaigns):
+                people_lists.append([f"+1{code}{person + i:07d}" for i in range(share)])
+                person += share
+            spec["orgs"].append({"sid": sid, "token": account["auth_token"], "numbers": numbers,
+                                 "campaigns": people_lists})  # fmt: skip
+        setup = subprocess.run([PY, "-c", SETUP, json.dumps(spec)], cwd=ROOT, env=env, capture_output=True,
+                               text=True)  # fmt: skip
+        if setup.returncode:
+            raise SystemExit(setup.stderr[-3000:])
+        campaign_ids = json.loads(setup.stdout.strip().splitlines()[-1])
+        total = sum(len(c) for org in spec["orgs"] for c in org["campaigns"])
+
+        uvicorn = [PY, "-m", "uvicorn", "quicksend.asgi:application", "--host", "127.0.0.1"]
+        uvicorn += ["--port", str(web_port), "--lifespan", "off", "--workers", "1", "--no-access-log"]
+        procs.append(start(uvicorn, env, "/tmp/bench-campaign-web.log"))
+        celery = [PY, "-m", "celery", "-A", "quicksend", "worker", "--pool", "threads"]
+        celery += ["--concurrency", str(args.worker_threads), "--loglevel", "WARNING", "-Q", "quicksend"]
+        celery += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+        worker = start(celery, env, "/tmp/bench-campaign-worker.log")
+        procs.append(worker)
+        wait_for(lambda: _ok(f"http://127.0.0.1:{web_port}/livez"), 60, "uvicorn")
+        beat_cmd = [PY, "-m", "celery", "-A", "quicksend", "beat", "--loglevel", "WARNING"]
+        beat_cmd += ["--schedule", f"/tmp/bench-campaign-beat-{sandbox_port}"]
+        cpu0 = tree_cpu(worker.pid)
+        begin = time.monotonic()
+        beat = start(beat_cmd, env, "/tmp/bench-campaign-beat.log")
+        procs.append(beat)
+        memory: list[float] = []
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.wait(5):
+                memory.append(rss_mb(worker.pid))
+
+        threading.Thread(target=sample, daemon=True).start()
+        sent_sql = "SELECT count(*) FROM messaging_message WHERE sid IS NOT NULL"
+        wait_for(lambda: psql(args.db, sent_sql) == str(total), 3 * total / (args.rate * args.numbers) + 300,
+                 "every text handed to the sandbox")  # fmt: skip
+        elapsed = time.monotonic() - begin
+        stop.set()
+        cpu = tree_cpu(worker.pid) - cpu0 + tree_cpu(beat.pid)
+
+        per_second: dict[str, Counter] = defaultdict(Counter)
+        number_owner = {}
+        stamps = []
+        for sid in sids:
+            for m in requests.get(f"{sandbox_url}/control/accounts/{sid}/messages", timeout=60).json()[
+                "messages"
+            ]:
+                second = int(parsedate_to_datetime(m["date_created"]).timestamp())
+                per_second[m["from"]][second] += int(m.get("num_segments") or 1)
+                stamps.append(second)
+                number_owner[m["from"]] = sid
+        over = sum(1 for counts in per_second.values() for n in counts.values() if n > args.rate)
+        first, last = min(stamps), max(stamps)
+        # Sustained: the seconds strictly inside the run (the first and last are partial).
+        inner = [s for s in stamps if first < s < last]
+        span = max(1, last - first - 1)
+        allowed = args.rate * args.numbers
+        rate = len(inner) / span
+        print(f"people: {total}, numbers: {args.numbers} at {args.rate:g} segments/s each "
+              f"({allowed:g}/s allowed), campaigns: {len(campaign_ids)}, "
+              f"worker threads: {args.worker_threads}")  # fmt: skip
+        print(f"sustained (sandbox accept times): {rate:.1f} texts/s = "
+              f"{100 * rate / allowed:.1f} % of allowed; run {elapsed:.0f} s wall")  # fmt: skip
+        print(f"seconds over any sender's rate: {over}; busiest sender-second: "
+              f"{max(n for c in per_second.values() for n in c.values())}")  # fmt: skip
+        print(f"CPU (worker + beat) per text: {1000 * cpu / total:.1f} ms")
+        if memory:
+            middle = memory[len(memory) // 2]
+            print(f"worker RSS MB: start {memory[0]:.0f}, middle {middle:.0f}, end {memory[-1]:.0f}")
+        if len(campaign_ids) > 1:
+            shares = psql(
+                args.db,
+                "SELECT campaign_id, count(*) FROM campaigns_campaignsend s JOIN campaigns_campaign c ON "
+                "c.id = s.campaign_id WHERE s.sent_at < (SELECT min(m) FROM (SELECT max(sent_at) m FROM "
+                "campaigns_campaignsend GROUP BY campaign_id) x) GROUP BY campaign_id ORDER BY campaign_id",
+            )
+            print("sends per campaign while all were running: " + shares.replace("\n", "; "))
+        print(f"host load (1, 5, 15 min): {Path('/proc/loadavg').read_text().split()[:3]}")
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""Settings → Campaigns (admins): the list, New (steps, senders, window, CSV upload with its column mapping),
+and a campaign's page: pre-flight, controls, live progress and results (refreshed by htmx every few
+seconds), the people behind each number, CSV export through the API."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from campaigns.drip import audience, services
+from campaigns.drip import results as outcome_report
+from campaigns.drip.compose import OPT_OUT_LINE, brand_warning
+from campaigns.drip.models import Campaign, CampaignRecipient
+from messaging.models import PhoneNumber
+from quicksend.errors import FAILED, attempt
+from tenancy.access import get_in_org
+from tenancy.decorators import admin_required
+
+DAYS = [(0, "Mon"), (1, "Tue"), (2, "Wed"), (3, "Thu"), (4, "Fri"), (5, "Sat"), (6, "Sun")]
+CHART_WIDTH, CHART_HEIGHT = 600, 120
+
+
+@admin_required
+def campaign_list(request):
+    rows = [
+        {"campaign": c, "results": outcome_report.results(c)}
+        for c in Campaign.objects.filter(organization=request.org).order_by("-id")[:200]
+    ]
+    return render(request, "campaigns/drip/list.html", {"rows": rows})
+
+
+def _numbers(org):
+    return PhoneNumber.objects.filter(organization=org, is_active=True, sms_capable=True).order_by(
+        "phone_number"
+    )
+
+
+def _steps_from(post) -> list[dict]:
+    steps = []
+    for i in range(1, 6):
+        body = (post.get(f"step{i}_body") or "").strip()
+        if not body:
+            continue
+        days = post.get(f"step{i}_wait_days") or "0"
+        steps.append({"body": body, "wait_minutes": int(float(days) * 1440) if days.strip() else 0})
+    return steps
+
+
+@admin_required
+def campaign_new(request):
+    context = {"numbers": _numbers(request.org), "days": DAYS, "opt_out_line": OPT_OUT_LINE, "form": {}}
+    if request.method == "POST":
+        post = request.POST
+        context["form"] = post
+        try:
+            steps = _steps_from(post)
+        except ValueError:
+            steps = []
+        values = {
+            "name": post.get("name", ""),
+            "brand_name": post.get("brand_name", ""),
+            "window_clock": post.get("window_clock", "recipient"),
+            "time_zone": post.get("time_zone") or request.org.time_zone or "UTC",
+            "window_start": post.get("window_start") or "09:00",
+            "window_end": post.get("window_end") or "20:00",
+            "days_of_week": [int(d) for d in post.getlist("days") if d.isdigit()],
+            "stop_on_reply": post.get("stop_on_reply") == "on",
+        }
+        senders = [int(n) for n in post.getlist("senders") if n.isdigit()]
+        campaign = attempt(
+            request,
+            services.do_create_campaign,
+            request.org,
+            request.user,
+            senders=senders,
+            steps=steps,
+            **values,
+        )
+        if campaign is not FAILED:
+            upload = request.FILES.get("file")
+            if upload is not None:
+                report = attempt(
+                    request,
+                    audience.import_csv,
+                    campaign,
+                    upload.read(audience.MAX_CSV_BYTES + 1),
+                    phone_column=post.get("phone_column") or "Phone",
+                    attested=post.get("attested") == "on",
+                    prefix="The file was not imported:",
+                )
+                if report is not FAILED:
+                    messages.success(
+                        request, f"{report['added']} people added; {len(report['rejected'])} rows left out."
+                    )
+                    request.session[f"campaign-import-{campaign.pk}"] = report["rejected"][:200]
+            return redirect("settings-campaign", campaign.pk)
+    return render(request, "campaigns/drip/new.html", context)
+
+
+def _chart(series: list[dict]) -> dict:
+    if not series:
+        return {"bars": [], "max": 0}
+    top = max(max(p["sent"], 1) for p in series)
+    width = CHART_WIDTH / max(len(series), 1)
+    bars = []
+    for i, point in enumerate(series):
+        sent_h = CHART_HEIGHT * point["sent"] / top
+        delivered_h = CHART_HEIGHT * point["delivered"] / top
+        bars.append(
+            {
+                "x": round(i * width, 1),
+                "w": round(max(width - 2, 1), 1),
+                "sent_y": round(CHART_HEIGHT - sent_h, 1),
+                "sent_h": round(sent_h, 1),
+                "delivered_y": round(CHART_HEIGHT - delivered_h, 1),
+                "delivered_h": round(delivered_h, 1),
+                "label": f"{point['at'][11:16]} UTC: {point['sent']} sent, {point['delivered']} delivered",
+            }
+        )
+    return {"bars": bars, "max": top, "width": CHART_WIDTH, "height": CHART_HEIGHT}
+
+
+def _progress_context(campaign: Campaign) -> dict:
+    report = outcome_report.results(campaign)
+    return {
+        "campaign": campaign,
+        "r": report,
+        "percent": round(100 * report["progress"]),
+        "chart": _chart(outcome_report.series(campaign)),
+        "waiting": CampaignRecipient.objects.filter(campaign=campaign, status__in=CampaignRecipient.ACTIVE)
+        .exclude(waiting_reason="")
+        .values_list("waiting_reason", flat=True)
+        .first(),
+    }
+
+
+@admin_required
+def campaign_page(request, pk: int):
+    campaign = get_in_org(Campaign.objects.all(), request.org, pk)
+    outcome = request.GET.get("outcome", "")
+    people = None
+    if outcome in outcome_report.OUTCOMES:
+        people = outcome_report.people_for(campaign, outcome).order_by("id")[:200]
+    steps = list(campaign.steps.order_by("position"))
+    context = {
+        **_progress_context(campaign),
+        "steps": steps,
+        "preflight": audience.preflight(campaign)
+        if campaign.status in (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED)
+        else None,
+        "duration": "",
+        "warning": brand_warning(steps[0].body if steps else "", campaign.brand_name),
+        "outcome": outcome,
+        "people": people,
+        "rejected": request.session.pop(f"campaign-import-{campaign.pk}", None),
+        "export_url": reverse("campaign-export", args=[campaign.pk]),
+    }
+    if context["preflight"]:
+        context["duration"] = audience.duration_words(context["preflight"]["estimated_seconds"])
+    return render(request, "campaigns/drip/page.html", context)
+
+
+@admin_required
+def campaign_progress(request, pk: int):
+    campaign = get_in_org(Campaign.objects.all(), request.org, pk)
+    return render(request, "campaigns/drip/_progress.html", _progress_context(campaign))
+
+
+ACTIONS = {
+    "start": services.do_start_campaign,
+    "pause": services.do_pause_campaign,
+    "resume": services.do_resume_campaign,
+    "cancel": services.do_cancel_campaign,
+}
+
+
+@require_POST
+@admin_required
+def campaign_action(request, pk: int, action: str):
+    campaign = get_in_org(Campaign.objects.all(), request.org, pk)
+    do = ACTIONS.get(action)
+    if do is not None:
+        attempt(request, do, campaign, request.user)
+    return redirect("settings-campaign", campaign.pk)
