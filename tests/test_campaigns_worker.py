@@ -219,7 +219,9 @@ def test_an_opt_out_mid_campaign_stops_every_further_text(
         people = daytime_people(3)
         steps = [{"body": "Acme 1 {{name}}"}, {"body": "Acme 2 {{name}}", "wait_minutes": 1}]
         drip = _drip(org_a, alice, line, people, steps=steps)
-        _beat_until(lambda: CampaignSend.objects.filter(campaign=drip).count() == 3, 60, worker)
+        _beat_until(
+            lambda: Message.objects.filter(organization=org_a).exclude(sid=None).count() == 3, 60, worker
+        )
         quitter = people[0]
         do_change_consent(org_a, quitter, "opt_out", "keyword", keyword="STOP")
         person = CampaignRecipient.objects.get(campaign=drip, phone=quitter)

@@ -36,7 +36,15 @@ def results(campaign: Campaign) -> dict:
             "message__error_code", flat=True
         )
     )
-    done = sum(n for s, n in by_status.items() if s not in CampaignRecipient.ACTIVE)
+    # Progress in steps: a person still going counts the steps they had, anyone else all of them.
+    steps = campaign.steps.count() or 1
+    stepped = (
+        CampaignRecipient.objects.filter(campaign=campaign, status__in=CampaignRecipient.ACTIVE).aggregate(
+            n=Sum("step_index")
+        )["n"]
+        or 0
+    )
+    done = (stepped + steps * sum(n for s, n in by_status.items() if s not in CampaignRecipient.ACTIVE)) / steps
     finished_messages = agg["delivered"] + agg["failed"]
     rate = agg["delivered"] / finished_messages if finished_messages else None
     return {
