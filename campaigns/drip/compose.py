@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from templates_app.rendering import parse, render
+from templates_app.rendering import render
 
 OPT_OUT_LINE = "Reply STOP to opt out"
 # Words that already tell the person how to stop (CTIA: the first message must).
@@ -15,6 +15,10 @@ _OPT_OUT_WORDS = re.compile(
     r"\b(reply|text|txt|send)\s+(stop|unsubscribe|optout|cancel|end|quit)\b",
     re.IGNORECASE,
 )
+
+
+# Any {{ … }} merge field, including CSV headers with spaces ({{First Name}}), with an optional default.
+_ANY_FIELD = re.compile(r"\{\{\s*([^{}|]+?)\s*(?:\|\s*default:\s*(?:\"([^\"]*)\"|'([^']*)'))?\s*\}\}")
 
 
 def has_opt_out_language(body: str) -> bool:
@@ -47,17 +51,18 @@ def compose(body: str, *, merge: dict, record=None, org=None, first: bool = Fals
     """The step's text for one recipient: CSV merge values first (by column name, any case), then the
     record's fields; ``first`` adds the opt-out line."""
     values = {str(k).strip().casefold(): str(v) for k, v in (merge or {}).items()}
-    out, position, empty = [], 0, []
-    for tag in parse(body):
-        key = tag.path.casefold()
-        if key in values:
-            value = values[key].strip() or (tag.default or "")
-            if not value and tag.path not in empty:
-                empty.append(tag.path)
-            out.append(body[position : tag.start] + value)
-            position = tag.end
-    out.append(body[position:])
-    partly = "".join(out)
+    empty: list[str] = []
+
+    def merge_value(match: re.Match) -> str:
+        name = match.group(1).strip()
+        if name.casefold() not in values:
+            return match.group(0)  # a record field: the renderer below fills it
+        value = values[name.casefold()].strip() or (match.group(2) or match.group(3) or "")
+        if not value and name not in empty:
+            empty.append(name)
+        return value
+
+    partly = _ANY_FIELD.sub(merge_value, body or "")
     result = render(partly, record, org=org)
     missing = tuple(empty) + tuple(result.missing_fields)
     text = with_opt_out(result.text) if first else result.text

@@ -177,9 +177,9 @@ def dispatch(now: datetime | None = None) -> dict:
         by_sender[number_id].append(next(c for c in running if c.pk == campaign_id))
     numbers = list(PhoneNumber.objects.filter(pk__in=list(by_sender)))
     rates = sender_rates(numbers)
-    for number_id, rate in rates.items():
-        if SenderRate.objects.filter(number_id=number_id).exists():
-            throttle.set_number_rate(number_id, rate)
+    # A number's own rate lives beside the throttle's buckets; say it again each tick (a flushed store).
+    for number_id in SenderRate.objects.filter(number_id__in=list(rates)).values_list("number_id", flat=True):
+        throttle.set_number_rate(number_id, rates[number_id])
     steps_of = {c.pk: _steps(c.pk) for c in running}
     allowance = {c.pk: _batch_allowance(c, now) for c in running}
     released = []

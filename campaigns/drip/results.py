@@ -44,7 +44,9 @@ def results(campaign: Campaign) -> dict:
         )["n"]
         or 0
     )
-    done = (stepped + steps * sum(n for s, n in by_status.items() if s not in CampaignRecipient.ACTIVE)) / steps
+    done = (
+        stepped + steps * sum(n for s, n in by_status.items() if s not in CampaignRecipient.ACTIVE)
+    ) / steps
     finished_messages = agg["delivered"] + agg["failed"]
     rate = agg["delivered"] / finished_messages if finished_messages else None
     return {
