@@ -172,7 +172,10 @@ def main() -> None:
             share = args.people // (3 if args.fair else 1)
             people_lists = []
             for _ in range(campaigns):
-                people_lists.append([f"+1{code}{person + i:07d}" for i in range(share)])
+                # Valid exchanges (200–999), so each number maps to its area code's time zone.
+                people_lists.append(
+                    [f"+1{code}{200 + (person + i) // 10000}{(person + i) % 10000:04d}" for i in range(share)]
+                )
                 person += share
             spec["orgs"].append({"sid": sid, "token": account["auth_token"], "numbers": numbers,
                                  "campaigns": people_lists})  # fmt: skip

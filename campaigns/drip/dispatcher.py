@@ -26,14 +26,14 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from campaigns.drip import windows
 from campaigns.drip.compose import compose, with_opt_out
 from campaigns.drip.models import Campaign, CampaignRecipient, CampaignSend, CampaignStep, SenderRate
 from crm.models import model_for
-from messaging.models import Message, PhoneNumber
+from messaging.models import Message, MessageStatus, PhoneNumber
 from messaging.segments import analyze
 from messaging.services import throttle
 from messaging.services.consent import contact_refusal
@@ -156,6 +156,23 @@ def _claim(campaign: Campaign, sender_id: int, limit: int, now: datetime) -> lis
     return claimed
 
 
+def _backlog(numbers: list[PhoneNumber]) -> dict[int, int]:
+    """Campaign texts of each sender stored but not yet handed to Twilio (the workers' backlog)."""
+    by_number = {(n.organization_id, n.phone_number): n.pk for n in numbers}
+    rows = (
+        Message.objects.filter(
+            status=MessageStatus.PENDING,
+            status_rank=0,  # lets the "not final" partial index serve the query
+            source=Message.Source.CAMPAIGN,
+            organization_id__in={org for org, _ in by_number},
+            from_number__in={number for _, number in by_number},
+        )
+        .values_list("organization_id", "from_number")
+        .annotate(n=Count("id"))
+    )
+    return {by_number[(org, number)]: n for org, number, n in rows if (org, number) in by_number}
+
+
 def _interleave(lists: list[list]) -> list:
     out = []
     for i in range(max((len(x) for x in lists), default=0)):
@@ -181,6 +198,7 @@ def dispatch(now: datetime | None = None) -> dict:
     for number_id in SenderRate.objects.filter(number_id__in=list(rates)).values_list("number_id", flat=True):
         throttle.set_number_rate(number_id, rates[number_id])
     steps_of = {c.pk: _steps(c.pk) for c in running}
+    backlog = _backlog(numbers)
     allowance = {c.pk: _batch_allowance(c, now) for c in running}
     released = []
     now_ts = now.timestamp()
@@ -188,6 +206,8 @@ def dispatch(now: datetime | None = None) -> dict:
         rate = rates.get(number_id)
         if not rate:
             continue
+        if backlog.get(number_id, 0) >= max(1.0, rate * HORIZON_SECONDS):
+            continue  # the workers are behind this sender: release nothing until they catch up
         clock = max(float(cache.get(_slot_key(number_id)) or 0.0), now_ts)
         if clock > now_ts + 3600:
             clock = now_ts  # the clock was set on another host's time, far ahead: start again from now
