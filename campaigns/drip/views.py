@@ -144,6 +144,8 @@ def campaign_page(request, pk: int):
     if outcome in outcome_report.OUTCOMES:
         people = outcome_report.people_for(campaign, outcome).order_by("id")[:200]
     steps = list(campaign.steps.order_by("position"))
+    for step in steps:
+        step.wait = _wait_words(step.wait_minutes)
     context = {
         **_progress_context(campaign),
         "steps": steps,
@@ -160,6 +162,16 @@ def campaign_page(request, pk: int):
     if context["preflight"]:
         context["duration"] = audience.duration_words(context["preflight"]["estimated_seconds"])
     return render(request, "campaigns/drip/page.html", context)
+
+
+def _wait_words(minutes: int) -> str:
+    if minutes % 1440 == 0 and minutes:
+        days = minutes // 1440
+        return f"{days} day{'s' if days != 1 else ''}"
+    if minutes % 60 == 0 and minutes:
+        hours = minutes // 60
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
 @admin_required
