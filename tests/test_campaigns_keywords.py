@@ -69,7 +69,7 @@ def test_texting_join_opts_in_confirms_creates_the_lead_and_enrolls(
         twilio_sandbox.inbound(phone, number.phone_number, "join")
         wait_until(
             lambda: (tick(), len(twilio_sandbox.received(phone)) >= 2)[1],
-            timeout=60,
+            timeout=120,
             message="the confirmation and the first step did not arrive",
         )
     finally:
