@@ -346,6 +346,14 @@ class SenderRateSerializer(StrictModelSerializer):
         model = SenderRate
         fields = ["id", "number", "segments_per_second"]
 
+    def validate_number(self, number):
+        others = SenderRate.objects.filter(number=number)
+        if self.instance is not None:
+            others = others.exclude(pk=self.instance.pk)
+        if others.exists():
+            raise serializers.ValidationError("That number already has its own rate: change that one.")
+        return number
+
 
 @extend_schema_view(
     list=extend_schema(summary="Numbers with their own send rate", tags=[TAG]),
@@ -364,8 +372,6 @@ class SenderRateViewSet(viewsets.ModelViewSet):
         return SenderRate.objects.filter(organization=self.request.org).order_by("id")
 
     def perform_create(self, serializer):
-        if SenderRate.objects.filter(number=serializer.validated_data["number"]).exists():
-            raise DomainError("That number already has its own rate: change it instead.", field="number")
         rate = serializer.save(organization=self.request.org)
         throttle.set_number_rate(rate.number_id, rate.segments_per_second)
 
@@ -395,6 +401,16 @@ class KeywordOptInSerializer(StrictModelSerializer):
             raise serializers.ValidationError("That word is a carrier keyword (STOP, START, HELP…).")
         return value
 
+    def validate(self, attrs):
+        number = attrs.get("number", getattr(self.instance, "number", None))
+        keyword = attrs.get("keyword", getattr(self.instance, "keyword", None))
+        others = KeywordOptIn.objects.filter(number=number, keyword=keyword)
+        if self.instance is not None:
+            others = others.exclude(pk=self.instance.pk)
+        if number is not None and others.exists():
+            raise serializers.ValidationError({"keyword": "That number already has this keyword."})
+        return attrs
+
 
 @extend_schema_view(
     list=extend_schema(summary="Keyword opt-ins (JOIN) of your numbers", tags=[TAG]),
@@ -413,7 +429,4 @@ class KeywordOptInViewSet(viewsets.ModelViewSet):
         return KeywordOptIn.objects.filter(organization=self.request.org).order_by("id")
 
     def perform_create(self, serializer):
-        data = serializer.validated_data
-        if KeywordOptIn.objects.filter(number=data["number"], keyword=data["keyword"]).exists():
-            raise DomainError("That number already has this keyword.", field="keyword")
         serializer.save(organization=self.request.org)
