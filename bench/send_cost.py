@@ -19,9 +19,9 @@ on a shared host; PostgreSQL's own CPU is not in them):
   handing them to the sandbox with ``deliver_many``; messages handed to the sandbox per second, and CPU
   and queries per message.
 
-Prints queries per message (every statement sent, BEGIN/COMMIT/SAVEPOINT included, as
-``django_assert_max_num_queries`` counts them), the load average and the CPU stolen by
-the hypervisor during each phase (``bench/machine.py``). The queued Celery tasks are purged at the end (no
+Prints statements per message (every statement sent through a cursor, SAVEPOINTs included; BEGIN and
+COMMIT are not, which ``django_assert_max_num_queries`` also counts), the load average and the CPU stolen
+by the hypervisor during each phase (``bench/machine.py``). The queued Celery tasks are purged at the end (no
 worker runs here). Runs on older code too (``git worktree add /tmp/before <commit>`` and run it there), so
 the before/after are measured side by side.
 """
@@ -106,6 +106,13 @@ def _world(sandbox_url: str):
     MessagingSettings.objects.create(organization=org, default_number=number)
     _t, key = do_create_api_token(user, org, "bench")
     return org, user, membership, number, key, sid
+
+
+def _loop_cpu() -> float:
+    start, total = time.process_time(), 0
+    for i in range(2_000_000):
+        total += i
+    return time.process_time() - start
 
 
 class _Timed:
@@ -194,6 +201,9 @@ def _run(args, sandbox_url: str) -> None:
     from messaging.models import Message
     from messaging.services import delivery
 
+    print(
+        f"host speed: a 2,000,000-step Python loop takes {_loop_cpu():.2f} s of CPU now (compare runs by it)"
+    )
     org, user, membership, number, key, sid = _world(sandbox_url)
     client = Client(HTTP_AUTHORIZATION=f"Token {key}")
 
@@ -223,7 +233,15 @@ def _run(args, sandbox_url: str) -> None:
     if args.show_queries:
         _print_queries(api_queries, n)
 
+    from messaging.inbox import actions as inbox_actions
+
+    status_step = _Timed(inbox_actions.__dict__, "handle_status")
     _done, worker_queries = _measure("worker", n, lambda: [delivery.deliver(i) for i in ids], args.profile)
+    inbox_actions.handle_status = status_step.real
+    print(
+        f"         of which the inbox's news of the status (handle_status): "
+        f"{1000 * status_step.cpu / n:.2f} ms CPU per message"
+    )
     if args.show_queries:
         _print_queries(worker_queries, n)
     handed = Message.objects.filter(pk__in=ids, sid__isnull=False).count()
