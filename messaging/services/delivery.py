@@ -349,7 +349,7 @@ def _requests() -> ThreadPoolExecutor:
     with _pool_lock:
         if _pool is None:
             _pool = ThreadPoolExecutor(
-                max_workers=int(getattr(settings, "QUICKSEND_SEND_CONCURRENCY", 8)),
+                max_workers=max(1, int(settings.QUICKSEND_SEND_CONCURRENCY)),
                 thread_name_prefix="twilio-send",
             )
     return _pool
