@@ -385,25 +385,14 @@ def do_send_message(
     except MediaError as exc:
         raise SendRefused(" ".join(exc.messages), field="media") from None
     info = analyze(body)
+    stored = (number, e164, record, matches, body, info, media, validated, key, template, source_label[:120])
+    return _store_or_replay(org, actor, source, key, stored)
 
+
+def _store_or_replay(org: Organization, actor, source: str, key: str, stored: tuple) -> Message:
     try:
         with transaction.atomic():
-            message = _store(
-                org,
-                actor,
-                source,
-                number,
-                e164,
-                record,
-                matches,
-                body,
-                info,
-                media,
-                validated,
-                key,
-                template,
-                source_label[:120],
-            )
+            return _store(org, actor, source, *stored)
     except IntegrityError:
         # Two requests with one idempotency key raced: the loser returns the winner's message.
         if key:
@@ -412,7 +401,6 @@ def do_send_message(
                 existing.replayed = True
                 return existing
         raise
-    return message
 
 
 def _remember_media(message: Message, items: list[MessageMedia]) -> None:
