@@ -32,6 +32,7 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 PY = sys.executable
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -167,7 +168,7 @@ def main() -> None:
             stderr=subprocess.STDOUT,
         )
         procs.append(sandbox)
-        wait_for(lambda: _ok(sandbox_url + "/control/health"), 30, "the sandbox")
+        wait_for(lambda: _ok(sandbox_url + "/control/health"), 120, "the sandbox")
         account = requests.post(
             sandbox_url + "/control/accounts", json={"status": "active"}, timeout=10
         ).json()
@@ -241,7 +242,7 @@ def main() -> None:
         )
         procs.append(worker)
         base = f"http://127.0.0.1:{web_port}"
-        wait_for(lambda: _ok(base + "/livez"), 30, "uvicorn")
+        wait_for(lambda: _ok(base + "/livez"), 120, "uvicorn")
 
         headers = {"Authorization": f"Token {key}"}
         sent_sql = "SELECT count(*) FROM messaging_message WHERE sid IS NOT NULL"
@@ -267,6 +268,9 @@ def main() -> None:
         assert all(s == 201 for s in warm), warm
         wait_for(lambda: psql(args.db, sent_sql) == "50", 60, "the warm-up sends")
 
+        from bench.machine import Phase
+
+        phase = Phase().__enter__()
         cpu_web0, cpu_worker0 = tree_cpu(web.pid), tree_cpu(worker.pid)
         start = time.monotonic()
         with ThreadPoolExecutor(args.concurrency) as pool:
@@ -277,6 +281,7 @@ def main() -> None:
         end = time.monotonic()
         cpu_web = tree_cpu(web.pid) - cpu_web0
         cpu_worker = tree_cpu(worker.pid) - cpu_worker0
+        phase.__exit__(None, None, None)
 
         at_sandbox = len(
             requests.get(f"{sandbox_url}/control/accounts/{sid}/messages", timeout=60).json()["messages"]
@@ -297,6 +302,7 @@ def main() -> None:
             f"total {1000 * (cpu_web + cpu_worker) / n:.2f} ms"
         )
         print(f"messages at the sandbox: {at_sandbox} (expected {50 + n})")
+        print(f"machine during the run: {phase.describe()}")
     finally:
         for proc in reversed(procs):
             proc.terminate()

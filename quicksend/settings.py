@@ -295,6 +295,7 @@ CRM_IMPORT_MAX_BYTES = env.int("CRM_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
 # Sending (docs/messaging.md "Sending"): segments per second per sender number type, e.g.
 # {"local": 1, "tollfree": 3, "shortcode": 100}; the first retry's backoff; how long media URLs stay valid.
 QUICKSEND_SEND_RATES = env.json("QUICKSEND_SEND_RATES", default={})
+QUICKSEND_SEND_CONCURRENCY = env.int("QUICKSEND_SEND_CONCURRENCY", default=8)
 QUICKSEND_SEND_RETRY_BASE_SECONDS = env.float("QUICKSEND_SEND_RETRY_BASE_SECONDS", default=2.0)
 # A hand-over younger than this may still be in flight in another worker: the task waits before reconciling.
 QUICKSEND_SEND_IN_FLIGHT_SECONDS = env.float("QUICKSEND_SEND_IN_FLIGHT_SECONDS", default=30.0)

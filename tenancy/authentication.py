@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db.models import F
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
@@ -12,28 +13,44 @@ class ApiTokenAuthentication(authentication.TokenAuthentication):
     keyword = "Token"
 
     def authenticate_credentials(self, key):
-        token = (
-            ApiToken.objects.select_related("user", "organization")
-            .filter(key_hash=hash_token(key), revoked_at__isnull=True)
-            .first()
-        )
-        if token is None or not token.user.is_active:
-            raise exceptions.AuthenticationFailed("Invalid or revoked API token.")
+        # One query on every API request: the token's active membership with its user and organization,
+        # found through the token (revoked tokens, inactive users and ended memberships find nothing). The
+        # token's own columns ride along as annotations.
         membership = (
-            Membership.objects.select_related("organization")
-            .filter(user=token.user, organization=token.organization, is_active=True)
-            .first()
+            Membership.objects.select_related("user", "organization")
+            .filter(
+                user__api_tokens__key_hash=hash_token(key),
+                user__api_tokens__revoked_at__isnull=True,
+                organization=F("user__api_tokens__organization"),
+            )
+            .annotate(token_id=F("user__api_tokens__id"), token_used_at=F("user__api_tokens__last_used_at"))
+            .filter(is_active=True, user__is_active=True)[:1]
         )
-        if membership is None:
+        found = next(iter(membership), None)
+        if found is None:
+            # Only now tell the two refusals apart (a rare path): a bad token, or a member no longer.
+            token = (
+                ApiToken.objects.select_related("user")
+                .filter(key_hash=hash_token(key), revoked_at__isnull=True)
+                .first()
+            )
+            if token is None or not token.user.is_active:
+                raise exceptions.AuthenticationFailed("Invalid or revoked API token.")
             raise exceptions.AuthenticationFailed(
                 "This token's user is no longer a member of its organization."
             )
         # Touch last_used_at at most once a minute to keep the hot path write-free.
         now = timezone.now()
-        if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
-            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-        token._membership = membership
-        return token.user, token
+        if found.token_used_at is None or (now - found.token_used_at).total_seconds() > 60:
+            ApiToken.objects.filter(pk=found.token_id).update(last_used_at=now)
+        token = ApiToken(
+            pk=found.token_id,
+            user=found.user,
+            organization=found.organization,
+            last_used_at=found.token_used_at,
+        )
+        token._membership = found
+        return found.user, token
 
     def authenticate(self, request):
         result = super().authenticate(request)

@@ -252,7 +252,6 @@ class SendMessageViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         key = request.headers.get("Idempotency-Key", "").strip()
         if len(key) > 100:
             raise ValidationError({"Idempotency-Key": ["At most 100 characters."]})
-        replay = bool(key) and Message.objects.filter(organization=org, idempotency_key=key).exists()
         message = do_send_message(
             org,
             actor=request.user,
@@ -267,7 +266,7 @@ class SendMessageViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
             idempotency_key=key,
             template=template,
         )
-        replayed = replay and message.idempotency_key == key
+        replayed = getattr(message, "replayed", False)
         response = Response(
             MessageSerializer(message).data,
             status=status.HTTP_200_OK if replayed else status.HTTP_201_CREATED,

@@ -8,6 +8,8 @@ to change consent; it keeps ``ConsentState`` current and appends to the ``Consen
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models import Case, IntegerField, OuterRef, Subquery, Value, When
+from django.db.models.functions import Coalesce
 
 from messaging.models import ConsentEvent, ConsentState, Message
 from messaging.signals import consent_changed, send_after_commit
@@ -46,19 +48,58 @@ def contact_refusal(org: Organization | int, phone_number: str, *, keyword_reply
     answers are the texts carriers allow after an opt-out (CTIA), so an opt-out does not refuse them;
     do-not-contact and blocked numbers still get nothing.
     """
+    return contact_refusals(org, [phone_number], keyword_reply=keyword_reply).get(phone_number)
+
+
+def contact_refusals(
+    org: Organization | int, phone_numbers, *, keyword_reply: bool = False
+) -> dict[str, str]:
+    """``contact_refusal`` for many numbers in one query: {number: reason} for those that may not be texted
+    (a number that may be texted is absent)."""
     org_id = org if isinstance(org, int) else org.pk
-    state = (
-        ConsentState.objects.filter(organization_id=org_id, phone_number=phone_number)
-        .values("opted_out", "do_not_contact", "blocked")
-        .first()
+    numbers = list(dict.fromkeys(phone_numbers))
+    if not numbers:
+        return {}
+    rows = ConsentState.objects.filter(organization_id=org_id, phone_number__in=numbers).values_list(
+        "phone_number", "opted_out", "do_not_contact", "blocked"
     )
-    if state is None:
-        return None
-    for flag in ("opted_out", "do_not_contact", "blocked"):
-        if flag == "opted_out" and keyword_reply:
-            continue
-        if state[flag]:
-            return REFUSALS[flag]
+    refusals = {}
+    for number, opted_out, do_not_contact, blocked in rows:
+        reason = refusal_from_flags(
+            _FLAG_OPTED_OUT * opted_out + _FLAG_DO_NOT_CONTACT * do_not_contact + _FLAG_BLOCKED * blocked,
+            keyword_reply=keyword_reply,
+        )
+        if reason:
+            refusals[number] = reason
+    return refusals
+
+
+_FLAG_OPTED_OUT, _FLAG_DO_NOT_CONTACT, _FLAG_BLOCKED = 1, 2, 4
+
+
+def consent_flags(org_field: str, number_field: str):
+    """An expression for a query of messages (or anything with an organization and a number): the number's
+    consent in that organization as bits (opted out 1, do-not-contact 2, blocked 4; 0 when no state row).
+    Lets the send task read consent in the query that reads the message (``refusal_from_flags``)."""
+    state = ConsentState.objects.filter(
+        organization_id=OuterRef(org_field), phone_number=OuterRef(number_field)
+    ).annotate(
+        bits=Case(When(opted_out=True, then=Value(_FLAG_OPTED_OUT)), default=Value(0))
+        + Case(When(do_not_contact=True, then=Value(_FLAG_DO_NOT_CONTACT)), default=Value(0))
+        + Case(When(blocked=True, then=Value(_FLAG_BLOCKED)), default=Value(0))
+    )
+    return Coalesce(Subquery(state.values("bits")[:1]), Value(0), output_field=IntegerField())
+
+
+def refusal_from_flags(flags: int | None, *, keyword_reply: bool = False) -> str | None:
+    """The refusal ``contact_refusal`` gives for these consent bits (``consent_flags``), or None."""
+    flags = flags or 0
+    if flags & _FLAG_OPTED_OUT and not keyword_reply:
+        return REFUSALS["opted_out"]
+    if flags & _FLAG_DO_NOT_CONTACT:
+        return REFUSALS["do_not_contact"]
+    if flags & _FLAG_BLOCKED:
+        return REFUSALS["blocked"]
     return None
 
 

@@ -25,15 +25,17 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from messaging.models import Message, MessageStatus, TwilioAccount
 from messaging.services import throttle
-from messaging.services.consent import contact_refusal
+from messaging.services.consent import consent_flags, refusal_from_flags
 from messaging.services.status import apply_status, normalize_status
 from messaging.twilio.errors import TwilioError, twilio_call
 from messaging.twilio.public_urls import status_callback_url
@@ -176,11 +178,7 @@ def deliver(message_id: int) -> str:
     """Hand message ``message_id`` to Twilio if it still needs it (see the module docstring). Returns what
     happened in a word ("sent", "reconciled", "failed", "refused", "done", "missing", "claimed-elsewhere");
     raises ``RetryLater`` when it must wait."""
-    message = (
-        Message.objects.select_related("account", "organization", "conversation__phone_number")
-        .filter(pk=message_id, direction=Message.Direction.OUTBOUND)
-        .first()
-    )
+    message = _to_deliver().filter(pk=message_id).first()
     if message is None:
         return "missing"
     if message.status_rank > 0 or message.sid:
@@ -215,6 +213,17 @@ def deliver(message_id: int) -> str:
     return _hand_over(message, client)
 
 
+def _to_deliver():
+    """The outbound messages to hand over, each with what its delivery reads: the account, the sender number
+    (through the conversation) and the recipient's consent flags at this moment (``consent_flags``), in one
+    query."""
+    return (
+        Message.objects.select_related("account", "conversation__phone_number")
+        .filter(direction=Message.Direction.OUTBOUND)
+        .annotate(consent_flags=consent_flags("organization_id", "to_number"))
+    )
+
+
 def _wait_for_hand_over_in_flight(message: Message) -> None:
     if message.handed_over_at is None:
         return
@@ -227,8 +236,10 @@ def _wait_for_hand_over_in_flight(message: Message) -> None:
 
 def _refuse_at_send_time(message: Message, account: TwilioAccount) -> str:
     """Consent and the account, checked again in the worker: "" when the message may go."""
-    refusal = contact_refusal(
-        message.organization_id, message.to_number, keyword_reply=message.source == Message.Source.AUTO_REPLY
+    # The number's consent rode along with the message (``_to_deliver``): read at send time, in the same
+    # query, never cached.
+    refusal = refusal_from_flags(
+        message.consent_flags, keyword_reply=message.source == Message.Source.AUTO_REPLY
     )
     if refusal:
         fail_message(message.pk, refusal)
@@ -257,7 +268,7 @@ def _claim(message: Message) -> bool:
     return True
 
 
-def _hand_over(message: Message, client) -> str:
+def _create_params(message: Message) -> dict:
     params = {
         "to": message.to_number,
         "from_": message.from_number,
@@ -267,11 +278,130 @@ def _hand_over(message: Message, client) -> str:
         params["body"] = message.body
     if message.num_media:
         params["media_url"] = _media_urls(message)
+    return params
+
+
+def _hand_over(message: Message, client) -> str:
+    params = _create_params(message)
     try:
         with twilio_call():
             created = client.api.v2010.accounts(message.account.account_sid).messages.create(**params)
     except TwilioError as error:
         return _handle_error(message, error)
-    _accepted_by_twilio(message.pk, created.sid)
-    _adopt(message, created.sid, normalize_status(created.status, MessageStatus.QUEUED))
+    return _take_answer(message, created)
+
+
+def deliver_many(message_ids) -> dict[int, str | float]:
+    """Hand a batch of stored messages to Twilio: ``deliver`` for each, with the batch's reads and claims
+    shared. Returns ``{id: outcome}``: a word as ``deliver`` returns, or the seconds to wait (a float) for a
+    message that must be tried again later (throttled, a retryable error, a hand-over in flight).
+
+    Every message gets every check of ``deliver`` (consent at send time, the account, the sender's token
+    bucket); the messages are read in one query (with their consent) and claimed in one committed UPDATE
+    before the first Twilio request, so a worker killed in the middle of the batch leaves each message
+    either unclaimed (sent by the next try) or claimed (reconciled with Twilio by the next try, never sent
+    twice). The Twilio requests overlap, ``QUICKSEND_SEND_CONCURRENCY`` at a time (8), each thread reusing
+    its own pooled HTTP session; the answers are stored in this thread, in order. A message an
+    earlier run handed over (``handed_over_at`` set) goes through ``deliver`` alone, which reconciles it.
+    """
+    ids = sorted({int(i) for i in message_ids})
+    outcomes: dict[int, str | float] = dict.fromkeys(ids, "missing")
+    ready: list[Message] = []
+    for message in _to_deliver().filter(pk__in=ids).order_by("pk"):
+        if message.status_rank > 0 or message.sid:
+            outcomes[message.pk] = "done"
+        elif message.account is None or message.handed_over_at is not None:
+            outcomes[message.pk] = _deliver_alone(message.pk)
+        elif refused := _refuse_at_send_time(message, message.account):
+            outcomes[message.pk] = refused
+        else:
+            number = message.conversation.phone_number
+            wait = throttle.take(number.pk, number.number_type, message.num_segments)
+            if wait > 0:
+                outcomes[message.pk] = wait + random.uniform(0, 0.05)  # noqa: S311 - jitter
+            else:
+                ready.append(message)
+    claimed = _claim_many(ready)
+    handed = []
+    for message in ready:
+        if message.pk in claimed:
+            handed.append((message, _create_params(message)))
+        else:
+            outcomes[message.pk] = "claimed-elsewhere"
+    # The Twilio requests of the batch overlap (a pool of threads, each with its own pooled HTTP session);
+    # the database is written here, in this thread, as each answer is taken in order.
+    for message, answer in zip(
+        [m for m, _p in handed], _requests().map(_create_at_twilio, handed), strict=True
+    ):
+        try:
+            outcomes[message.pk] = _take_answer(message, answer)
+        except RetryLater as later:
+            outcomes[message.pk] = later.countdown
+    return outcomes
+
+
+_pool = None
+_pool_lock = threading.Lock()
+
+
+def _requests() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(
+                max_workers=max(1, int(settings.QUICKSEND_SEND_CONCURRENCY)),
+                thread_name_prefix="twilio-send",
+            )
+    return _pool
+
+
+def _create_at_twilio(item):
+    """In a pool thread: only the HTTP request (no database), with the thread's own client."""
+    from messaging.twilio.client import client_for_account
+
+    message, params = item
+    try:
+        client = client_for_account(message.account)
+        with twilio_call():
+            return client.api.v2010.accounts(message.account.account_sid).messages.create(**params)
+    except TwilioError as error:
+        return error
+
+
+def _take_answer(message: Message, answer) -> str:
+    if isinstance(answer, TwilioError):
+        return _handle_error(message, answer)
+    _accepted_by_twilio(message.pk, answer.sid)
+    _adopt(message, answer.sid, normalize_status(answer.status, MessageStatus.QUEUED))
     return "sent"
+
+
+def _deliver_alone(message_id: int) -> str | float:
+    try:
+        return deliver(message_id)
+    except RetryLater as later:
+        return later.countdown
+
+
+def _claim_many(messages: list[Message]) -> set[int]:
+    """``_claim`` for a batch of never-claimed messages: one UPDATE, committed before Twilio is called."""
+    if not messages:
+        return set()
+    now = timezone.now()
+    table = Message._meta.db_table
+    marks = ", ".join(["%s"] * len(messages))
+    # One statement in autocommit: committed before the first Twilio request. A row another worker claimed
+    # meanwhile fails the condition and is not returned.
+    sql = (
+        f"UPDATE {table} SET handed_over_at = %s, send_attempts = send_attempts + 1 "  # noqa: S608
+        f"WHERE id IN ({marks}) AND status_rank = 0 AND sid IS NULL AND handed_over_at IS NULL RETURNING id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [connection.ops.adapt_datetimefield_value(now), *[m.pk for m in messages]])
+        rows = [row[0] for row in cursor.fetchall()]
+    mine = set(rows)
+    for message in messages:
+        if message.pk in mine:
+            message.handed_over_at = now
+            message.send_attempts += 1
+    return mine

@@ -19,7 +19,7 @@ from datetime import timedelta
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import F, Subquery
+from django.db.models import Exists, F, OuterRef, Q, Subquery, Value
 from django.utils import timezone
 
 from crm.models import CrmRecord, RecordType, RecordTypeConfig, model_for
@@ -27,7 +27,6 @@ from crm.phones import InvalidPhoneNumber
 from crm.services import find_records_by_phone
 from crm.texting import organization_phone, texting
 from messaging.access import (
-    default_sender_for,
     may_send_from,
     numbers_usable_by,
     org_default_number,
@@ -37,9 +36,11 @@ from messaging.inbox.conversations import get_or_create_conversation, record_mes
 from messaging.media.validation import MediaError, MediaFile, validate_media
 from messaging.models import (
     Conversation,
+    MemberMessagingSettings,
     Message,
     MessageMedia,
     MessageStatus,
+    MessagingSettings,
     PhoneNumber,
     TwilioAccount,
 )
@@ -160,6 +161,50 @@ def current_thread_number(
     return PhoneNumber.objects.select_related("account").filter(pk=Subquery(latest)).first()
 
 
+def chosen_sender(
+    org: Organization, membership: Membership | None, customer_number: str
+) -> PhoneNumber | None:
+    """The number a message to ``customer_number`` comes from when the sender names none, among the numbers
+    the sender may use (any sendable number without a membership): the number of the customer's most recent
+    conversation (``current_thread_number``), else the member's own default, else the organization's
+    default; None when none of them is usable (the caller then explains why). One query, with the
+    number's account: the two defaults and the threads are read inside it, so a change applies at once.
+    """
+    usable = numbers_usable_by(membership) if membership is not None else sendable_numbers(org)
+    threads = Conversation.objects.filter(
+        organization=org, customer_number=customer_number, phone_number=OuterRef("pk")
+    )
+    org_default = MessagingSettings.objects.filter(organization=org, default_number=OuterRef("pk"))
+    annotations = {
+        "has_thread": Exists(threads),
+        "thread_at": Subquery(
+            threads.order_by(F("last_message_at").desc(nulls_last=True)).values("last_message_at")[:1]
+        ),
+        "thread_id": Subquery(threads.order_by("-pk").values("pk")[:1]),
+        "is_org_default": Exists(org_default),
+        "is_own_default": Value(False),
+    }
+    wanted = Q(has_thread=True) | Q(is_org_default=True)
+    if membership is not None:
+        annotations["is_own_default"] = Exists(
+            MemberMessagingSettings.objects.filter(membership=membership, default_number=OuterRef("pk"))
+        )
+        wanted |= Q(is_own_default=True)
+    return (
+        usable.annotate(**annotations)
+        .filter(wanted)
+        .select_related("account")
+        .order_by(
+            F("has_thread").desc(),
+            F("thread_at").desc(nulls_last=True),
+            F("thread_id").desc(nulls_last=True),
+            F("is_own_default").desc(),
+            F("is_org_default").desc(),
+        )
+        .first()
+    )
+
+
 def _resolve_sender(
     org: Organization,
     membership: Membership | None,
@@ -175,12 +220,9 @@ def _resolve_sender(
         number = _lookup_number(org, from_number)
     elif conversation is not None:
         number = PhoneNumber.objects.select_related("account").get(pk=conversation.phone_number_id)
-    elif (current := current_thread_number(org, membership, customer_number)) is not None:
-        number = current
+    elif (chosen := chosen_sender(org, membership, customer_number)) is not None:
+        number = chosen
         checked = True  # only numbers the sender may use were looked at
-    elif membership is not None and (default := default_sender_for(membership)) is not None:
-        number = default
-        checked = True  # default_sender_for only returns numbers the member may use
     else:
         number = org_default_number(org)
         if number is None:
@@ -189,6 +231,15 @@ def _resolve_sender(
                 "organization.",
                 field="from",
             )
+    check_sender(number, membership, with_media, checked=checked)
+    return number
+
+
+def check_sender(
+    number: PhoneNumber, membership: Membership | None, with_media: bool, *, checked: bool = False
+) -> None:
+    """Refuse a sender number that cannot send this message now (inactive, not SMS/MMS-capable, its account
+    not verified) or that ``membership`` may not use (``checked``: already known to be usable)."""
     label = number.display_name
     if not number.is_active:
         raise SendRefused(f"{label} is no longer active in the Twilio account.", field="from")
@@ -207,7 +258,6 @@ def _resolve_sender(
         )
     if membership is not None and not checked and not may_send_from(membership, number):
         raise SendRefused(f"You are not allowed to send from {label}.", field="from")
-    return number
 
 
 # --- body and media ----------------------------------------------------------------------------------------
@@ -304,6 +354,9 @@ def do_send_message(
     record, else a record with the number), ``actor`` as the agent; the message remembers the template and
     the template counts the use. The caller checks the template is one the sender may see.
 
+    A message returned for an idempotency key it already had carries ``replayed = True`` (nothing was
+    stored or queued this time).
+
     Raises SendRefused (plain words) for anything that stops the send. Twilio is called by the task after
     commit, never here.
     """
@@ -311,6 +364,7 @@ def do_send_message(
     if key:
         existing = _existing_for_key(org, key)
         if existing is not None:
+            existing.replayed = True
             return existing
     if source not in Message.Source.values:
         raise ValueError(f"unknown message source {source!r}")
@@ -331,33 +385,22 @@ def do_send_message(
     except MediaError as exc:
         raise SendRefused(" ".join(exc.messages), field="media") from None
     info = analyze(body)
+    stored = (number, e164, record, matches, body, info, media, validated, key, template, source_label[:120])
+    return _store_or_replay(org, actor, source, key, stored)
 
+
+def _store_or_replay(org: Organization, actor, source: str, key: str, stored: tuple) -> Message:
     try:
         with transaction.atomic():
-            message = _store(
-                org,
-                actor,
-                source,
-                number,
-                e164,
-                record,
-                matches,
-                body,
-                info,
-                media,
-                validated,
-                key,
-                template,
-                source_label[:120],
-            )
+            return _store(org, actor, source, *stored)
     except IntegrityError:
         # Two requests with one idempotency key raced: the loser returns the winner's message.
         if key:
             existing = Message.objects.filter(organization=org, idempotency_key=key).first()
             if existing is not None:
+                existing.replayed = True
                 return existing
         raise
-    return message
 
 
 def _remember_media(message: Message, items: list[MessageMedia]) -> None:

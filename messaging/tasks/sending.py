@@ -25,3 +25,38 @@ def send_message_task(self, message_id: int) -> str:
             if not self.request.is_eager:
                 raise self.retry(countdown=later.countdown, max_retries=None)
             time.sleep(min(later.countdown, 5.0))
+
+
+@shared_task(bind=True, max_retries=None, acks_late=True)
+def deliver_batch_task(self, message_ids: list[int]) -> dict:
+    """Hand a batch of stored messages to Twilio (``delivery.deliver_many``); the messages that must wait
+    (throttled, a retryable error) are queued again together, after the shortest wait. Returns the count of
+    each outcome. A redelivered task (the worker died) is safe: every message is claimed before Twilio is
+    called, and a claimed one is reconciled, not sent again."""
+    counts: dict[str, int] = {}
+    pending = list(message_ids)
+    while pending:
+        outcomes = delivery.deliver_many(pending)
+        later = {i: w for i, w in outcomes.items() if isinstance(w, float)}
+        for outcome in outcomes.values():
+            word = "waiting" if isinstance(outcome, float) else outcome
+            counts[word] = counts.get(word, 0) + 1
+        if not later:
+            break
+        wait = min(later.values())
+        if not self.request.is_eager:
+            deliver_batch_task.apply_async(args=[sorted(later)], countdown=wait)
+            break
+        time.sleep(min(wait, 5.0))  # embedded mode: no broker to schedule the retry on
+        pending = sorted(later)
+    return counts
+
+
+@shared_task(acks_late=True)
+def file_outbound_batch_task(message_ids: list[int]) -> dict:
+    """The inbox's step of each message a batch stored (its rows were written with the messages): the same
+    step ``outbound_message_created`` runs for one message. A step that fails is retried from its row."""
+    from messaging.inbox import steps
+
+    done = sum(bool(steps.run_step(message_id, outbound=True)) for message_id in message_ids)
+    return {"messages": len(message_ids), "done": done}

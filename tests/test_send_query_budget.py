@@ -1,0 +1,130 @@
+"""What one send may cost in queries (docs/benchmarks.md "Send cost"): the API request, the worker's send and
+a campaign batch. Every statement counts (BEGIN, COMMIT and savepoints too). A change that adds a query to a
+path fails here; a change that saves one should lower the budget."""
+
+from __future__ import annotations
+
+import pytest
+
+from messaging.inbox import steps
+from messaging.models import Message
+from messaging.services import delivery
+from messaging.services.bulk_sending import Recipient, send_many
+from messaging.tasks.sending import send_message_task
+from tests import factories_send
+
+line = factories_send.line
+fast_rates = factories_send.fast_rates
+
+URL = "/api/v1/messages"
+
+# The send path's own statements, the inbox's bookkeeping of the new message aside (see below):
+# token with membership (1); records with the number, consent, the sender (3); BEGIN, the conversation
+# (read; a new one in a savepoint: 4), the message, the conversation's preview, the inbox step's row, the
+# audit row, COMMIT.
+API_SEND_OWN = 14
+# The inbox's bookkeeping of the new message runs in the request after commit (messaging/inbox/actions.py,
+# ``handle_outbound``): its own budget is the inbox's to pin; the whole request is held here too.
+API_SEND_REQUEST = 35
+# The worker: the message with its account, number and consent (1); the claim (1); the SID and status
+# (BEGIN, UPDATE, the conversation's last status, COMMIT).
+WORKER_SEND_OWN = 6
+WORKER_SEND_TASK = 11
+
+
+@pytest.fixture
+def api(token_client_for, alice, org_a):
+    return token_client_for(alice, org_a)
+
+
+@pytest.fixture
+def no_task(monkeypatch):
+    monkeypatch.setattr(send_message_task, "delay", lambda *args, **kwargs: None)
+
+
+@pytest.fixture
+def without_inbox_steps(monkeypatch):
+    """The inbox's bookkeeping of each message replaced by nothing (its cost is the inbox's budget)."""
+    monkeypatch.setitem(steps._handlers, "outbound", lambda *args, **kwargs: None)
+
+
+def _post(api, to: str):
+    response = api.post(URL, {"to": to, "body": "Your table is ready"}, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()["id"]
+
+
+def test_an_api_send_costs_at_most_its_budget_of_queries(
+    api, line, no_task, without_inbox_steps, django_assert_max_num_queries, django_capture_on_commit_callbacks
+):
+    _post(api, "+12065550100")  # the first request of a client reads what every later one reuses
+    with django_assert_max_num_queries(API_SEND_OWN), django_capture_on_commit_callbacks(execute=True):
+        _post(api, "+12065550101")
+
+
+def test_an_api_send_with_the_inbox_bookkeeping_stays_within_the_request_budget(
+    api, line, no_task, django_assert_max_num_queries, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        _post(api, "+12065550100")
+    with django_assert_max_num_queries(API_SEND_REQUEST), django_capture_on_commit_callbacks(execute=True):
+        _post(api, "+12065550102")
+
+
+def test_a_worker_send_costs_at_most_its_budget_of_queries(
+    api,
+    line,
+    no_task,
+    twilio_sandbox,
+    monkeypatch,
+    django_assert_max_num_queries,
+    django_capture_on_commit_callbacks,
+):
+    first, second = _post(api, "+12065550103"), _post(api, "+12065550104")
+    assert delivery.deliver(first) == "sent"
+    # With what runs after its commit: the inbox's news of the status (``handle_status``).
+    with django_assert_max_num_queries(WORKER_SEND_TASK), django_capture_on_commit_callbacks(execute=True):
+        assert delivery.deliver(second) == "sent"
+    third = _post(api, "+12065550105")
+    monkeypatch.setattr(delivery, "apply_status", _status_without_receivers(monkeypatch))
+    with django_assert_max_num_queries(WORKER_SEND_OWN), django_capture_on_commit_callbacks(execute=True):
+        assert delivery.deliver(third) == "sent"
+
+
+def _status_without_receivers(monkeypatch):
+    """``apply_status`` whose after-commit signal reaches no receiver (the inbox's ``handle_status``)."""
+    from messaging import signals
+    from messaging.services import status
+
+    monkeypatch.setattr(signals.message_status_changed, "receivers", [])
+    monkeypatch.setattr(signals.message_status_changed, "sender_receivers_cache", {})
+    return status.apply_status
+
+
+@pytest.mark.parametrize("size", [5, 40])
+def test_a_batch_is_stored_with_a_constant_number_of_queries_plus_one_per_message(
+    org_a, line, size, django_assert_max_num_queries, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr("quicksend.queue.enqueue", lambda *args, **kwargs: None)
+    recipients = [
+        Recipient(key=f"c1:{i}:1", to=f"+1206555{i:04d}", body="Open house today") for i in range(size)
+    ]
+    # Reads (existing keys, the records index, consent, the threads, their numbers, the default sender)
+    # and BEGIN, stale keys, conversations (read, insert, read), messages, inbox steps, audit, COMMIT; the
+    # conversation's preview is one UPDATE per message.
+    with django_capture_on_commit_callbacks(execute=True), django_assert_max_num_queries(15 + size):
+        result = send_many(org_a, recipients, source=Message.Source.CAMPAIGN, source_label="Open house")
+    assert len(result.queued) == size and not result.refused
+
+
+def test_a_batch_is_handed_over_with_two_queries_plus_the_status_of_each_message(
+    org_a, line, twilio_sandbox, django_assert_max_num_queries, monkeypatch
+):
+    monkeypatch.setattr("quicksend.queue.enqueue", lambda *args, **kwargs: None)
+    recipients = [Recipient(key=f"c2:{i}:1", to=f"+1206556{i:04d}", body="Reminder") for i in range(20)]
+    result = send_many(org_a, recipients, source=Message.Source.CAMPAIGN, queue_delivery=False)
+    monkeypatch.setattr(delivery, "apply_status", _status_without_receivers(monkeypatch))
+    # One read (with consent) and one claim for the batch; then each SID and status (4 statements).
+    with django_assert_max_num_queries(2 + 4 * 20):
+        outcomes = delivery.deliver_many([m.pk for m in result.queued])
+    assert set(outcomes.values()) == {"sent"}
