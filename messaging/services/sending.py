@@ -285,6 +285,7 @@ def do_send_message(
     idempotency_key: str = "",
     template: MessageTemplate | None = None,
     source_label: str = "",
+    agent=None,
 ) -> Message:
     """Check, store (``pending``) and queue one outbound message; return it.
 
@@ -297,6 +298,9 @@ def do_send_message(
     (``messaging.access.may_send_from``). Automations and campaigns pass no membership.
 
     ``source_label``: the automation's or campaign's name, which the thread shows as the sender.
+
+    ``agent``: who a template's ``{{agent.*}}`` fields name when nobody sends by hand (automations: the
+    record's owner); default ``actor``.
 
     ``idempotency_key``: the same key within 24 hours returns the first message instead of sending again.
 
@@ -324,7 +328,8 @@ def do_send_message(
         raise SendRefused(refusal, field="to")
     number = _resolve_sender(org, membership, from_number, conversation, e164, bool(media))
     if template is not None:
-        body = _render_template(org, template, body, record, conversation, matches, actor)
+        agent = agent if agent is not None else actor
+        body = _render_template(org, template, body, record, conversation, matches, agent)
     _check_body(body, media)
     try:
         validated = validate_media(media) if media else []
