@@ -96,7 +96,12 @@ def launch(
         except requests.RequestException:
             return False
 
-    wait_until(up, timeout=30, message=f"{what} did not start")
+    try:
+        # Starting imports the whole project: on a loaded 2-core host that took over 30 s.
+        wait_until(up, timeout=90, message=f"{what} did not start")
+    except AssertionError:
+        server.stop()  # not left running against the next test's database
+        raise
     return server
 
 
