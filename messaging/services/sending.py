@@ -298,9 +298,7 @@ def do_send_message(
     (``messaging.access.may_send_from``). Automations and campaigns pass no membership.
 
     ``source_label``: the automation's or campaign's name, which the thread shows as the sender.
-
-    ``agent``: who a template's ``{{agent.*}}`` fields name when nobody sends by hand (automations: the
-    record's owner); default ``actor``.
+    ``agent``: whom ``{{agent.*}}`` names when nobody sends by hand (automations: the owner); else ``actor``.
 
     ``idempotency_key``: the same key within 24 hours returns the first message instead of sending again.
 
@@ -328,8 +326,7 @@ def do_send_message(
         raise SendRefused(refusal, field="to")
     number = _resolve_sender(org, membership, from_number, conversation, e164, bool(media))
     if template is not None:
-        agent = agent if agent is not None else actor
-        body = _render_template(org, template, body, record, conversation, matches, agent)
+        body = _render_template(org, template, body, record, conversation, matches, agent or actor)
     _check_body(body, media)
     try:
         validated = validate_media(media) if media else []
