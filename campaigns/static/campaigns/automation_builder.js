@@ -35,8 +35,15 @@ const recordTypes = Object.entries(choices.record_types);
 const anyType = [["", "Any record"], ...recordTypes];
 const fieldsOf = (type) => {
   const names = type ? choices.record_fields[type] || [] : [...new Set(Object.values(choices.record_fields).flat())];
-  return names.map((n) => [n, n.replace(/_/g, " ")]);
+  return [...names, "record_type"].map((n) => [n, n.replace(/_/g, " ")]);
 };
+
+// Suggestions for conditions on the owner or the team: the value is the id, the label the name.
+for (const [id, items] of [["condition-members", choices.members], ["condition-teams", choices.teams]]) {
+  const list = el("datalist", { id });
+  for (const item of items) list.append(el("option", { value: item.id, label: item.name }));
+  document.body.append(list);
+}
 
 // --- trigger ------------------------------------------------------------------------------------------
 
@@ -127,6 +134,15 @@ function ruleRow(rule = {}) {
   const toggle = () => { value.hidden = ["empty", "not_empty"].includes(op.value); };
   op.addEventListener("change", toggle);
   toggle();
+  // Owner and team compare by id: suggest the members and teams by name.
+  const suggest = () => {
+    const which = { owner: "condition-members", team: "condition-teams" }[name.value.trim()];
+    if (which) value.setAttribute("list", which);
+    else value.removeAttribute("list");
+    value.placeholder = which ? "pick a name (its id is stored)" : "value";
+  };
+  name.addEventListener("input", suggest);
+  suggest();
   const remove = el("button", { type: "button", class: "linkish", text: "Remove", "aria-label": "Remove this condition" });
   remove.addEventListener("click", () => row.remove());
   row.append(name, list, op, value, remove);
