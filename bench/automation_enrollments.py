@@ -12,14 +12,18 @@ quiet hours hold nothing back. Prints:
 - API records/s (201 answers per second);
 - enrollments/s (first request → last enrollment stored) and the time to the last first-step send (its SID
   stored);
-- CPU per enrollment of the web and worker processes (user + system, from /proc), from the first request to
-  the last send: it includes the record's own creation and the send of the text.
+- CPU per enrollment by process role (user + system, from /proc), from the first request to the last send:
+  web (uvicorn), worker (Celery), the standalone sandbox, and PostgreSQL and Redis (their server processes,
+  which other databases on a shared host also use); it includes the record's own creation and the send;
+- the host: load average before and after, and the share of CPU the hypervisor stole during the run;
+- exactly-once: enrollments and outbound texts, which must both equal the leads.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -31,6 +35,7 @@ from zoneinfo import ZoneInfo
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import Phase, ProcessCPU  # noqa: E402
 from send_path import PY, ROOT, _ok, free_port, psql, stack_env, tree_cpu, wait_for  # noqa: E402
 
 # (zone, number prefix, digits to fill): at any instant one of these is between 9:00 and 19:00.
@@ -108,7 +113,7 @@ def main() -> None:
     try:
         cmd = [PY, "manage.py", "twilio_sandbox", "--host", "127.0.0.1", "--port", str(sandbox_port)]
         procs.append(start(cmd, env, "/tmp/bench-auto-sandbox.log"))
-        wait_for(lambda: _ok(sandbox_url + "/control/health"), 30, "the sandbox")
+        wait_for(lambda: _ok(sandbox_url + "/control/health"), 180, "the sandbox")
         account = requests.post(
             sandbox_url + "/control/accounts", json={"status": "active"}, timeout=10
         ).json()
@@ -142,7 +147,7 @@ def main() -> None:
         worker = start(celery, env, "/tmp/bench-auto-worker.log")
         procs.append(worker)
         base = f"http://127.0.0.1:{web_port}"
-        wait_for(lambda: _ok(base + "/livez"), 30, "uvicorn")
+        wait_for(lambda: _ok(base + "/livez"), 180, "uvicorn")
 
         prefix, digits = daytime_prefix()
         headers = {"Authorization": f"Token {key}"}
@@ -168,17 +173,23 @@ def main() -> None:
         assert all(s == 201 for s in warm), warm
         wait_for(lambda: psql(args.db, sent_sql) == "50", 120, "the warm-up sends")
 
+        sandbox = procs[0]
+        load_before = os.getloadavg()
         cpu_web0, cpu_worker0 = tree_cpu(web.pid), tree_cpu(worker.pid)
-        begin = time.monotonic()
-        with ThreadPoolExecutor(args.concurrency) as pool:
-            statuses = list(pool.map(post, range(50, 50 + args.records)))
-        api_done = time.monotonic()
-        target = str(50 + args.records)
-        wait_for(lambda: psql(args.db, enrolled_sql) == target, 1800, "every enrollment")
-        enrolled_at = time.monotonic()
-        wait_for(lambda: psql(args.db, sent_sql) == target, 1800, "every first-step send")
-        end = time.monotonic()
+        cpu_sandbox0 = tree_cpu(sandbox.pid)
+        with Phase() as phase, ProcessCPU() as shared:
+            begin = time.monotonic()
+            with ThreadPoolExecutor(args.concurrency) as pool:
+                statuses = list(pool.map(post, range(50, 50 + args.records)))
+            api_done = time.monotonic()
+            target = str(50 + args.records)
+            wait_for(lambda: psql(args.db, enrolled_sql) == target, 3600, "every enrollment")
+            enrolled_at = time.monotonic()
+            wait_for(lambda: psql(args.db, sent_sql) == target, 3600, "every first-step send")
+            end = time.monotonic()
         cpu_web, cpu_worker = tree_cpu(web.pid) - cpu_web0, tree_cpu(worker.pid) - cpu_worker0
+        cpu_sandbox = tree_cpu(sandbox.pid) - cpu_sandbox0
+        used = shared.used()
         n = args.records
         errors = sum(1 for s in statuses if s != 201)
         print(
@@ -193,8 +204,13 @@ def main() -> None:
         )
         print(
             f"CPU per enrollment (record created + enrolled + texted): web {1000 * cpu_web / n:.1f} ms, "
-            f"worker {1000 * cpu_worker / n:.1f} ms"
+            f"worker {1000 * cpu_worker / n:.1f} ms, sandbox {1000 * cpu_sandbox / n:.1f} ms, "
+            f"postgresql {1000 * used.get('postgresql', 0) / n:.1f} ms, "
+            f"redis {1000 * used.get('redis', 0) / n:.1f} ms (the last two: every database on the host)"
         )
+        texted = psql(args.db, "SELECT count(*) FROM messaging_message WHERE direction = 'outbound'")
+        print(f"enrollments: {psql(args.db, enrolled_sql)}, outbound texts: {texted}")
+        print(f"host: load average {load_before[0]:.2f} before; at the end {phase.describe()}")
     finally:
         for proc in reversed(procs):
             proc.terminate()

@@ -16,8 +16,10 @@ from campaigns.quiet_hours import POLICIES
 from crm.models import CrmRecord
 from messaging.models import PhoneNumber
 from templates_app.models import MessageTemplate
+from templates_app.rendering import check_body
+from templates_app.services import merge_fields
 from tenancy import audit
-from tenancy.models import Membership, Organization
+from tenancy.models import Membership, Organization, Team
 
 EDITABLE = ("name", "trigger", "conditions", "steps", "quiet_hours", "reenroll", "reenroll_window_hours")
 MAX_REENROLL_WINDOW_HOURS = 24 * 366
@@ -35,11 +37,23 @@ def _context(org: Organization) -> definition.Context:
         user_ids=set(
             Membership.objects.filter(organization=org, is_active=True).values_list("user_id", flat=True)
         ),
+        team_ids=set(Team.objects.filter(organization=org).values_list("pk", flat=True)),
     )
 
 
-def clean_definition(org: Organization, data: dict) -> dict:
-    """The definition fields of ``data`` checked and normalized; ValidationError naming the part at fault."""
+def _check_notify_texts(org: Organization, trigger: dict, steps: list[dict]) -> None:
+    """A notify step's merge fields must exist for the trigger's record type (any record: the agent, owner
+    and organization fields only), named like a template's ("Unknown merge field {{frist_name}}: …")."""
+    known = merge_fields(org, trigger.get("record_type", ""))
+    for index, text in definition.notify_texts(steps):
+        problems = check_body(text, known)
+        if problems:
+            raise ValidationError({f"steps[{index}].text": problems})
+
+
+def clean_definition(org: Organization, data: dict, current: Automation | None = None) -> dict:
+    """The definition fields of ``data`` checked and normalized (``current``: the automation being changed,
+    for the parts ``data`` leaves as they are); ValidationError naming the part at fault."""
     ctx = _context(org)
     out = dict(data)
     try:
@@ -51,6 +65,10 @@ def clean_definition(org: Organization, data: dict) -> dict:
             out["steps"] = definition.check_steps(data["steps"], ctx)
     except definition.DefinitionError as exc:
         raise ValidationError({exc.field: exc.message})
+    if "trigger" in out or "steps" in out:
+        trigger = out.get("trigger", current.trigger if current is not None else {})
+        steps = out.get("steps", current.steps if current is not None else [])
+        _check_notify_texts(org, trigger, steps)
     if "quiet_hours" in data and data["quiet_hours"] not in POLICIES:
         raise ValidationError({"quiet_hours": f"Choose one of: {', '.join(POLICIES)}."})
     window = data.get("reenroll_window_hours")
@@ -80,7 +98,9 @@ def do_create_automation(org: Organization, actor, **data) -> Automation:
 
 @transaction.atomic
 def do_update_automation(automation: Automation, actor, **data) -> Automation:
-    data = clean_definition(automation.organization, {k: v for k, v in data.items() if k in EDITABLE})
+    data = clean_definition(
+        automation.organization, {k: v for k, v in data.items() if k in EDITABLE}, automation
+    )
     changes = {k: [getattr(automation, k), v] for k, v in data.items() if getattr(automation, k) != v}
     for name, (_old, new) in changes.items():
         setattr(automation, name, new)

@@ -46,11 +46,14 @@ def wake_due_enrollments() -> dict:
 
 @shared_task
 @locked_job("automations-time-triggers", seconds=LOCK_SECONDS)
-def scan_time_triggers() -> dict:
-    """Periodic: date triggers whose moment has come and conversations gone quiet."""
+def scan_time_triggers(at: str = "") -> dict:
+    """Periodic: date triggers whose moment has come and conversations gone quiet. ``at`` (an ISO instant)
+    scans as of that moment instead of now: a window the scheduler missed can be run by hand."""
+    from django.utils.dateparse import parse_datetime
+
     from campaigns.automations.triggers import scan_time_triggers as scan
 
-    return scan(timezone.now())
+    return scan(parse_datetime(at) if at else timezone.now())
 
 
 # --- drip campaigns ----------------------------------------------------------------------------------

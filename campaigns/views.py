@@ -19,7 +19,7 @@ from messaging.models import PhoneNumber
 from templates_app.models import MessageTemplate
 from tenancy.access import get_in_org
 from tenancy.decorators import admin_required
-from tenancy.models import Membership
+from tenancy.models import Membership, Team
 
 RUN_LOG_SIZE = 100
 
@@ -58,6 +58,10 @@ def _choices(org) -> dict:
             {"id": m.user_id, "name": m.user.get_full_name() or m.user.email}
             for m in Membership.objects.filter(organization=org, is_active=True).select_related("user")
         ],
+        "teams": [
+            {"id": t.pk, "name": t.name} for t in Team.objects.filter(organization=org).order_by("name")
+        ],
+        "search_urls": {rt: f"/api/v1/{model_for(rt)._meta.verbose_name_plural}" for rt in RecordType.values},
     }
 
 

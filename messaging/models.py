@@ -679,7 +679,8 @@ class Notification(models.Model):
     assigned to them. At most one uncleared notification per (recipient, conversation): a new text updates it.
     It links to the matched record, or to the conversation when no record matched. An admin is also told when
     Twilio refuses a connected account's credentials (kind ``account``: no conversation; the account and
-    Twilio's words instead, linking to the Twilio settings)."""
+    Twilio's words instead, linking to the Twilio settings). An automation's notify step leaves kind
+    ``automation``: no conversation, its message in ``text``, linking to the record."""
 
     class Kind(models.TextChoices):
         REQUEST = "request", "New conversation: Accept, Dismiss or Block"
@@ -687,6 +688,7 @@ class Notification(models.Model):
         IDLE = "idle", "New text, owner idle: Assign to me"
         ASSIGNED = "assigned", "Conversation assigned to you"
         ACCOUNT = "account", "A Twilio account needs an admin"
+        AUTOMATION = "automation", "From an automation"
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")

@@ -48,6 +48,8 @@ MAX_RULES = 30
 MAX_DELAY_MINUTES = 366 * 24 * 60
 MAX_OFFSET_MINUTES = 366 * 24 * 60
 MAX_IDLE_HOURS = 24 * 90
+# A notification's text holds 300 characters; the automation's name goes before the message.
+MAX_NOTE_LENGTH = 240
 
 
 class DefinitionError(ValueError):
@@ -64,6 +66,7 @@ class Context:
     template_ids: Collection[int] = field(default_factory=set)
     number_ids: Collection[int] = field(default_factory=set)
     user_ids: Collection[int] = field(default_factory=set)
+    team_ids: Collection[int] = field(default_factory=set)
 
 
 def _int(value, where: str, *, minimum: int = 0, maximum: int) -> int:
@@ -244,9 +247,24 @@ def _check_step(step: dict, where: str, ctx: Context) -> dict:
             max_length=500,
         )
     elif kind == "notify":
-        out["user"] = _user(step.get("user"), f"{where}.user", ctx)
-        out["text"] = _text(step.get("text"), f"{where}.text", max_length=300)
+        # Exactly one of a member (or "owner") and a team.
+        team = step.get("team")
+        if team not in (None, ""):
+            if step.get("user") not in (None, ""):
+                raise DefinitionError(f"{where}.team", "Notify a member or a team, not both.")
+            if team not in ctx.team_ids:
+                raise DefinitionError(f"{where}.team", "Choose one of your organization's teams.")
+            out["team"] = team
+        else:
+            out["user"] = _user(step.get("user"), f"{where}.user", ctx)
+        out["text"] = _text(step.get("text"), f"{where}.text", max_length=MAX_NOTE_LENGTH)
     return out
+
+
+def notify_texts(steps: list[dict]) -> list[tuple[int, str]]:
+    """(index, text) of every notify step: their merge fields are checked against the trigger's record
+    type by the caller, which knows the organization's custom fields."""
+    return [(i, s["text"]) for i, s in enumerate(steps) if s.get("type") == "notify"]
 
 
 def describe_step(step: dict) -> str:
@@ -263,6 +281,10 @@ def describe_step(step: dict) -> str:
         return f"Wait until {step.get('field')}"
     if kind == "branch":
         return f"If they replied: {step['if_replied']}; if not: {step['if_not_replied']}"
+    if kind == "notify":
+        if step.get("team") not in (None, ""):
+            return "Notify a team"
+        return "Notify the record's owner" if step.get("user") == "owner" else "Notify a member"
     return STEP_TYPES.get(kind, kind)
 
 

@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from campaigns import quiet_hours
 from campaigns.automations import conditions as conds
+from campaigns.automations import notify
 from campaigns.automations.definition import describe_step
 from campaigns.models import Automation, Enrollment, StepRun
 from crm.models import CrmRecord, RecordTypeConfig, model_for
@@ -316,6 +317,11 @@ def _sender(enrollment: Enrollment, step: dict, record: CrmRecord | None):
     return None
 
 
+def _agent(record: CrmRecord | None):
+    """Who ``{{agent.*}}`` names in an automated text: the record's owner (nobody sends it by hand)."""
+    return getattr(record, "owner", None) if record is not None else None
+
+
 def _run_send(enrollment: Enrollment, step: dict, index: int, record, now: datetime) -> str:
     number = _recipient(enrollment, record)
     if record is not None:
@@ -346,6 +352,7 @@ def _run_send(enrollment: Enrollment, step: dict, index: int, record, now: datet
             to=None if record is not None else number,
             from_number=_sender(enrollment, step, record),
             template=template,
+            agent=_agent(record),
             idempotency_key=f"automation-{enrollment.pk}-{index}",
             source_label=enrollment.automation.name,
         )
@@ -443,12 +450,25 @@ def _run_update(enrollment: Enrollment, step: dict, index: int, record, now: dat
     return NEXT
 
 
+def _run_notify(enrollment: Enrollment, step: dict, index: int, record, now: datetime) -> str:
+    found = notify.recipients(enrollment.organization_id, step, record)
+    if not found.user_ids:
+        _log(enrollment, index, "notify", StepRun.Result.SKIPPED, found.reason)
+        return NEXT
+    automation = enrollment.automation
+    text = notify.note_text(automation.name, step, record, automation.organization)
+    notify.notify_members(enrollment.organization_id, found.user_ids, text, record)
+    _log(enrollment, index, "notify", StepRun.Result.DONE, f"Notified {', '.join(found.names)}")
+    return NEXT
+
+
 _RUNNERS = {
     "send_template": _run_send,
     "wait": _run_wait,
     "branch": _run_branch,
     "assign": _run_assign,
     "update_field": _run_update,
+    "notify": _run_notify,
 }
 
 
@@ -485,7 +505,9 @@ def dry_run(automation: Automation, record: CrmRecord, now: datetime | None = No
                 organization_id=automation.organization_id, pk=step["template"]
             ).first()
             try:
-                item["text"] = render_template(template, record).text if template else ""
+                item["text"] = (
+                    render_template(template, record, sender=_agent(record)).text if template else ""
+                )
             except ValidationError as exc:
                 item["text"], item["would"] = "", " ".join(exc.messages)
                 steps.append(item)
@@ -501,6 +523,12 @@ def dry_run(automation: Automation, record: CrmRecord, now: datetime | None = No
                     org_time_zone=automation.organization.time_zone,
                 )
                 item["would"] = "Send now" if gate.allowed else gate.reason
+        elif step["type"] == "notify":
+            found = notify.recipients(automation.organization_id, step, record)
+            item["text"] = notify.note_text(automation.name, step, record, automation.organization)
+            item["would"] = (
+                f"Notify {', '.join(found.names)} in the app" if found.user_ids else f"Skip: {found.reason}"
+            )
         steps.append(item)
     return Preview(True, "", steps)
 

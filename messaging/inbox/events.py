@@ -140,7 +140,18 @@ def notification_link(record_type: str, record_id: int | None, conversation_id: 
 
 def notification_payload(notification: Notification) -> dict:
     conversation = notification.conversation
-    if conversation is None:  # about a Twilio account: its settings page, in Twilio's words
+    if conversation is None and notification.kind == Notification.Kind.AUTOMATION:
+        # An automation's note: its text, linking to the record it is about (else the inbox).
+        from django.urls import reverse
+
+        customer_number, preview = "", notification.text
+        has_record = notification.record_type and notification.record_id
+        link = (
+            notification_link(notification.record_type, notification.record_id, 0)
+            if has_record
+            else reverse("inbox")
+        )
+    elif conversation is None:  # about a Twilio account: its settings page, in Twilio's words
         from django.urls import reverse
 
         customer_number, preview, link = "", notification.text, reverse("settings-twilio")
@@ -172,6 +183,7 @@ NOTIFICATION_ACTIONS = {
     Notification.Kind.IDLE: ["view", "assign"],
     Notification.Kind.ASSIGNED: ["view"],
     Notification.Kind.ACCOUNT: ["view"],
+    Notification.Kind.AUTOMATION: ["view"],
 }
 
 

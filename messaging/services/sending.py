@@ -335,6 +335,7 @@ def do_send_message(
     idempotency_key: str = "",
     template: MessageTemplate | None = None,
     source_label: str = "",
+    agent=None,
 ) -> Message:
     """Check, store (``pending``) and queue one outbound message; return it.
 
@@ -347,6 +348,7 @@ def do_send_message(
     (``messaging.access.may_send_from``). Automations and campaigns pass no membership.
 
     ``source_label``: the automation's or campaign's name, which the thread shows as the sender.
+    ``agent``: whom ``{{agent.*}}`` names when nobody sends by hand (automations: the owner); else ``actor``.
 
     ``idempotency_key``: the same key within 24 hours returns the first message instead of sending again.
 
@@ -378,7 +380,7 @@ def do_send_message(
         raise SendRefused(refusal, field="to")
     number = _resolve_sender(org, membership, from_number, conversation, e164, bool(media))
     if template is not None:
-        body = _render_template(org, template, body, record, conversation, matches, actor)
+        body = _render_template(org, template, body, record, conversation, matches, agent or actor)
     _check_body(body, media)
     try:
         validated = validate_media(media) if media else []

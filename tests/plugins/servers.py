@@ -96,7 +96,12 @@ def launch(
         except requests.RequestException:
             return False
 
-    wait_until(up, timeout=30, message=f"{what} did not start")
+    try:
+        # Starting imports the whole project: on a loaded 2-core host that took over 30 s.
+        wait_until(up, timeout=90, message=f"{what} did not start")
+    except AssertionError:
+        server.stop()  # not left running against the next test's database
+        raise
     return server
 
 
@@ -158,11 +163,16 @@ def start_celery_worker(log_path: Path, extra_env: dict | None = None) -> Server
             cmd, cwd=ROOT, env=server_env(extra_env), stdout=log, stderr=subprocess.STDOUT
         )
     server = ServerProcess(proc, "", log_path)
-    wait_until(
-        lambda: b"ready." in log_path.read_bytes() or proc.poll() is not None,
-        timeout=30,
-        message="celery worker did not start",
-    )
+    try:
+        wait_until(
+            # A worker imports the whole project before "ready.": on a loaded 2-core host that took over 30 s.
+            lambda: b"ready." in log_path.read_bytes() or proc.poll() is not None,
+            timeout=90,
+            message="celery worker did not start",
+        )
+    except AssertionError:
+        server.stop()  # not left running against the next test's database
+        raise
     if proc.poll() is not None:
         raise AssertionError(f"celery worker exited early:\n{server.log()}")
     return server

@@ -35,8 +35,15 @@ const recordTypes = Object.entries(choices.record_types);
 const anyType = [["", "Any record"], ...recordTypes];
 const fieldsOf = (type) => {
   const names = type ? choices.record_fields[type] || [] : [...new Set(Object.values(choices.record_fields).flat())];
-  return names.map((n) => [n, n.replace(/_/g, " ")]);
+  return [...names, "record_type"].map((n) => [n, n.replace(/_/g, " ")]);
 };
+
+// Suggestions for conditions on the owner or the team: the value is the id, the label the name.
+for (const [id, items] of [["condition-members", choices.members], ["condition-teams", choices.teams]]) {
+  const list = el("datalist", { id });
+  for (const item of items) list.append(el("option", { value: item.id, label: item.name }));
+  document.body.append(list);
+}
 
 // --- trigger ------------------------------------------------------------------------------------------
 
@@ -127,6 +134,15 @@ function ruleRow(rule = {}) {
   const toggle = () => { value.hidden = ["empty", "not_empty"].includes(op.value); };
   op.addEventListener("change", toggle);
   toggle();
+  // Owner and team compare by id: suggest the members and teams by name.
+  const suggest = () => {
+    const which = { owner: "condition-members", team: "condition-teams" }[name.value.trim()];
+    if (which) value.setAttribute("list", which);
+    else value.removeAttribute("list");
+    value.placeholder = which ? "pick a name (its id is stored)" : "value";
+  };
+  name.addEventListener("input", suggest);
+  suggest();
   const remove = el("button", { type: "button", class: "linkish", text: "Remove", "aria-label": "Remove this condition" });
   remove.addEventListener("click", () => row.remove());
   row.append(name, list, op, value, remove);
@@ -203,6 +219,17 @@ function stepItem(step) {
       field("Field", el("input", { name: "field", value: step.field || "", required: true })),
       field("New value", el("input", { name: "value", value: step.value || "" })),
     );
+  } else if (step.type === "notify") {
+    const who = step.team ? `team:${step.team}` : step.user && step.user !== "owner" ? `user:${step.user}` : "owner";
+    const options = [["owner", "The record's owner"], ...choices.members.map((m) => [`user:${m.id}`, m.name]),
+      ...choices.teams.map((t) => [`team:${t.id}`, `Team: ${t.name}`])];
+    const text = el("textarea", { name: "text", rows: 2, maxlength: 240, required: true });
+    text.value = step.text || "";
+    body.append(
+      field("Notify", select("who", options, who, "Notify")),
+      el("label", { class: "wide" }, "Message ", text,
+        el("span", { class: "hint", text: " merge fields work: {{first_name}}, {{owner.first_name}}, {{custom.source}}" })),
+    );
   }
   const controls = el("div", { class: "step-controls" });
   for (const [label, action] of [["↑", "up"], ["↓", "down"], ["Remove", "remove"]]) {
@@ -248,6 +275,11 @@ function readSteps() {
     } else if (type === "update_field") {
       step.field = get("field").value;
       step.value = get("value").value;
+    } else if (type === "notify") {
+      const [kind, id] = get("who").value.split(":");
+      if (kind === "team") step.team = Number(id);
+      else step.user = kind === "owner" ? "owner" : Number(id);
+      step.text = get("text").value;
     }
     return step;
   });
@@ -319,15 +351,63 @@ for (const step of data ? data.steps : [{ type: "send_template" }]) stepsList.ap
 
 // --- dry run ----------------------------------------------------------------------------------------------
 
+// The record is found by name, number or email through the record type's own list API (?q=), the one
+// the CRM pages use, so the search answers the same rules and only the organization's records.
+
+const recordLabel = (r) => {
+  const name = `${r.first_name || ""} ${r.last_name || ""}`.trim() || r.name || r.subject || `#${r.id}`;
+  const extra = r.mobile_phone || r.phone || r.email || "";
+  return extra ? `${name} — ${extra}` : name;
+};
+
+function recordSearch(dry) {
+  const status = dry.querySelector(".dry-run-status");
+  const picked = dry.elements.record;
+  let timer = null;
+  let generation = 0;
+  async function find() {
+    const mine = ++generation;
+    const term = dry.elements.q.value.trim();
+    const type = dry.elements.type.value;
+    picked.replaceChildren(el("option", { value: "", text: "Search for a record first" }));
+    if (term.length < 2) {
+      status.textContent = term ? "Type at least 2 characters." : "";
+      return;
+    }
+    const url = `${choices.search_urls[type]}?q=${encodeURIComponent(term)}&page_size=10`;
+    const response = await fetch(url, { credentials: "same-origin" });
+    if (mine !== generation) return;
+    const records = response.ok ? (await response.json()).results || [] : [];
+    picked.replaceChildren(...records.map((r) => el("option", { value: r.id, text: recordLabel(r) })));
+    if (!records.length) picked.append(el("option", { value: "", text: "No match" }));
+    status.textContent = records.length ? `${records.length} found: pick one, then Test.` : `No ${type} matches “${term}”.`;
+  }
+  const soon = () => { clearTimeout(timer); timer = setTimeout(() => find().catch(() => { status.textContent = "Search is not available right now."; }), 300); };
+  dry.elements.q.addEventListener("input", soon);
+  dry.elements.type.addEventListener("change", soon);
+  dry.elements.q.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") {
+      event.preventDefault();
+      clearTimeout(timer);
+      find();
+    }
+  });
+}
+
 const dry = document.getElementById("dry-run");
 if (dry) {
+  recordSearch(dry);
   dry.addEventListener("submit", async (event) => {
     event.preventDefault();
     const out = document.querySelector(".dry-run-result");
+    if (!dry.elements.record.value) {
+      out.replaceChildren(el("p", { class: "error", text: "Find a record first: type a name, number or email." }));
+      return;
+    }
     const response = await fetch(dry.dataset.api, {
       method: "POST",
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
-      body: JSON.stringify({ record: { type: dry.elements.type.value, id: Number(dry.elements.id.value) } }),
+      body: JSON.stringify({ record: { type: dry.elements.type.value, id: Number(dry.elements.record.value) } }),
       credentials: "same-origin",
     });
     const answer = await response.json().catch(() => ({}));

@@ -21,6 +21,7 @@ const TITLES = {
   message: (n) => (n.count > 1 ? `${n.count} new texts from ${formatNumber(n.customer_number)}` : `New text from ${formatNumber(n.customer_number)}`),
   idle: (n) => `${formatNumber(n.customer_number)} is waiting: the owner is away`,
   assigned: (n) => `${formatNumber(n.customer_number)} was assigned to you`,
+  automation: () => "From an automation",
 };
 const ACTION_LABELS = { accept: "Accept", dismiss: "Dismiss", block: "Block", assign: "Assign to me", view: "Open" };
 
