@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
+from django.utils import timezone
 
 from campaigns.drip import dispatcher, windows
 from campaigns.drip.compose import brand_warning, compose, has_opt_out_language
@@ -19,6 +20,7 @@ from campaigns.drip.services import (
     note_reply,
 )
 from messaging.models import Message
+from messaging.services import delivery
 from messaging.services.consent import do_change_consent
 from quicksend.errors import DomainError
 from tests import factories_send
@@ -245,6 +247,10 @@ def test_each_step_goes_once_even_when_its_task_runs_twice(org_a, alice, line, r
     assert message.idempotency_key == f"campaign-{person.pk}-0"
     # Until the campaign's own window closes at 23:59 UTC (a minute before 20:00 in New York).
     assert message.validity_period == 7 * 3600 + 59 * 60
+    # Twilio is given what is left of it when the text is handed over (ten minutes later: ten minutes less).
+    message.created_at = timezone.now() - timedelta(minutes=10)
+    left = delivery._create_params(message)["validity_period"]
+    assert 7 * 3600 + 48 * 60 < left <= 7 * 3600 + 49 * 60
     released.clear()
     dispatcher.dispatch(NOON_NEW_YORK + timedelta(minutes=30))
     assert released == []  # not due yet

@@ -278,6 +278,10 @@ def _create_params(message: Message) -> dict:
         params["body"] = message.body
     if message.num_media:
         params["media_url"] = _media_urls(message)
+    if message.validity_period:
+        # Counted from when the message was stored: the time it waited on our side is already spent.
+        waited = int((timezone.now() - message.created_at).total_seconds())
+        params["validity_period"] = max(1, min(36_000, message.validity_period - max(0, waited)))
     return params
 
 
