@@ -25,6 +25,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from quicksend import realtime
 from quicksend.errors import DomainError
 from tenancy import audit
 from tenancy.models import (
@@ -335,7 +336,11 @@ def do_end_embed_sessions(org: Organization, user=None) -> int:
     sessions = EmbedSession.objects.filter(organization=org, revoked_at__isnull=True)
     if user is not None:
         sessions = sessions.filter(user=user)
-    return sessions.update(revoked_at=timezone.now())
+    user_ids = set(sessions.values_list("user_id", flat=True))
+    ended = sessions.update(revoked_at=timezone.now())
+    # Their open sockets check again now and close.
+    realtime.publish_access_changed(user_ids=user_ids)
+    return ended
 
 
 def purge_expired(before=None) -> dict:
