@@ -364,3 +364,39 @@ def test_with_every_cookie_refused_the_key_stays_in_memory_including_the_websock
         _screenshots(page, "embed-cookieless")
         context.close()
     _no_secret_in_logs(crm_world, watch)
+
+
+@pytest.mark.browser
+def test_integrations_settings_and_the_ask_your_admin_page_pass_the_page_checks(page, crm_world, alice):
+    from tests.factories import PASSWORD
+    from tests.page_checks import check_page, serious_violations
+
+    base_url = crm_world["server"].base_url
+    page.goto(base_url + "/login/")
+    page.fill("input[name=username]", "alice")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/login/" not in url)
+    page.goto(base_url + "/settings/integrations/")
+    check_page(
+        page, "settings-integrations", ready=lambda p: p.get_by_text("Texts inside your CRM").wait_for()
+    )
+    assert page.get_by_label("HubSpot (EU)").count() == 1  # each CRM's regions are offered
+
+    # A CRM user nobody linked: the panel says who to ask and what to give them.
+    url = crm_world["crm"]._mint(
+        {
+            "crm": "zoho",
+            "email": "newhire@acme.test",
+            "crm_user_id": "4150868000000999",
+            "record_type": "Leads",
+            "external_id": crm_world["records"]["zoho"].external_id,
+        }
+    )
+    page.set_viewport_size({"width": 320, "height": 640})
+    page.goto(url)
+    page.get_by_role("heading", name="Ask your admin").wait_for()
+    assert "4150868000000999" in page.inner_text("main") and "newhire@acme.test" in page.inner_text("main")
+    assert "#" not in page.url
+    assert not serious_violations(page)
+    page.screenshot(path=str(SCREENSHOTS / "embed-ask-your-admin-320.png"))
