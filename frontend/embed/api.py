@@ -116,7 +116,7 @@ class MintLaunchTokenView(APIView):
         "(`record_type` + `external_id`, or `phone`). The token is valid 60 seconds and exchanged once; "
         "open `url` in the CRM's frame.",
         request=MintSerializer,
-        responses=_LAUNCH,
+        responses={201: _LAUNCH},
     )
     def post(self, request):
         serializer = MintSerializer(data=request.data)
@@ -137,14 +137,15 @@ class HubSpotLaunchView(APIView):
     @extend_schema(
         summary="A launch URL for a HubSpot app card (hubspot.fetch, v3-signed)",
         request=HubSpotCardSerializer,
-        responses=_LAUNCH,
+        responses={201: _LAUNCH},
     )
     def post(self, request):
         params = request.query_params
+        portal = params.get("portalId", "")
         found = (
-            EmbedSettings.objects.select_related("organization")
-            .filter(hubspot_portal_id=params.get("portalId", "") or "-")
-            .first()
+            EmbedSettings.objects.select_related("organization").filter(hubspot_portal_id=portal).first()
+            if portal.isascii() and portal.isdigit()
+            else None
         )
         if found is None:
             raise Http404("Not found.")
@@ -167,6 +168,22 @@ class HubSpotLaunchView(APIView):
             "external_id": card["objectId"],
         }
         return Response(mint(found.organization, Crm.HUBSPOT, data), status=201)
+
+
+_CONTEXT_FIELDS = {
+    "state": serializers.ChoiceField(choices=["ready", "missing"]),
+    "record": serializers.DictField(allow_null=True),
+    "record_type": serializers.CharField(),
+    "external_id": serializers.CharField(),
+    "phone": serializers.CharField(),
+    "name": serializers.CharField(),
+    "can_create": serializers.BooleanField(),
+}
+_CONTEXT = inline_serializer("EmbedContext", _CONTEXT_FIELDS)
+_SESSION = inline_serializer(
+    "EmbedSession",
+    {"key": serializers.CharField(), "expires_in": serializers.IntegerField(), **_CONTEXT_FIELDS},
+)
 
 
 class ExchangeSerializer(StrictSerializer):
@@ -218,10 +235,7 @@ class EmbedSessionView(APIView):
     @extend_schema(
         summary="Exchange a launch token for an embed session (once)",
         request=ExchangeSerializer,
-        responses=inline_serializer(
-            "EmbedSession",
-            {"key": serializers.CharField(), "expires_in": serializers.IntegerField(), **{}},
-        ),
+        responses={201: _SESSION},
     )
     def post(self, request):
         if not _own_origin(request):
