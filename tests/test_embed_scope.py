@@ -417,3 +417,17 @@ def test_no_launch_token_or_session_key_reaches_a_log_line(org_a, alice, leads, 
     assert redact(f"GET /x#launch={token}") == "GET /x#launch=qsl.[redacted]"
     assert redact(f"Authorization: Embed {client.embed_key}") == "Authorization: Embed qse_[redacted]"
     assert "qse_[redacted]" in redact(f"subprotocol qs-embed-key.{client.embed_key}")
+
+
+def test_every_embed_and_integrations_route_is_walked_by_the_isolation_harness():
+    from tests.isolation import iter_url_routes
+
+    routes = {route.template: route for route in iter_url_routes()[0]}
+    for template in (
+        "embed/{org}/r/{record_type}/{external_id}/",
+        "embed/{org}/r/{record_type}/",
+        "embed/{org}/phone/{phone}/",
+        "embed/{org}/salesforce/canvas",
+    ):
+        assert routes[template].public, template  # answers anyone, never with data (the harness checks)
+    assert not routes["settings/integrations/mappings/{mapping_id}/delete"].public
