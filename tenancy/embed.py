@@ -128,6 +128,11 @@ def normalize_external_id(crm: str, value: str) -> str:
     return value
 
 
+def _printable(value) -> str:
+    """Claims end up in text columns: no NUL or other control characters."""
+    return "".join(ch for ch in str(value or "") if ch.isprintable())
+
+
 @transaction.atomic
 def do_mint_launch_token(
     org: Organization,
@@ -152,12 +157,12 @@ def do_mint_launch_token(
         "v": 1,
         "org": org.pk,
         "crm": crm,
-        "sub": str(crm_user_id)[:120],
-        "email": (email or "").strip().lower()[:254],
+        "sub": _printable(crm_user_id)[:120],
+        "email": _printable(email).strip().lower()[:254],
         "rt": record_type,
         "rid": normalize_external_id(crm, external_id)[:120],
         "ph": phone,
-        "name": (name or "")[:200],
+        "name": _printable(name)[:200],
         "aud": audience(),
         "iat": now,
         "exp": now + LAUNCH_TOKEN_SECONDS,
