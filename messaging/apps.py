@@ -34,5 +34,11 @@ class MessagingConfig(AppConfig):
 
         record_owner_changed.connect(carry_over_question, dispatch_uid="inbox.carry_over_question")
         consumers.SUBSCRIPTION_CHECKS["conv"] = visibility.subscription_check
+        # --- the embedded record widget: its one record's routes and live events.
+        from messaging import embed_scope
+
+        embed_scope.register()
+        consumers.EMBED["subscribe"] = embed_scope.subscription_check
+        consumers.EMBED["event"] = embed_scope.event_allowed
         periodic.register("inbox-auto-archive", "messaging.inbox.tasks.auto_archive", 3600)
         periodic.register("inbox-history-sync", "messaging.inbox.tasks.sync_history_all", 900)

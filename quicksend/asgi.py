@@ -15,7 +15,7 @@ from django.conf import settings  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from messaging.twilio.webhook_asgi import with_webhooks  # noqa: E402
-from quicksend.consumers import EventsConsumer  # noqa: E402
+from quicksend.consumers import EmbedEventsConsumer, EventsConsumer  # noqa: E402
 from quicksend.startup import on_process_start  # noqa: E402
 
 on_process_start()
@@ -50,7 +50,14 @@ application = ProtocolTypeRouter(
     {
         "http": with_webhooks(with_sandbox(django_asgi_app)),
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter([path("ws/", EventsConsumer.as_asgi())]))
+            AuthMiddlewareStack(
+                URLRouter(
+                    [
+                        path("ws/", EventsConsumer.as_asgi()),
+                        path("ws/embed/", EmbedEventsConsumer.as_asgi()),
+                    ]
+                )
+            )
         ),
     }
 )

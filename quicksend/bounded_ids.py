@@ -103,3 +103,16 @@ class BoundedModelMultipleChoiceField(forms.ModelMultipleChoiceField):
                         self.error_messages["invalid_pk_value"], code="invalid_pk_value", params={"pk": pk}
                     )
         return super()._check_values(value)
+
+
+class BoundedModelChoiceField(forms.ModelChoiceField):
+    """One object by id, its id range-checked before the lookup (a tampered form gets "not a valid
+    choice")."""
+
+    def to_python(self, value):
+        if value not in self.empty_values and self.to_field_name is None:
+            try:
+                parse_id(value, "id")
+            except ValidationError:
+                raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice")
+        return super().to_python(value)

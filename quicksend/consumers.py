@@ -206,3 +206,97 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
             if len(self.delivered) > DELIVERED_IDS_KEPT:
                 self.delivered.popitem(last=False)
         await self.send_json(message["event"])
+
+
+# The embed socket ``/ws/embed/`` (docs/embed.md): its identity is an embed session (a key in the partitioned
+# cookie, or offered as the subprotocol ``qs-embed-key.<key>`` by a page that holds it only in memory), never
+# the browser's login. Apps register (sync callables):
+# ``EMBED["session"](key) -> (user, org_id, scope) | None``: the live session of a key (tenancy);
+# ``EMBED["subscribe"](user, org_id, conversation_id, scope) -> bool``: the ``conv`` kind (messaging);
+# ``EMBED["event"](event, scope, subscribed_ids) -> bool``: whether an event sent to the member's own group
+# concerns the session's record (messaging). Anything else is denied.
+EMBED: dict = {}
+EMBED_PROTOCOL = "qs-embed"
+EMBED_KEY_PROTOCOL = "qs-embed-key."
+EMBED_COOKIE = "__Host-qs_embed"
+
+
+def embed_key_of(scope: dict) -> tuple[str | None, bool]:
+    """``(key, offered_by_subprotocol)`` of a socket's handshake."""
+    for protocol in scope.get("subprotocols") or ():
+        if protocol.startswith(EMBED_KEY_PROTOCOL):
+            return protocol[len(EMBED_KEY_PROTOCOL) :], True
+    return (scope.get("cookies") or {}).get(EMBED_COOKIE), False
+
+
+class EmbedEventsConsumer(EventsConsumer):
+    """The live events of one embed session: its record's conversations only."""
+
+    async def connect(self):
+        key, by_protocol = embed_key_of(self.scope)
+        resolve = EMBED.get("session")
+        found = await database_sync_to_async(resolve)(key) if (key and resolve) else None
+        if found is None:
+            await self.close(code=SESSION_ENDED)
+            return
+        user, self.org_id, self.embed_scope = found
+        self.embed_key = key
+        self.user_id = user.id
+        self.session_key = None
+        self.groups_joined = set()
+        self.subscriptions = set()
+        self.delivered = OrderedDict()
+        self.next_check_at = _next_check()
+        self.checking = None
+        self.ended = False
+        await self._join(realtime.user_group(user.id))
+        offered = EMBED_PROTOCOL in (self.scope.get("subprotocols") or ())
+        await self.accept(subprotocol=EMBED_PROTOCOL if (by_protocol or offered) else None)
+        await self.send_json({"type": "hello", "user_id": user.id})
+
+    def _embed_access(self, subscriptions):
+        found = EMBED["session"](self.embed_key)
+        if found is None:
+            return SESSION_ENDED, None, subscriptions
+        user, org_id, self.embed_scope = found
+        check = EMBED.get("subscribe")
+        lost = [s for s in subscriptions if check is None or not check(user, org_id, s[1], self.embed_scope)]
+        return None, org_id, lost
+
+    async def _subscribe(self, kind, object_id) -> None:
+        allowed = False
+        if kind == "conv" and isinstance(object_id, int) and not isinstance(object_id, bool):
+            code, _, lost = await database_sync_to_async(self._embed_access)([(kind, object_id)])
+            allowed = code is None and not lost
+        if not allowed:
+            await self.send_json({"type": "subscribe.denied", "kind": kind, "id": object_id})
+            return
+        await self._join(f"{kind}.{object_id}")
+        self.subscriptions.add((kind, object_id))
+        await self.send_json({"type": "subscribed", "kind": kind, "id": object_id})
+
+    async def _recheck(self) -> None:
+        self.next_check_at = _next_check()
+        code, self.org_id, lost = await database_sync_to_async(self._embed_access)(sorted(self.subscriptions))
+        if self.ended:
+            return
+        if code is not None:
+            await self.disconnect(code)
+            await self.close(code=code)
+            return
+        for kind, object_id in lost:
+            if (kind, object_id) in self.subscriptions:
+                self.subscriptions.discard((kind, object_id))
+                await self._leave(f"{kind}.{object_id}")
+                await self.send_json({"type": "subscription.revoked", "kind": kind, "id": object_id})
+
+    async def quicksend_event(self, message):
+        if self.ended:
+            return
+        group = message.get("group")
+        if group == realtime.user_group(self.user_id):
+            allowed = EMBED.get("event")
+            subscribed = {object_id for kind, object_id in self.subscriptions if kind == "conv"}
+            if allowed is None or not allowed(message["event"], self.embed_scope, subscribed):
+                return  # the member's other texts are not this record's
+        await super().quicksend_event(message)

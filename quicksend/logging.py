@@ -13,6 +13,10 @@ _PATTERNS = [
         r"\1[redacted]",
     ),
     (re.compile(r"\bqs_[A-Za-z0-9]{8}_[A-Za-z0-9_-]{20,}"), "qs_[redacted]"),
+    # Embed launch tokens (qsl.<claims>.<signature>) and embed session keys (qse_…): docs/embed.md.
+    (re.compile(r"\bqsl\.[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{20,}"), "qsl.[redacted]"),
+    (re.compile(r"\bqse_[A-Za-z0-9_-]{20,}"), "qse_[redacted]"),
+    (re.compile(r"(?i)(signed_request=)[^\s&'\"]+"), r"\1[redacted]"),
 ]
 
 

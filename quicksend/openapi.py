@@ -65,6 +65,11 @@ TAGS: dict[str, tuple[str, tuple[str, ...]]] = {
         "results; numbers' own send rates; keyword opt-ins (admins).",
         ("campaigns", "campaign-sender-rates", "keyword-optins"),
     ),
+    "Embedding": (
+        "The record widget inside a CRM: launch tokens (an admin's API token, or a CRM's signed request), "
+        "their exchange for an embed session, and the embed page's record (docs/embed.md).",
+        ("embed",),
+    ),
 }
 
 # A path whose first segments name a tag; longest first, so ``me/default-number`` wins over ``me``.

@@ -54,6 +54,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "tenancy.middleware.TenantMiddleware",
+    "tenancy.embed_auth.EmbedResponseMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "quicksend.errors.PageErrorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -191,7 +192,8 @@ AXES_VERBOSE = False
 # --- Security -------------------------------------------------------------------------------------------
 # Cookies (HttpOnly session, SameSite=Lax, Secure over https) and HSTS over https: quicksend/config.py.
 globals().update(qs_config.security_settings(PUBLIC_BASE_URL))
-X_FRAME_OPTIONS = "SAMEORIGIN"
+# No page may be framed, except the embed pages by their organization's CRM origins (docs/embed.md).
+X_FRAME_OPTIONS = "DENY"
 if not EMBEDDED:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     CSRF_TRUSTED_ORIGINS = [PUBLIC_BASE_URL]
@@ -202,7 +204,7 @@ CONTENT_SECURITY_POLICY = {
         "style-src": ["'self'", "'unsafe-inline'"],
         "img-src": ["'self'", "data:", "blob:"],
         "connect-src": ["'self'", "ws:", "wss:"],
-        "frame-ancestors": ["'self'"],
+        "frame-ancestors": ["'none'"],
         "form-action": ["'self'"],
     }
 }
@@ -230,6 +232,8 @@ WHITENOISE_USE_FINDERS = True
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "tenancy.authentication.ApiTokenAuthentication",
+        # The embedded record widget's session (docs/embed.md): before the login session, never instead of it.
+        "tenancy.embed_auth.EmbedSessionAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["tenancy.permissions.IsOrgMember"],

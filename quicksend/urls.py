@@ -13,6 +13,7 @@ api_v1 = [
     path("", include("messaging.api.urls")),
     path("", include("templates_app.api_urls")),
     path("", include("campaigns.api_urls")),
+    path("", include("frontend.embed.api_urls")),
 ]
 
 urlpatterns = [
@@ -30,5 +31,6 @@ urlpatterns = [
     path("", include("crm.urls")),
     path("", include("templates_app.urls")),
     path("", include("campaigns.urls")),
+    path("", include("frontend.embed.urls")),
     path("", include("frontend.urls")),
 ]

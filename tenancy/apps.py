@@ -11,3 +11,8 @@ class TenancyConfig(AppConfig):
 
         periodic.register("heartbeat", "quicksend.heartbeat", 15)
         live_access.connect()
+        from quicksend import consumers
+        from tenancy import embed
+
+        consumers.EMBED["session"] = embed.socket_identity
+        periodic.register("embed-purge", "tenancy.tasks.purge_embed_launches", 3600)

@@ -9,6 +9,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from quicksend.crypto import EncryptedTextField, decrypt, encrypt
+
 
 def validate_time_zone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
@@ -191,3 +193,116 @@ class AuditLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor} {self.action} {self.object_type}:{self.object_id}"
+
+
+class Crm(models.TextChoices):
+    """The CRMs the record widget can be embedded in (docs/embed.md)."""
+
+    SALESFORCE = "salesforce", "Salesforce"
+    HUBSPOT = "hubspot", "HubSpot"
+    ZOHO = "zoho", "Zoho CRM"
+    DYNAMICS = "dynamics", "Dynamics 365"
+    GENERIC = "generic", "Other (our API)"
+
+
+class EmbedSettings(models.Model):
+    """An organization's embedding of the record widget in its CRM: the origins allowed to frame it, the key
+    launch tokens are signed with, and the secrets each CRM signs its own requests with. Secrets are
+    encrypted at rest (``quicksend.crypto``) and never sit decrypted on the instance."""
+
+    organization = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="embed_settings")
+    allowed_origins = models.JSONField(
+        default=list, blank=True, help_text="Origins (scheme://host[:port]) allowed to frame the widget."
+    )
+    signing_key = EncryptedTextField(blank=True, default="")
+    salesforce_consumer_secret = EncryptedTextField(blank=True, default="")
+    hubspot_client_secret = EncryptedTextField(blank=True, default="")
+    hubspot_portal_id = models.CharField(max_length=20, blank=True, default="")
+    match_users_by_email = models.BooleanField(
+        default=True, help_text="A CRM user whose email is a member's email is that member."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hubspot_portal_id"],
+                condition=~models.Q(hubspot_portal_id=""),
+                name="embed_unique_hubspot_portal",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Embedding of {self.organization}"
+
+    def get_secret(self, field: str) -> str:
+        value = getattr(self, field)
+        return decrypt(value) if value else ""
+
+    def set_secret(self, field: str, plaintext: str) -> None:
+        setattr(self, field, encrypt(plaintext) if plaintext else "")
+
+
+class CrmUserMapping(models.Model):
+    """An explicit answer to "which member is this CRM user" (when emails differ or are not sent)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="crm_user_mappings")
+    crm = models.CharField(max_length=12, choices=Crm.choices)
+    crm_user_id = models.CharField(max_length=120, help_text="The user's id in the CRM.")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "crm", "crm_user_id"], name="crm_user_mapping_unique"
+            )
+        ]
+        ordering = ["crm", "crm_user_id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_crm_display()} user {self.crm_user_id} → {self.user}"
+
+
+class LaunchToken(models.Model):
+    """The stored half of a launch token: its unique id, so it can be exchanged once and only before it
+    expires. The token itself (signed, short-lived) is never stored."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="launch_tokens")
+    jti = models.CharField(max_length=40, unique=True)
+    crm = models.CharField(max_length=12, choices=Crm.choices)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"], name="launch_token_expiry")]
+
+    def __str__(self) -> str:
+        return f"launch {self.jti[:6]}… ({self.organization_id})"
+
+
+class EmbedSession(models.Model):
+    """What a launch token was exchanged for: one member, one organization, one record (or one number).
+    Only the hash of its key is stored; the key lives in a partitioned cookie or in the page's memory."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="embed_sessions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    crm = models.CharField(max_length=12, choices=Crm.choices)
+    record_type = models.CharField(max_length=20, blank=True)
+    external_id = models.CharField(max_length=120, blank=True)
+    record_id = models.BigIntegerField(null=True, blank=True)
+    phone = models.CharField(
+        max_length=20, blank=True, help_text="E.164: the record's number, or the one given."
+    )
+    name_hint = models.CharField(max_length=200, blank=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"], name="embed_session_expiry")]
+
+    def __str__(self) -> str:
+        return f"embed {self.record_type}:{self.external_id or self.phone} for {self.user_id}"

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from tenancy import views
+from tenancy import integrations, views
 
 urlpatterns = [
     path("profile/", views.profile, name="profile"),
@@ -21,4 +21,16 @@ urlpatterns = [
     path("settings/teams/", views.settings_teams, name="settings-teams"),
     path("settings/teams/<int:team_id>", views.settings_team_edit, name="settings-team-edit"),
     path("settings/audit/", views.settings_audit, name="settings-audit"),
+    path("settings/integrations/", integrations.settings_integrations, name="settings-integrations"),
+    path(
+        "settings/integrations/mappings", integrations.mapping_add, name="settings-integrations-mapping-add"
+    ),
+    path(
+        "settings/integrations/mappings/<int:mapping_id>/delete",
+        integrations.mapping_delete,
+        name="settings-integrations-mapping-delete",
+    ),
+    path(
+        "settings/integrations/rotate-key", integrations.rotate_key, name="settings-integrations-rotate-key"
+    ),
 ]

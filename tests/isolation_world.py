@@ -25,7 +25,17 @@ def builds(model: type[models.Model]):
 
 # --- tenancy ------------------------------------------------------------------------------------------------
 from tenancy import audit  # noqa: E402
-from tenancy.models import ApiToken, AuditLog, Invitation, Membership, Team  # noqa: E402
+from tenancy.models import (  # noqa: E402
+    ApiToken,
+    AuditLog,
+    CrmUserMapping,
+    EmbedSession,
+    EmbedSettings,
+    Invitation,
+    LaunchToken,
+    Membership,
+    Team,
+)
 from tenancy.services import do_create_api_token  # noqa: E402
 
 
@@ -59,6 +69,46 @@ def build_invitation(org, admin, canary):
 @builds(AuditLog)
 def build_audit(org, admin, canary):
     return audit.record(org, admin, "isolation.test", object_type="x", object_id="1", object_repr=canary)
+
+
+@builds(EmbedSettings)
+def build_embed_settings(org, admin, canary):
+    from tenancy.embed import do_save_embed_settings
+
+    return do_save_embed_settings(
+        org,
+        admin,
+        allowed_origins=[f"https://{canary.lower()}.lightning.force.com"],
+        match_users_by_email=True,
+        salesforce_consumer_secret=f"secret-{canary}",
+    )
+
+
+@builds(CrmUserMapping)
+def build_crm_user_mapping(org, admin, canary):
+    from tenancy.embed import do_add_crm_user_mapping
+
+    return do_add_crm_user_mapping(org, admin, crm="zoho", crm_user_id=f"zu-{canary}", user=admin)
+
+
+@builds(LaunchToken)
+def build_launch_token(org, admin, canary):
+    from tenancy.embed import do_mint_launch_token
+
+    do_mint_launch_token(
+        org, crm="generic", crm_user_id=f"u-{canary}", record_type="lead", external_id=f"ext-{canary}"
+    )
+    return LaunchToken.objects.filter(organization=org).latest("pk")
+
+
+@builds(EmbedSession)
+def build_embed_session(org, admin, canary):
+    from tenancy.embed import do_open_embed_session
+
+    membership = Membership.objects.get(organization=org, user=admin)
+    claims = {"crm": "generic", "rid": f"ext-{canary}", "name": canary}
+    session, _key = do_open_embed_session(membership, claims, record_type="lead", record_id=None, phone="")
+    return session
 
 
 def load_app_builders() -> None:

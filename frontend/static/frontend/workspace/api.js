@@ -10,6 +10,10 @@ export class ApiError extends Error {
   }
 }
 
+// What a page that is not the app itself adds to every call (the embed page: its session, docs/embed.md).
+// ``credentials``: "same-origin" by default; ``headers``: added to every request.
+export const apiSettings = { credentials: "same-origin", headers: {} };
+
 function csrfToken() {
   const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
   if (match) return decodeURIComponent(match[1]);
@@ -29,7 +33,12 @@ function reasonOf(body) {
 }
 
 export async function api(path, { method = "GET", json, form, headers = {}, signal } = {}) {
-  const init = { method, credentials: "same-origin", headers: { Accept: "application/json", ...headers }, signal };
+  const init = {
+    method,
+    credentials: apiSettings.credentials,
+    headers: { Accept: "application/json", ...apiSettings.headers, ...headers },
+    signal,
+  };
   if (method !== "GET") init.headers["X-CSRFToken"] = csrfToken();
   if (json !== undefined) {
     init.headers["Content-Type"] = "application/json";

@@ -17,12 +17,21 @@ class LiveClient {
     this.delay = 1000;
     this.everConnected = false;
     this.state = "idle";
+    this.path = "/ws/";
+    this.protocols = undefined;
+  }
+
+  // Before the first connection: another endpoint and subprotocols (the embed page's socket, docs/embed.md).
+  configure({ path, protocols }) {
+    this.path = path || this.path;
+    this.protocols = protocols;
   }
 
   connect() {
     if (this.socket) return;
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const socket = new WebSocket(`${scheme}//${location.host}/ws/`);
+    const url = `${scheme}//${location.host}${this.path}`;
+    const socket = this.protocols ? new WebSocket(url, this.protocols) : new WebSocket(url);
     this.socket = socket;
     this.state = "connecting";
     socket.addEventListener("open", () => {
