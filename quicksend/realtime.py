@@ -11,6 +11,10 @@ new connections for each loop: that was several milliseconds per group on the pa
 the agent's screen (docs/benchmarks.md, "Live push"). The in-memory layer (embedded mode) lives on the
 server's own loop, so it keeps ``async_to_sync``.
 
+Batches: frames published inside ``collect()`` (a batch of stored texts or applied statuses, an inbox step)
+go out together when it ends, in one hand-over to the publisher loop; the groups' members are read first
+with one Redis pipeline, and a group nobody listens to is skipped (``deliver_many``).
+
 Delivery is best effort: a frame that cannot be delivered (Redis refusing, paused, the layer full) is logged
 and counted (``delivery_failures()``), never raised into the code that published it, whose transaction has
 committed by then. Clients refetch a REST snapshot when they reconnect, so a lost frame costs a refresh,

@@ -6,6 +6,7 @@ forward, blocked numbers notify no one, every organization sees only its own).""
 from __future__ import annotations
 
 import pytest
+from django.db import OperationalError
 from django.db.models import Sum
 
 from messaging.models import (
@@ -308,3 +309,16 @@ def test_a_status_batch_finds_messages_by_sid_and_never_touches_another_organiza
     assert mine.status == "delivered" and theirs.status == "queued"
     # Org B's SID under org A's account is a message org A never stored: fetched from Twilio, as before.
     assert len(callbacks) >= 1
+
+
+def test_a_batch_that_fails_as_a_whole_is_processed_one_text_at_a_time(line, monkeypatch):
+    from messaging.services import inbound_batch
+
+    def deadlock(texts):
+        raise OperationalError("deadlock detected")
+
+    monkeypatch.setattr(inbound_batch, "_store_texts", deadlock)
+    sids = store_texts(line, CUSTOMERS[:3])
+    assert ingest._inbound_batch() == (3, 0)
+    assert Message.objects.filter(sid__in=sids).count() == 3
+    assert ledger(line.org)["pending"] == 0
