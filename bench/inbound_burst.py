@@ -127,6 +127,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=1200)
     parser.add_argument("--port", type=int, default=8471)
+    parser.add_argument(
+        "--sweep", type=int, default=10, help="run the drain sweep every N seconds, as beat does (0: never)"
+    )
     args = parser.parse_args()
     from benchdb import bench_line, ensure_database
 
@@ -214,10 +217,14 @@ def main() -> None:
             threading.Thread(
                 target=feeder, args=((org, account, number), args, stored_at, fed), daemon=True
             ).start()
+            ticks = 0
             while time.monotonic() - started < args.timeout:
                 time.sleep(1)
+                ticks += 1
                 if fed.is_set() and not pending.exists():
                     break
+                if args.sweep and ticks % args.sweep == 0:
+                    ingest.sweep()  # the periodic job beat runs (every 60 s in production)
             elapsed = time.monotonic() - started
         time.sleep(2)  # the last frames
         loop.call_soon_threadsafe(stop.set)
