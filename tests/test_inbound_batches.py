@@ -93,24 +93,26 @@ CUSTOMERS = [f"+1202555{i:04d}" for i in range(30)]
 def test_a_batch_of_inbound_texts_costs_at_most_a_query_per_text_and_files_each_once(
     line, published, django_assert_max_num_queries
 ):
-    # 20 of the 30 customers texted before (their conversations exist), the others are new; each texts twice.
-    for customer in CUSTOMERS[:20]:
+    n = ingest.INBOUND_BATCH
+    customers = CUSTOMERS[: n // 2 + 1]
+    # Half of the customers texted before (their conversations exist), the others are new; most text twice.
+    for customer in customers[: len(customers) // 2]:
         store_inbound(line.number, customer, "earlier")
     before = ledger(line.org)
-    store_texts(line, CUSTOMERS + CUSTOMERS)  # 60 texts, one batch
-    with django_assert_max_num_queries(30):  # 0.5 per text amortized (the budget: 6)
-        assert ingest._inbound_batch() == (60, 0)
+    store_texts(line, (customers + customers)[:n])  # one full batch
+    with django_assert_max_num_queries(30):  # about 1 per text amortized (the budget: 6)
+        assert ingest._inbound_batch() == (n, 0)
     after = ledger(line.org)
-    assert after["messages"] - before["messages"] == 60
-    assert after["conversations"] == 30
+    assert after["messages"] - before["messages"] == n
+    assert after["conversations"] == len(customers)
     assert after["pending"] == 0
-    assert after["steps_done"] - before["steps_done"] == 60
+    assert after["steps_done"] - before["steps_done"] == n
     # Nobody owns these conversations: every member may see them and is told of every text once.
-    assert after["unread"] - (before["unread"] or 0) == 60 * 3
-    assert after["notified"] - (before["notified"] or 0) == 60 * 3
-    assert after["session_messages"] - (before["session_messages"] or 0) == 60
+    assert after["unread"] - (before["unread"] or 0) == n * 3
+    assert after["notified"] - (before["notified"] or 0) == n * 3
+    assert after["session_messages"] - (before["session_messages"] or 0) == n
     created = [p for t, p, _ in published if t == "message.created"]
-    assert len(created) == 60 and len({p["message"]["id"] for p in created}) == 60
+    assert len(created) == n and len({p["message"]["id"] for p in created}) == n
 
 
 def test_a_batch_files_texts_exactly_as_one_at_a_time_would(
@@ -245,16 +247,17 @@ def store_statuses(line, pairs, *, by_sid=False):
 def test_a_batch_of_status_callbacks_costs_a_constant_number_of_queries(
     line, published, django_assert_max_num_queries
 ):
-    messages = outbound(line, 100)
-    store_statuses(line, [(m, s, None) for m in messages for s in ("sent", "delivered")])  # 200 callbacks
+    n = ingest.STATUS_BATCH
+    messages = outbound(line, n // 2)
+    store_statuses(line, [(m, s, None) for m in messages for s in ("sent", "delivered")])  # one full batch
     with django_assert_max_num_queries(12):  # whatever the batch's size
-        assert ingest._status_batch() == (200, 0)
+        assert ingest._status_batch() == (n, 0)
     assert set(Message.objects.filter(pk__in=[m.pk for m in messages]).values_list("status", flat=True)) == {
         "delivered"
     }
     assert not StatusEvent.objects.exists()
     statuses = [(p["message_id"], p["status"]) for t, p, _ in published if t == "message.status"]
-    assert len(statuses) == 200 and statuses.index((messages[0].pk, "sent")) < statuses.index(
+    assert len(statuses) == n and statuses.index((messages[0].pk, "sent")) < statuses.index(
         (messages[0].pk, "delivered")
     )
     assert set(

@@ -50,10 +50,12 @@ MESSAGE_SID_RE = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
 # How long a drain may hold an event before another drain may take it over (a worker that died).
 LEASE_SECONDS = 120
 BATCH = 20
-# Status callbacks are applied a batch at a time in one transaction (a constant number of statements).
-STATUS_BATCH = 500
-# Plain inbound texts are stored and filed a batch at a time in one transaction.
-INBOUND_BATCH = 100
+# Status callbacks are applied, and plain inbound texts stored and filed, a batch at a time in one
+# transaction (a constant number of statements per batch). The sizes keep one batch's live events to one
+# socket under the channel layer's 100 frames per channel (more are dropped) and its frames prompt: an
+# inbound text makes up to 3 frames for a member (message, conversation, notification), a status up to 2.
+STATUS_BATCH = 50
+INBOUND_BATCH = 25
 # A drain task stops after this long and queues its successor, so one burst cannot hog a worker forever.
 DRAIN_SECONDS = 20.0
 MAX_ATTEMPTS = 10
