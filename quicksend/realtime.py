@@ -11,6 +11,10 @@ new connections for each loop: that was several milliseconds per group on the pa
 the agent's screen (docs/benchmarks.md, "Live push"). The in-memory layer (embedded mode) lives on the
 server's own loop, so it keeps ``async_to_sync``.
 
+Batches: frames published inside ``collect()`` (a batch of stored texts or applied statuses, an inbox step)
+go out together when it ends, in one hand-over to the publisher loop; the groups' members are read first
+with one Redis pipeline, and a group nobody listens to is skipped (``deliver_many``).
+
 Delivery is best effort: a frame that cannot be delivered (Redis refusing, paused, the layer full) is logged
 and counted (``delivery_failures()``), never raised into the code that published it, whose transaction has
 committed by then. Clients refetch a REST snapshot when they reconnect, so a lost frame costs a refresh,
@@ -27,6 +31,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
+from contextlib import contextmanager
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -72,12 +77,40 @@ def publish(
     }
 
     def send() -> None:
+        batch = getattr(_collecting, "frames", None)
+        if batch is not None:  # inside ``collect()``: sent with the others when it ends
+            batch.append((event_type, groups, frame))
+            return
         try:
             deliver(groups, frame)
         except Exception as exc:
             _failed(event_type, exc)
 
     transaction.on_commit(send)
+
+
+_collecting = threading.local()
+
+
+@contextmanager
+def collect():
+    """Frames published inside the block (their transactions committed inside it) go out together when it
+    ends: one trip to the channel layer for a whole batch of events instead of one per frame, in the order
+    they were published. A frame whose transaction rolled back was never collected. Nested blocks join the
+    outermost one. Delivery stays best effort (failures are counted, never raised)."""
+    if getattr(_collecting, "frames", None) is not None:
+        yield
+        return
+    _collecting.frames = frames = []
+    try:
+        yield
+    finally:
+        _collecting.frames = None
+        if frames:
+            try:
+                deliver_many([(groups, frame) for _, groups, frame in frames])
+            except Exception as exc:
+                _failed(frames[0][0] if len(frames) == 1 else f"{len(frames)} events", exc)
 
 
 def publish_access_changed(*, user_ids: Iterable[int] = (), conversation_ids: Iterable[int] = ()) -> None:
@@ -151,6 +184,68 @@ def deliver(groups: list[str], frame: dict) -> None:
     except BaseException:
         future.cancel()
         raise
+
+
+def deliver_many(items: list[tuple[list[str], dict]]) -> None:
+    """``deliver`` for several frames at once, in order, in one trip to the publisher loop. With Redis, the
+    groups' members are read first in one pipeline, and a group nobody listens to (a user with no open
+    socket: most of them) is skipped instead of costing its round trips."""
+    layer = get_channel_layer()
+    if layer is None or not items:
+        return
+    if isinstance(layer, InMemoryChannelLayer):
+        for groups, frame in items:
+            deliver(groups, frame)
+        return
+    if time.monotonic() < _broken_until:
+        raise LayerUnavailable("the channel layer failed less than a few seconds ago")
+
+    async def send_all() -> None:
+        listened = await _groups_with_members(layer, {g for groups, _ in items for g in groups})
+        queues: dict[str, list[dict]] = {}
+        for groups, frame in items:
+            for group in groups:
+                if group in listened:
+                    queues.setdefault(group, []).append({**frame, "group": group})
+
+        async def send_in_order(group: str) -> None:
+            for copy in queues[group]:
+                await layer.group_send(group, copy)
+
+        # Each group's frames in order, the groups side by side (their Redis round trips overlap); users'
+        # groups before conversations' groups, so a user's own copy of an event arrives before the thread's.
+        for prefix in ("user.", "conv."):
+            await asyncio.gather(*(send_in_order(g) for g in queues if g.startswith(prefix)))
+        await asyncio.gather(*(send_in_order(g) for g in queues if not g.startswith(("user.", "conv."))))
+
+    # The same patience per frame as ``deliver`` (a frame reaches about three groups), not one deadline for
+    # a whole batch: a busy host must not turn a long batch into lost frames.
+    sends = sum(len(groups) for groups, _ in items)
+    future = asyncio.run_coroutine_threadsafe(send_all(), _publisher_loop())
+    try:
+        future.result(timeout=PUBLISH_TIMEOUT_SECONDS * max(1.0, sends / 3))
+    except BaseException:
+        future.cancel()
+        raise
+
+
+async def _groups_with_members(layer, groups: set[str]) -> set[str]:
+    """The ``groups`` that have a channel in them (channels_redis keeps a sorted set per group), read
+    with one pipeline per Redis connection. A layer of another kind: all of them."""
+    if not all(hasattr(layer, name) for name in ("_group_key", "connection", "consistent_hash")):
+        return groups
+    by_index: dict[int, list[str]] = {}
+    for group in groups:
+        by_index.setdefault(layer.consistent_hash(group), []).append(group)
+    listened: set[str] = set()
+    for index, names in by_index.items():
+        pipe = layer.connection(index).pipeline(transaction=False)
+        for name in names:
+            pipe.zcard(layer._group_key(name))
+        for name, count in zip(names, await pipe.execute(), strict=True):
+            if count:
+                listened.add(name)
+    return listened
 
 
 PUBLISH_TIMEOUT_SECONDS = 2.0

@@ -285,7 +285,7 @@ def test_an_outbound_messages_inbox_step_that_fails_is_retried_until_done_once(
     number, alice, inbound, monkeypatch, django_capture_on_commit_callbacks
 ):
     text = inbound(number)
-    real = inbox_state.attach_to_session
+    real = inbox_state.count_in_session
     tries = []
 
     def blinking(*args, **kwargs):
@@ -294,7 +294,7 @@ def test_an_outbound_messages_inbox_step_that_fails_is_retried_until_done_once(
             raise OperationalError("server closed the connection unexpectedly")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr("messaging.inbox.actions.attach_to_session", blinking)
+    monkeypatch.setattr("messaging.inbox.actions.count_in_session", blinking)
     with django_capture_on_commit_callbacks(execute=True):
         reply = store_outbound(text.conversation, alice, "On my way")
     step = InboxStep.objects.get(message=reply)

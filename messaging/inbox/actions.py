@@ -25,7 +25,7 @@ from messaging.inbox.notifications import (
     owner_is_active,
     team_member_ids,
 )
-from messaging.inbox.state import attach_to_session, record_activity, user_state
+from messaging.inbox.state import attach_to_session, count_in_session, record_activity, user_state
 from messaging.inbox.visibility import inbox_settings_for, visibility_q
 from messaging.models import (
     ConsentEvent,
@@ -146,22 +146,50 @@ def _is_opt_out(message: Message) -> bool:
 def handle_outbound(message_id: int, sender_id: int | None = None) -> dict | None:
     """A message to send was stored: session, the sender's activity (replying reads the thread), events.
     Once per message, like ``handle_inbound`` (its ``InboxStep`` is marked done here): None when it was
-    done already. Call it through ``steps.run_step(..., outbound=True)``."""
+    done already. Call it through ``steps.run_step(..., outbound=True)``.
+
+    It runs after every send, so it reads the message with its sender and conversation (number, owner,
+    team) in one query and writes each thing with one statement: about six queries in all."""
     if steps.claim(message_id) is None:
         return None
-    message = Message.objects.get(pk=message_id)
-    conversation = Conversation.objects.select_related("phone_number", "owner", "team").get(
-        pk=message.conversation_id
-    )
-    attach_to_session(conversation, message)
+    message = Message.objects.select_related(
+        "sender", "conversation__phone_number", "conversation__owner", "conversation__team"
+    ).get(pk=message_id)
+    conversation = message.conversation
+    count_in_session(conversation, message)
     sender_id = sender_id or message.sender_id
     users = {u for u in (sender_id, conversation.owner_id) if u}
     if sender_id:
-        _mark_read(conversation, sender_id, last_message_id=message.pk)
+        _mark_read_after_reply(conversation, sender_id, message.pk)
     events.publish_message_created(message, user_ids=users)
     # Read just above with its relations; the session and read state below it do not change its row.
     events.publish_conversation_updated(conversation, user_ids=users, current=True)
     return {}
+
+
+def _mark_read_after_reply(conversation: Conversation, user_id: int, message_id: int) -> None:
+    """``_mark_read`` for someone who just wrote ``message_id``: their state in one upsert, then their
+    message and assignment notifications cleared."""
+    table = ConversationUserState._meta.db_table
+    now = timezone.now()
+    sql = (
+        f"INSERT INTO {table} (organization_id, conversation_id, user_id, unread_count, "  # noqa: S608
+        "last_read_message_id, dismissed, last_active_at, updated_at) "
+        "VALUES (%s, %s, %s, 0, %s, false, %s, %s) "
+        "ON CONFLICT (conversation_id, user_id) DO UPDATE SET unread_count = 0, "
+        "last_read_message_id = excluded.last_read_message_id, last_active_at = excluded.last_active_at, "
+        "updated_at = excluded.updated_at"
+    )
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        _mark_read(conversation, user_id, last_message_id=message_id)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [conversation.organization_id, conversation.pk, user_id, message_id, now, now])
+    clear_notifications(
+        conversation, user_ids=[user_id], kinds=[Notification.Kind.MESSAGE, Notification.Kind.ASSIGNED]
+    )
 
 
 @transaction.atomic

@@ -321,3 +321,70 @@ def publish_consent_changed(organization_id: int, phone_number: str) -> None:
         .first()
     ) or {"opted_out": False, "blocked": False, "do_not_contact": False}
     publish(CONSENT_CHANGED, {"phone_number": phone_number, **state}, conversation_ids=conversation_ids)
+
+
+def publish_status_batch(steps: list[tuple], touched: set[int]) -> None:
+    """The live events of a batch of applied status callbacks (``services.status.apply_statuses``), after
+    commit: ``message.status`` for every step a message moved (to its thread, its sender and the
+    conversation's owner), and ``conversation.updated`` for the conversations whose last message's status
+    changed (``touched``). ``steps``: ``(id, conversation_id, organization_id, created_at, sender_id,
+    status, error_code, error_message)`` rows in the order they were applied. Two queries for the batch."""
+    conversations = {
+        c.pk: c
+        for c in Conversation.objects.filter(pk__in={row[1] for row in steps}).select_related(
+            "phone_number", "owner", "team"
+        )
+    }
+    users: dict[int, set[int]] = {}
+    for message_id, conversation_id, _org, _at, sender_id, status, error_code, error_message in steps:
+        conversation = conversations.get(conversation_id)
+        owner_id = conversation.owner_id if conversation is not None else None
+        to = users.setdefault(conversation_id, set())
+        to.update(u for u in (sender_id, owner_id) if u)
+        payload = {
+            "conversation_id": conversation_id,
+            "message_id": message_id,
+            "status": status,
+            "error_code": error_code,
+            "error_message": error_message,
+        }
+        publish(
+            MESSAGE_STATUS,
+            payload,
+            user_ids={u for u in (sender_id, owner_id) if u},
+            conversation_ids=[conversation_id],
+            event_id=f"{MESSAGE_STATUS}.{message_id}.{status}",
+        )
+    # Read after the conversations' update in the same transaction: their last status is current.
+    touched_items = {pk: (conversations[pk], users.get(pk, set())) for pk in touched if pk in conversations}
+    if touched_items:
+        publish_conversations_updated(touched_items)
+
+
+def publish_conversations_updated(items: dict[int, tuple[Conversation, set[int]]]) -> None:
+    """``publish_conversation_updated`` for several conversations whose instances are current (read in
+    this transaction with their number, owner and team), each to its group and its users: one query for
+    every user's unread count."""
+    pairs = [(pk, u) for pk, (_c, user_ids) in items.items() for u in user_ids]
+    counts: dict[tuple[int, int], int] = {}
+    if pairs:
+        rows = ConversationUserState.objects.filter(
+            conversation_id__in={pk for pk, _ in pairs}, user_id__in={u for _, u in pairs}
+        ).values_list("conversation_id", "user_id", "unread_count")
+        counts = {(c, u): n for c, u, n in rows}
+    for pk, (conversation, user_ids) in items.items():
+        body = conversation_payload(conversation)
+        event_id = new_event_id()
+        for user_id in user_ids:
+            publish(
+                CONVERSATION_UPDATED,
+                {"conversation": body, "unread": counts.get((pk, user_id), 0)},
+                user_ids=[user_id],
+                event_id=event_id,
+            )
+        publish(
+            CONVERSATION_UPDATED,
+            {"conversation": body, "unread": None},
+            conversation_ids=[pk],
+            event_id=event_id,
+        )

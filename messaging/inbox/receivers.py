@@ -11,6 +11,8 @@ from messaging.inbox import steps
 def on_inbound_message_stored(
     sender, message_id, conversation_id=None, organization_id=None, **kwargs
 ) -> None:
+    if kwargs.get("filed"):
+        return  # stored by a batch that filed it in its own transaction (messaging/inbox/inbound_batch.py)
     # The step is durable (messaging/inbox/steps.py): a failure here is recorded on its row and retried.
     steps.run_step(
         message_id,

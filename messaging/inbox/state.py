@@ -85,3 +85,27 @@ def attach_to_session(
             owner_id=conversation.owner_id
         )
     return session
+
+
+def count_in_session(conversation: Conversation, message: Message) -> None:
+    """``attach_to_session`` in one statement when a session covers the message already (nearly always: a
+    reply in a running conversation): its count grows and it takes the conversation's owner if it had
+    none. Otherwise the full ``attach_to_session``."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        attach_to_session(conversation, message)
+        return
+    table = MessageSession._meta.db_table
+    sql = (
+        f"UPDATE {table} SET message_count = message_count + 1, owner_id = COALESCE(owner_id, %s) "  # noqa: S608
+        f"WHERE id = (SELECT id FROM {table} WHERE conversation_id = %s "
+        "AND started_at <= %s AND ends_at > %s "
+        "ORDER BY started_at DESC LIMIT 1) RETURNING id"
+    )
+    at = message.created_at
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [conversation.owner_id, conversation.pk, at, at])
+        if cursor.fetchone() is not None:
+            return
+    attach_to_session(conversation, message)

@@ -32,6 +32,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from messaging.models import InboxStep, Message
+from quicksend import realtime
 
 log = logging.getLogger(__name__)
 
@@ -124,12 +125,14 @@ def run_step(
     failed (recorded on its row, retried later). Never raises: the caller has stored the message, and the
     step's failure is the step's to record."""
     try:
-        if outbound:
-            result = _handlers["outbound"](message_id)
-        else:
-            result = _handlers["inbound"](
-                message_id, created_conversation=created_conversation, blocked=blocked
-            )
+        # The step's live events go out together once it commits (one trip to the channel layer).
+        with realtime.collect():
+            if outbound:
+                result = _handlers["outbound"](message_id)
+            else:
+                result = _handlers["inbound"](
+                    message_id, created_conversation=created_conversation, blocked=blocked
+                )
     except Exception as exc:
         log.exception("the inbox step of message %s failed; it will be retried", message_id)
         if isinstance(exc, OperationalError | InterfaceError) and not connection.in_atomic_block:

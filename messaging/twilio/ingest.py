@@ -50,6 +50,12 @@ MESSAGE_SID_RE = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
 # How long a drain may hold an event before another drain may take it over (a worker that died).
 LEASE_SECONDS = 120
 BATCH = 20
+# Status callbacks are applied, and plain inbound texts stored and filed, a batch at a time in one
+# transaction (a constant number of statements per batch). The sizes keep one batch's live events to one
+# socket under the channel layer's 100 frames per channel (more are dropped) and its frames prompt: an
+# inbound text makes up to 3 frames for a member (message, conversation, notification), a status up to 2.
+STATUS_BATCH = 50
+INBOUND_BATCH = 25
 # A drain task stops after this long and queues its successor, so one burst cannot hog a worker forever.
 DRAIN_SECONDS = 20.0
 MAX_ATTEMPTS = 10
@@ -380,6 +386,7 @@ def _publish_locked(task) -> None:
 
 
 _INBOUND_PENDING = "processed_at IS NULL"
+_INBOUND_COLUMNS_CLAIMED = ("id", "organization_id", "account_id", "message_sid", "payload")
 _STATUS_COLUMNS = (
     "id",
     "organization_id",
@@ -392,8 +399,8 @@ _STATUS_COLUMNS = (
 )
 
 
-def _claim_rows(model, where: str, columns: tuple[str, ...] = ("id",)) -> list[tuple]:
-    """Lease up to BATCH pending events of ``model`` to this drain, oldest first: their ``columns``."""
+def _claim_rows(model, where: str, columns: tuple[str, ...] = ("id",), limit: int = BATCH) -> list[tuple]:
+    """Lease up to ``limit`` pending events of ``model`` to this drain, oldest first: their ``columns``."""
     table = model._meta.db_table
     now = timezone.now()
     lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
@@ -405,7 +412,7 @@ def _claim_rows(model, where: str, columns: tuple[str, ...] = ("id",)) -> list[t
     )
     adapt = connection.ops.adapt_datetimefield_value
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, [adapt(now + timedelta(seconds=LEASE_SECONDS)), MAX_ATTEMPTS, adapt(now), BATCH])
+        cursor.execute(sql, [adapt(now + timedelta(seconds=LEASE_SECONDS)), MAX_ATTEMPTS, adapt(now), limit])
         return sorted(cursor.fetchall())
 
 
@@ -431,7 +438,7 @@ def drain(kind: str, seconds: float = DRAIN_SECONDS) -> dict:
     while (counts := batch()) is not None:
         totals["processed"] += counts[0]
         totals["failed"] += counts[1]
-        full = sum(counts) >= BATCH
+        full = sum(counts) >= _batch_size(kind)
         if first and full and not _eager(kind):
             wake_drain(kind)  # a backlog: one more worker may help
         first = False
@@ -449,6 +456,12 @@ def drain(kind: str, seconds: float = DRAIN_SECONDS) -> dict:
 
         steps.retry_due()
     return totals
+
+
+def _batch_size(kind: str) -> int:
+    if connection.vendor != "postgresql":
+        return BATCH
+    return STATUS_BATCH if kind == "status" else INBOUND_BATCH
 
 
 def _drain_task(kind: str):
@@ -506,8 +519,18 @@ def _record_error(event_id: int, exc: Exception) -> None:
 
 
 def _inbound_batch() -> tuple[int, int] | None:
-    ids = _claim(InboundEvent, _INBOUND_PENDING)
-    return _each("inbound", ids, lambda event_id: _process_inbound(event_id)) if ids else None
+    """Process a leased batch of inbound events. On PostgreSQL the plain texts of the batch are stored and
+    filed in one transaction (``messaging.services.inbound_batch``); elsewhere, and for texts that need
+    more (media, keywords, an unknown number), one event at a time (``process_inbound_event``)."""
+    if connection.vendor != "postgresql":
+        ids = _claim(InboundEvent, _INBOUND_PENDING)
+        return _each("inbound", ids, _process_inbound) if ids else None
+    from messaging.services.inbound_batch import process_inbound_events
+
+    rows = _claim_rows(InboundEvent, _INBOUND_PENDING, _INBOUND_COLUMNS_CLAIMED, INBOUND_BATCH)
+    if not rows:
+        return None
+    return process_inbound_events(rows, _process_inbound, lambda ids, handle: _each("inbound", ids, handle))
 
 
 def _process_inbound(event_id: int) -> None:
@@ -517,11 +540,28 @@ def _process_inbound(event_id: int) -> None:
 
 
 def _status_batch() -> tuple[int, int] | None:
-    """Apply a leased batch of status events (the claim returned their columns: no read per event), then
-    delete the applied ones in one statement; a failed one keeps its lease and is retried."""
-    rows = _claim_rows(StatusEvent, "1 = 1", _STATUS_COLUMNS)
+    """Apply a leased batch of status events and delete them, in ONE transaction on PostgreSQL
+    (``status.apply_statuses``: a constant number of statements for the batch; its live events go out
+    together after the commit). Applying and deleting commit together, so a worker killed mid-batch leaves
+    every event of it waiting (its lease runs out) and none applied twice; a status applied twice would
+    change nothing anyway (forward only). When the batch fails as a whole, each event is applied on its own
+    (``apply_status``) so one bad row cannot hold up the others."""
+    rows = _claim_rows(StatusEvent, "1 = 1", _STATUS_COLUMNS, STATUS_BATCH)
     if not rows:
         return None
+    if connection.vendor == "postgresql":
+        try:
+            _apply_status_batch([dict(zip(_STATUS_COLUMNS, row, strict=True)) for row in rows])
+            return len(rows), 0
+        except Exception as exc:
+            if _connection_lost(exc):
+                log.warning("a batch of %d status events: the database connection failed", len(rows))
+                for row in rows:
+                    _release("status", row[0])
+                return 0, len(rows)
+            log.warning(
+                "a batch of %d status events failed; applying them one by one", len(rows), exc_info=True
+            )
     applied: list[int] = []
 
     def handle(row: tuple) -> None:
@@ -531,6 +571,43 @@ def _status_batch() -> tuple[int, int] | None:
     counts = _each("status", rows, handle)
     StatusEvent.objects.filter(pk__in=applied).delete()
     return counts
+
+
+def _apply_status_batch(events: list[dict]) -> None:
+    from messaging.services.status import StatusUpdate, apply_statuses
+    from quicksend import realtime
+
+    updates = [
+        StatusUpdate(
+            e["message_ref"],
+            e["message_sid"],
+            e["status"],
+            e["error_code"],
+            e["received_at"],
+            e["organization_id"],
+        )
+        for e in events
+    ]
+    accounts = {e["message_sid"]: e["account_id"] for e in events}
+    with realtime.collect(), transaction.atomic():
+        with connection.cursor() as cursor:
+            # A status applied and its event deleted commit together: a commit lost in a server crash loses
+            # both, and the event is applied again (the webhook was acknowledged once it was stored).
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        unknown = apply_statuses(updates)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {StatusEvent._meta.db_table} WHERE id = ANY(%s)",  # noqa: S608
+                [[e["id"] for e in events]],
+            )
+        for sid in dict.fromkeys(unknown):
+            account_id = accounts[sid]
+            # A message we never stored: another tool sent it from our number. Fetch it from Twilio.
+            transaction.on_commit(
+                lambda a=account_id, s=sid: queue.enqueue(
+                    "messaging.tasks.receiving.record_other_tool_message_task", a, s
+                )
+            )
 
 
 def _apply_status_event(event: dict) -> None:
