@@ -34,5 +34,10 @@ class MessagingConfig(AppConfig):
 
         record_owner_changed.connect(carry_over_question, dispatch_uid="inbox.carry_over_question")
         consumers.SUBSCRIPTION_CHECKS["conv"] = visibility.subscription_check
+        from messaging.inbox import presence
+
+        consumers.ACTIONS["presence"] = presence.receive
+        if presence.socket_closed not in consumers.DISCONNECT_HOOKS:
+            consumers.DISCONNECT_HOOKS.append(presence.socket_closed)
         periodic.register("inbox-auto-archive", "messaging.inbox.tasks.auto_archive", 3600)
         periodic.register("inbox-history-sync", "messaging.inbox.tasks.sync_history_all", 900)

@@ -81,6 +81,8 @@ class Composer {
       this.submit();
     });
     this.text.addEventListener("input", () => {
+      if (this.text.value.trim()) this.widget.presence.typing();
+      else this.widget.presence.stopTyping();
       this.autosize();
       this.schedulePreview();
       this.maybeOpenTemplates();
@@ -419,6 +421,7 @@ class Composer {
       this.text.value = "";
       this.files = [];
       this.key = newKey();
+      this.widget.presence.stopTyping();
       this.checkFiles();
       this.counter.replaceChildren();
       this.autosize();

@@ -27,6 +27,24 @@ export function dayLabel(iso) {
   return dayFormat.format(d);
 }
 
+// Who sent a text that no agent sent: "Automation: Open house", "Campaign: Spring", "Automatic reply", ….
+const SOURCE_NAMES = {
+  automation: "Automation",
+  campaign: "Campaign",
+  auto_reply: "Automatic reply",
+  api: "API",
+  sync: "Sent outside QuickSend",
+  other_tool: "Another tool",
+};
+
+export function sourceName(source, label) {
+  const name = SOURCE_NAMES[source] || "QuickSend";
+  return label ? `${name}: ${label}` : name;
+}
+
+// Sources whose texts no agent wrote: the lists name them rather than say "You".
+export const UNATTENDED_SOURCES = new Set(["automation", "campaign", "auto_reply", "sync", "other_tool"]);
+
 export function initials(name) {
   const words = (name || "").replace(/[^\p{L}\p{N} ]/gu, " ").trim().split(/\s+/).filter(Boolean);
   if (!words.length) return "#";
