@@ -29,10 +29,11 @@ class MessagingConfig(AppConfig):
         from quicksend import consumers, periodic
 
         inbox_receivers.connect()
-        from crm.signals import record_owner_changed
-        from messaging.inbox.pages import carry_over_question
+        from crm.signals import record_owner_changed, records_owner_changed
+        from messaging.inbox.pages import carry_over_question, carry_over_question_many
 
         record_owner_changed.connect(carry_over_question, dispatch_uid="inbox.carry_over_question")
+        records_owner_changed.connect(carry_over_question_many, dispatch_uid="inbox.carry_over_question_many")
         consumers.SUBSCRIPTION_CHECKS["conv"] = visibility.subscription_check
         from messaging.inbox import presence
 

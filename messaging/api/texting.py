@@ -186,6 +186,8 @@ def texting_context(request, *, record=None, conversation_id: int | None = None,
         "messages": newest_page(shown, messages) if messages and shown is not None else None,
         "limits": media_limits(),
         "preferences": {"enter_sends": enter_sends(membership)},
+        # Times are shown in the organization's time zone, wherever the widget is mounted.
+        "time_zone": org.time_zone,
     }
 
 
@@ -239,6 +241,9 @@ class TextingContextView(APIView):
                 "messages": serializers.DictField(allow_null=True),
                 "limits": serializers.DictField(),
                 "preferences": serializers.DictField(),
+                "time_zone": serializers.CharField(
+                    help_text="The organization's time zone (IANA name): times are shown in it."
+                ),
             },
         ),
     )

@@ -21,7 +21,7 @@
 
 import { api } from "./api.js";
 import { mountComposer } from "./composer.js";
-import { bytes, dayKey, dayLabel, el, fullTime, icon, initials, sourceName, time } from "./format.js";
+import { bytes, dayKey, dayLabel, el, fullTime, icon, initials, setTimeZone, sourceName, time } from "./format.js";
 import { live } from "./live.js";
 import { Presence } from "./presence.js";
 
@@ -174,6 +174,7 @@ class ConversationWidget {
   async refreshContext(withMessages = false) {
     try {
       this.context = await api(this.contextUrl(withMessages));
+      setTimeZone(this.context.time_zone);
     } catch (error) {
       this.showError(error.detail || "The texts could not be loaded.");
       return null;
