@@ -115,8 +115,12 @@ class ConversationWidget {
       live.on("message.created", (event) => {
         if (event.conversation_id !== this.conversationId) return;
         const isNew = !this.messages.has(event.message.id);
-        this.upsert([event.message]);
-        this.render({ stick: true });
+        // Painted from the frame itself, never a fetch: a new newest text is added at the end (the thread is
+        // not redrawn), anything else redraws the thread.
+        if (!(isNew && this.appendNewest(event.message))) {
+          this.upsert([event.message]);
+          this.render({ stick: true });
+        }
         if (isNew && event.message.direction === "inbound") {
           this.announcer.textContent = `New text from ${this.customerName()}: ${event.message.body}`;
         }
@@ -446,6 +450,26 @@ class ConversationWidget {
     }
     if (stick || atBottom) this.scroller.scrollTop = this.scroller.scrollHeight;
     this.renderNotices();
+  }
+
+  // Add a text that is newer than every one shown, on the same day, at the end of the thread. False when
+  // the thread must be redrawn instead (a new day, a session line, nothing shown yet, an older text).
+  appendNewest(message) {
+    const shown = [...this.messages.values()];
+    if (!shown.length || this.list.querySelector(".qs-empty")) return false;
+    const newest = shown.reduce((a, b) => (byTime(a, b) >= 0 ? a : b));
+    if (byTime(message, newest) <= 0 || dayKey(message.created_at) !== dayKey(newest.created_at)) return false;
+    const at = new Date(message.created_at).getTime();
+    const before = new Date(newest.created_at).getTime();
+    if (this.sessions.some((s) => {
+      const start = new Date(s.started_at).getTime();
+      return start > before && start <= at;
+    })) return false;
+    this.messages.set(message.id, message);
+    this.list.append(this.renderMessage(message));
+    this.scroller.scrollTop = this.scroller.scrollHeight;
+    if (message.direction === "inbound") this.renderNotices();
+    return true;
   }
 
   renderMessage(m) {
