@@ -89,6 +89,8 @@ def test_typing_reaches_the_other_watchers_with_the_name_and_an_expiry(org_a, co
         frames = await _frames(alice_ws)
         assert _presence(frames) == [("Amy Agent", "typing", 6)]
         assert frames[0]["user"]["id"] == amy.pk and frames[0]["conversation_id"] == conversation.pk
+        await amy_ws.send_json_to({"action": "presence", "conversation": conversation.pk, "state": "stopped"})
+        assert _presence(await _frames(alice_ws)) == [("Amy Agent", "stopped", 30)]
         await amy_ws.send_json_to({"action": "presence", "conversation": conversation.pk, "state": "viewing"})
         assert _presence(await _frames(alice_ws)) == [("Amy Agent", "viewing", 30)]
         await amy_ws.disconnect()

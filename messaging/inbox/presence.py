@@ -2,7 +2,7 @@
 
 A page showing a conversation sends over its socket (``/ws/``), a few times a minute at most:
 
-    {"action": "presence", "conversation": 7, "state": "viewing" | "typing" | "left"}
+    {"action": "presence", "conversation": 7, "state": "viewing" | "typing" | "stopped" | "left"}
 
 and the socket relays it to the conversation's other watchers as
 
@@ -30,7 +30,9 @@ from quicksend import realtime
 VIEWING_SECONDS = 30
 VIEWING_RENEW_SECONDS = 10
 TYPING_SECONDS = 6
-STATES = {"viewing": VIEWING_SECONDS, "typing": TYPING_SECONDS, "left": 0}
+# "stopped": still viewing, no longer typing (the text was sent or the box emptied); "viewing" alone leaves
+# a "typing" heard before to run out by itself.
+STATES = {"viewing": VIEWING_SECONDS, "typing": TYPING_SECONDS, "stopped": VIEWING_SECONDS, "left": 0}
 # A page sends "typing" every few seconds while typing; a socket that sends faster (per conversation and
 # state) has the extra frames dropped, so a misbehaving client cannot flood a conversation's watchers.
 MIN_INTERVAL_SECONDS = 1.0
@@ -71,8 +73,9 @@ async def receive(consumer, content: dict) -> None:
     ):
         return
     if state == "left":
-        announced.pop((conversation_id, "viewing"), None)
-        announced.pop((conversation_id, "typing"), None)
+        for known in list(announced):
+            if known[0] == conversation_id:
+                del announced[known]
     else:
         announced[(conversation_id, state)] = now
     await _relay(consumer, conversation_id, state)

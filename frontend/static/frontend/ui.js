@@ -1,5 +1,7 @@
 // Shared helpers of the agent pages: the REST API with the session's CSRF token, element building, times in
-// the user's time zone, initials avatars, icons from the sprite and a small question dialog.
+// the organization's time zone, initials avatars, icons from the sprite and a small question dialog.
+
+import { dayKey, timeZone } from "./workspace/format.js";
 
 export function csrfToken() {
   const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);

@@ -36,11 +36,12 @@ export function fullTime(iso) {
 
 // "2026-12-04": the calendar day of a moment in the time zone shown.
 export function dayKey(iso) {
-  return format("day", { year: "numeric", month: "2-digit", day: "2-digit" })
-    .formatToParts(new Date(iso))
-    .filter((p) => p.type !== "literal")
-    .map((p) => p.value)
-    .join("-");
+  const parts = Object.fromEntries(
+    format("day", { year: "numeric", month: "2-digit", day: "2-digit" })
+      .formatToParts(new Date(iso))
+      .map((p) => [p.type, p.value]),
+  );
+  return `${parts.year}-${parts.month}-${parts.day}`;
 }
 
 export function dayLabel(iso) {
@@ -74,6 +75,24 @@ function offset(at) {
   const wall = Date.UTC(+parts.year, +parts.month - 1, +parts.day, +parts.hour % 24, +parts.minute, +parts.second);
   return wall - Math.floor(at / 1000) * 1000;
 }
+
+// Who sent a text that no agent sent: "Automation: Open house", "Campaign: Spring", "Automatic reply", ….
+const SOURCE_NAMES = {
+  automation: "Automation",
+  campaign: "Campaign",
+  auto_reply: "Automatic reply",
+  api: "API",
+  sync: "Sent outside QuickSend",
+  other_tool: "Another tool",
+};
+
+export function sourceName(source, label) {
+  const name = SOURCE_NAMES[source] || "QuickSend";
+  return label ? `${name}: ${label}` : name;
+}
+
+// Sources whose texts no agent wrote: the lists name them rather than say "You".
+export const UNATTENDED_SOURCES = new Set(["automation", "campaign", "auto_reply", "sync", "other_tool"]);
 
 export function initials(name) {
   const words = (name || "").replace(/[^\p{L}\p{N} ]/gu, " ").trim().split(/\s+/).filter(Boolean);

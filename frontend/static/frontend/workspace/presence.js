@@ -77,7 +77,7 @@ export class Presence {
     clearTimeout(this.typingTimer);
     if (!this.lastTypingSent) return;
     this.lastTypingSent = 0;
-    if (this.send("viewing")) this.lastViewingSent = Date.now();
+    if (this.send("stopped")) this.lastViewingSent = Date.now();
   }
 
   heard(event) {
@@ -91,7 +91,9 @@ export class Presence {
       const entry = known || { name: event.user.name, viewingUntil: 0, typingUntil: 0 };
       entry.name = event.user.name;
       entry.viewingUntil = Math.max(entry.viewingUntil, now + Math.max(event.expires_in, 30) * 1000);
-      entry.typingUntil = event.state === "typing" ? until : 0;
+      // "viewing" (a heartbeat, an answer to a newcomer) leaves a typing heard before to run out by itself.
+      if (event.state === "typing") entry.typingUntil = until;
+      else if (event.state === "stopped") entry.typingUntil = 0;
       this.others.set(event.user.id, entry);
       // Someone new: tell them we are here too (they cannot know otherwise; nothing is stored).
       if (!known && now - this.lastViewingSent > 1500) this.announce(true);
