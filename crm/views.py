@@ -29,7 +29,7 @@ from crm.forms import (
 )
 from crm.models import ImportJob, RecordType, RecordTypeConfig, model_for
 from crm.phones import format_for_display
-from crm.signals import owner_change_follow_up
+from crm.signals import owner_change_follow_up, owners_change_follow_up
 from crm.texting import texting
 from quicksend.bounded_ids import parse_id
 from quicksend.errors import FAILED, attempt
@@ -262,10 +262,13 @@ def record_bulk_reassign(request, record_type: str):
         messages.error(request, "Select records of this organization and a member as the new owner.")
     else:
         team = form.cleaned_data.get("team")
+        previous_owner_ids = {r.pk: r.owner_id for r in records}
         changed = services.do_reassign_records(
             records, request.user, form.cleaned_data["owner"], team=team, set_team=team is not None
         )
         messages.success(request, f"{changed} {plural_of(record_type)} reassigned.")
+        back = f"{reverse(f'crm-{record_type}-list')}?{request.POST.get('back', '')}"
+        return redirect(owners_change_follow_up(request, records, previous_owner_ids, back))
     return redirect(f"{reverse(f'crm-{record_type}-list')}?{request.POST.get('back', '')}")
 
 

@@ -29,10 +29,11 @@ class MessagingConfig(AppConfig):
         from quicksend import consumers, periodic
 
         inbox_receivers.connect()
-        from crm.signals import record_owner_changed
-        from messaging.inbox.pages import carry_over_question
+        from crm.signals import record_owner_changed, records_owner_changed
+        from messaging.inbox.pages import carry_over_question, carry_over_question_many
 
         record_owner_changed.connect(carry_over_question, dispatch_uid="inbox.carry_over_question")
+        records_owner_changed.connect(carry_over_question_many, dispatch_uid="inbox.carry_over_question_many")
         consumers.SUBSCRIPTION_CHECKS["conv"] = visibility.subscription_check
         # --- the embedded record widget: its one record's routes and live events.
         from messaging import embed_scope
@@ -40,5 +41,10 @@ class MessagingConfig(AppConfig):
         embed_scope.register()
         consumers.EMBED["subscribe"] = embed_scope.subscription_check
         consumers.EMBED["event"] = embed_scope.event_allowed
+        from messaging.inbox import presence
+
+        consumers.ACTIONS["presence"] = presence.receive
+        if presence.socket_closed not in consumers.DISCONNECT_HOOKS:
+            consumers.DISCONNECT_HOOKS.append(presence.socket_closed)
         periodic.register("inbox-auto-archive", "messaging.inbox.tasks.auto_archive", 3600)
         periodic.register("inbox-history-sync", "messaging.inbox.tasks.sync_history_all", 900)

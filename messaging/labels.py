@@ -19,3 +19,22 @@ def number_label(number) -> str:
     if name and name not in (number.phone_number, shown):
         return f"{name} · {shown}"
     return shown
+
+
+# Who sent a text no agent wrote, as the thread and lists name it (frontend/workspace/format.js has the same
+# words for the pages drawn in the browser).
+UNATTENDED_SOURCES = {
+    "automation": "Automation",
+    "campaign": "Campaign",
+    "auto_reply": "Automatic reply",
+    "sync": "Sent outside QuickSend",
+    "other_tool": "Another tool",
+}
+
+
+def preview_sender(source: str, source_label: str = "") -> str:
+    """ "Automation: Open house" for a text an automation sent; "You" for one sent from QuickSend by hand."""
+    name = UNATTENDED_SOURCES.get(source)
+    if name is None:
+        return "You"
+    return f"{name}: {source_label}" if source_label else name

@@ -224,6 +224,9 @@ class Conversation(models.Model):
     last_message_preview = models.CharField(max_length=160, blank=True)
     last_message_direction = models.CharField(max_length=10, blank=True)
     last_message_status = models.CharField(max_length=20, blank=True)
+    # Who sent the last message, for the list's "Automation: Open house: …" (Message.source, source_label).
+    last_message_source = models.CharField(max_length=12, blank=True)
+    last_message_source_label = models.CharField(max_length=120, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

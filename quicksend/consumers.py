@@ -43,6 +43,11 @@ SUBSCRIPTION_CHECKS: dict = {}
 # What else a socket's user must still satisfy: ``callable(user, org_id) -> bool`` (sync), e.g. an active
 # membership of the session's organization. Apps register theirs.
 CONNECTION_CHECKS: list = []
+# Frames a client sends for others to see (typing, viewing): ``{"action": async fn(consumer, content)}``, and
+# what to do when a socket closes (``async fn(consumer)``). Apps register theirs; a handler relays only
+# through the subscriptions the checks above granted.
+ACTIONS: dict = {}
+DISCONNECT_HOOKS: list = []
 
 # Copies of one event arrive back to back (one per group, sent in a row): a few hundred recent ids suffice.
 DELIVERED_IDS_KEPT = 500
@@ -127,6 +132,8 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code):
         self.ended = True
+        for hook in DISCONNECT_HOOKS if hasattr(self, "subscriptions") else ():
+            await hook(self)
         for group in list(getattr(self, "groups_joined", ())):
             await self._leave(group)
 
@@ -138,6 +145,12 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "pong"})
         elif action == "subscribe":
             await self._subscribe(content.get("kind"), content.get("id"))
+        elif action in ACTIONS:
+            # What a client relays obeys the same access as what it receives: checked again when stale.
+            if time.monotonic() >= self.next_check_at:
+                await self._recheck()
+            if not self.ended:
+                await ACTIONS[action](self, content)
         else:
             await self.send_json({"type": "error", "error": f"unknown action {action!r}"})
 

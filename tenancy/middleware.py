@@ -1,6 +1,11 @@
-"""Resolves the tenant once per request: ``request.org`` and ``request.membership``."""
+"""Resolves the tenant once per request: ``request.org`` and ``request.membership``; pages render their times
+in the organization's time zone."""
 
 from __future__ import annotations
+
+import zoneinfo
+
+from django.utils import timezone
 
 from tenancy.models import Membership
 
@@ -34,4 +39,11 @@ class TenantMiddleware:
                 request.org = membership.organization
                 if request.session.get(SESSION_ORG_KEY) != membership.organization_id:
                     request.session[SESSION_ORG_KEY] = membership.organization_id
-        return self.get_response(request)
+        # Pages show times in the organization's zone ({{ when|date }}); the API keeps answering in UTC.
+        if request.org is None or request.path.startswith("/api/"):
+            return self.get_response(request)
+        timezone.activate(zoneinfo.ZoneInfo(request.org.time_zone))
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

@@ -1,4 +1,5 @@
-"""seed_demo connects "Acme Realty" to the sandbox's demo account, without calling HTTP."""
+"""seed_demo connects "Acme Realty" to the sandbox's demo account, without calling HTTP, and leaves a few
+realistic conversations in its inbox."""
 
 import io
 
@@ -11,7 +12,10 @@ from messaging.services.numbers import do_configure_number_webhook
 from messaging.twilio.accounts import do_refresh_numbers
 from sandbox import demo as sandbox_demo
 from tenancy.models import Membership, Organization
+from tests import receive_helpers
 from tests.plugins.servers import free_port
+
+eager_tasks = receive_helpers.eager_tasks
 
 
 def seed():
@@ -39,6 +43,43 @@ def test_seed_demo_connects_acme_to_the_sandbox_demo_account_without_http(settin
     agent = Membership.objects.get(organization=acme, user__email="agent1@acme.test")
     assert list(access.numbers_usable_by(agent)) == [local]
     assert not TwilioAccount.objects.filter(organization__slug="globex").exists()
+
+
+@pytest.mark.django_db
+def test_seed_demo_leaves_a_few_realistic_conversations_once(
+    settings, django_capture_on_commit_callbacks, eager_tasks
+):
+    from messaging.models import Conversation, ConversationUserState, Message
+
+    settings.TWILIO_API_BASE_URL = f"http://127.0.0.1:{free_port()}/sandbox"  # no HTTP: nothing is sent
+    with django_capture_on_commit_callbacks(execute=True):
+        seed()
+    with django_capture_on_commit_callbacks(execute=True):
+        seed()  # idempotent: no second copy
+    acme = Organization.objects.get(slug="acme-realty")
+    conversations = Conversation.objects.filter(organization=acme)
+    messages = Message.objects.filter(organization=acme)
+    assert conversations.count() == 4 and messages.count() == 8
+    assert {m.direction for m in messages} == {"inbound", "outbound"}
+    assert not TwilioAccount.objects.filter(organization__slug="globex").exists()
+    assert not Message.objects.exclude(organization=acme).exists()
+
+    aaron = Membership.objects.get(organization=acme, user__email="agent1@acme.test").user
+    maria = conversations.get(customer_number="+14155550134")
+    assert maria.owner == aaron and maria.record_type == "lead"
+    assert maria.last_message_preview.startswith("Saturday at 10 works")
+    state = ConversationUserState.objects.get(conversation=maria, user=aaron)
+    assert state.unread_count > 0  # her reply waits for him
+
+    failed = messages.get(status="undelivered")
+    assert failed.error_code == 30003 and "unreachable" in failed.error_message
+    assert failed.conversation.last_message_status == "undelivered"
+
+    automated = messages.get(source="automation")
+    assert automated.source_label == "Open house follow-up"
+
+    stranger = conversations.get(customer_number="+14155550177")
+    assert stranger.owner is None and stranger.record_type == ""
 
 
 @pytest.mark.django_db

@@ -16,13 +16,16 @@ import binascii
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.exceptions import ValidationError
+from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from crm.models import model_for
 from messaging.api.serializers import RecordRefField, message_body_field
+from messaging.inbox.visibility import visible_conversations
 from messaging.media.validation import MAX_ITEMS, MAX_TOTAL_BYTES, MediaFile
 from messaging.models import Conversation, Message, MessageMedia
+from messaging.services.resending import do_retry_message, retry_key
 from messaging.services.sending import do_send_message
 from quicksend.api import StrictSerializer
 from quicksend.bounded_ids import BoundedIdField
@@ -272,5 +275,58 @@ class SendMessageViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
             status=status.HTTP_200_OK if replayed else status.HTTP_201_CREATED,
         )
         if replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+
+class RetryRequestSerializer(StrictSerializer):
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = serializers.CharField(
+            required=False,
+            max_length=40,
+            help_text="The sender: our number id, its SID (PN…) or the number. Default: the conversation's.",
+        )
+        return fields
+
+
+class RetryMessageView(GenericAPIView):
+    """``POST /api/v1/messages/{id}/retry``: send a failed text again, with its attachments."""
+
+    serializer_class = RetryRequestSerializer
+
+    @extend_schema(
+        summary="Send a failed message again (with its attachments)",
+        description=(
+            "The text and every attachment of a failed or undelivered outbound message, sent again as you "
+            "through the same checks as a new message (opt-out, blocked, do-not-contact, …). Idempotent: a "
+            "second retry of the same message returns the first (200, `Idempotent-Replayed: true`). A "
+            "message of a conversation you may not see is a 404."
+        ),
+        request=RetryRequestSerializer,
+        responses={201: MessageSerializer, 200: MessageSerializer, 400: SendRefusedSerializer},
+    )
+    def post(self, request, pk: int):
+        payload = RetryRequestSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        visible = visible_conversations(request.membership).values("pk")
+        failed = get_in_org(
+            Message.objects.filter(conversation__in=visible).select_related(
+                "conversation__organization", "conversation__phone_number"
+            ),
+            request.org,
+            pk,
+        )
+        first = Message.objects.filter(organization=request.org, idempotency_key=retry_key(failed)).exists()
+        message = do_retry_message(
+            failed,
+            actor=request.user,
+            membership=request.membership,
+            from_number=payload.validated_data.get("from"),
+        )
+        response = Response(
+            MessageSerializer(message).data, status=status.HTTP_200_OK if first else status.HTTP_201_CREATED
+        )
+        if first:
             response["Idempotent-Replayed"] = "true"
         return response

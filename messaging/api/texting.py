@@ -155,11 +155,9 @@ def texting_context(request, *, record=None, conversation_id: int | None = None,
     )
     names = {(record.record_type, record.pk): str(record)} if record is not None else {}
     conversations = conversation_items(rows, names)
-    shown = (
-        conversation_id
-        if conversation_id is not None
-        else (conversations[0]["id"] if conversations else None)
-    )
+    shown = conversation_id
+    if shown is None and conversations:
+        shown = conversations[0]["id"]
     default = default_sender_for(membership)
     reply = current_thread_number(org, membership, e164) if e164 else None
     return {
@@ -186,6 +184,7 @@ def texting_context(request, *, record=None, conversation_id: int | None = None,
         "messages": newest_page(shown, messages) if messages and shown is not None else None,
         "limits": media_limits(),
         "preferences": {"enter_sends": enter_sends(membership)},
+        "time_zone": org.time_zone,  # times are shown in it, wherever the widget is mounted
     }
 
 
@@ -239,6 +238,9 @@ class TextingContextView(APIView):
                 "messages": serializers.DictField(allow_null=True),
                 "limits": serializers.DictField(),
                 "preferences": serializers.DictField(),
+                "time_zone": serializers.CharField(
+                    help_text="The organization's time zone (IANA name): times are shown in it."
+                ),
             },
         ),
     )

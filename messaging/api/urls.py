@@ -18,6 +18,7 @@ urlpatterns = [
     # MessagesView; one message is polled here.
     path("messages/preview", preview.MessagePreviewView.as_view(), name="messages-preview"),
     path("messages/<int:pk>", sending.SendMessageViewSet.as_view({"get": "retrieve"}), name="message-detail"),
+    path("messages/<int:pk>/retry", sending.RetryMessageView.as_view(), name="message-retry"),
     path("consent", consent.ConsentView.as_view(), name="consent"),
     # The texting widget's context, the member's composer settings, attachments for members.
     path("texting", texting.TextingContextView.as_view(), name="texting-context"),

@@ -49,6 +49,8 @@ def touch_conversation(conversation: Conversation, message) -> None:
         f"last_message_preview = CASE WHEN {newest} THEN %s ELSE last_message_preview END, "
         f"last_message_direction = CASE WHEN {newest} THEN %s ELSE last_message_direction END, "
         f"last_message_status = CASE WHEN {newest} THEN %s ELSE last_message_status END, "
+        f"last_message_source = CASE WHEN {newest} THEN %s ELSE last_message_source END, "
+        f"last_message_source_label = CASE WHEN {newest} THEN %s ELSE last_message_source_label END, "
         "status = %s "
         f"WHERE id = %s AND ({newest} OR status = %s)"
     )
@@ -57,6 +59,7 @@ def touch_conversation(conversation: Conversation, message) -> None:
         when, preview,
         when, message.direction,
         when, message.status,
+        when, message.source, when, message.source_label or "",
         Conversation.Status.OPEN,
         conversation.pk, when, Conversation.Status.ARCHIVED,
     ]  # fmt: skip

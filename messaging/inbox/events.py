@@ -122,6 +122,8 @@ def conversation_payload(conversation: Conversation) -> dict:
             "preview": conversation.last_message_preview,
             "direction": conversation.last_message_direction,
             "status": conversation.last_message_status,
+            "source": conversation.last_message_source,
+            "source_label": conversation.last_message_source_label,
         },
     }
 

@@ -149,38 +149,64 @@ def _safe_next(request, default: str) -> str:
     return default
 
 
-def _record_from_query(request):
+def _records_from_query(request) -> list:
+    """The records the question is about (``record_type`` and one or more ``record_id``), of this
+    organization; 404 when there is none."""
     record_type = request.GET.get("record_type", "")
-    record_id = request.GET.get("record_id", "")
-    if record_type not in RecordType.values or not record_id.isdigit():
+    raw_ids = request.GET.getlist("record_id")
+    if record_type not in RecordType.values or not raw_ids or len(raw_ids) > MAX_CARRY_OVER_RECORDS:
         raise Http404("Not found.")
-    record = model_for(record_type).objects.filter(organization=request.org, pk=int(record_id)).first()
-    if record is None:
+    if not all(raw.isascii() and raw.isdigit() and 0 < int(raw) < 2**63 for raw in raw_ids):
         raise Http404("Not found.")
-    return record
+    ids = {int(raw) for raw in raw_ids}
+    records = list(
+        model_for(record_type)
+        .objects.filter(organization=request.org, pk__in=ids)
+        .select_related("owner")
+        .order_by("pk")
+    )
+    if len(records) != len(ids):
+        raise Http404("Not found.")
+    return records
+
+
+# The bulk "Reassign" of a record list works on one page of the list at most.
+MAX_CARRY_OVER_RECORDS = 200
 
 
 @member_required
 def carry_over(request):
-    """After a record's owner changed: move its current conversations to the new owner, or end them."""
-    record = _record_from_query(request)
-    if not inbox_services.may_change_record_owner_conversations(record, request.user):
+    """After records' owner changed (one record's page, or a list's bulk reassign): move their current
+    conversations to the new owner, or end them."""
+    records = [
+        r
+        for r in _records_from_query(request)
+        if inbox_services.may_change_record_owner_conversations(r, request.user)
+    ]
+    if not records:
         raise Http404("Not found.")  # the question, and the conversations it lists, are not theirs
-    back = _safe_next(request, record.get_absolute_url())
-    conversations = list(
-        inbox_services.conversations_for_record(record)
-        .filter(is_current=True)
-        .select_related("owner", "phone_number")
-    )
-    if not conversations:
+    single = records[0] if len(records) == 1 else None
+    back = _safe_next(request, single.get_absolute_url() if single else reverse("home"))
+    pending = []
+    for record in records:
+        for conversation in (
+            inbox_services.conversations_for_record(record)
+            .filter(is_current=True)
+            .select_related("owner", "phone_number")
+        ):
+            pending.append((record, conversation))
+    if not pending:
         return redirect(back)
     form = CarryOverForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        changed = inbox_services.do_change_record_owner_conversations(
-            record, record.owner, form.cleaned_data["carry_over"], request.user
+        carry = form.cleaned_data["carry_over"]
+        changed = sum(
+            inbox_services.do_change_record_owner_conversations(record, record.owner, carry, request.user)
+            for record in records
         )
-        if form.cleaned_data["carry_over"]:
-            who = (record.owner.get_full_name() or record.owner.get_username()) if record.owner else "nobody"
+        if carry:
+            owners = {r.owner.get_full_name() or r.owner.get_username() for r in records if r.owner}
+            who = ", ".join(sorted(owners)) or "nobody"
             messages.success(request, f"{changed} conversation(s) moved to {who} with their history.")
         else:
             messages.success(request, f"{changed} conversation(s) ended; the next text starts a new one.")
@@ -188,20 +214,54 @@ def carry_over(request):
     return render(
         request,
         "messaging/inbox/carry_over.html",
-        {"record": record, "conversations": conversations, "form": form, "next": back},
+        {
+            "record": single,
+            "records": records,
+            "label_plural": model_for(records[0].record_type)._meta.verbose_name_plural,
+            "conversations": [c for _r, c in pending],
+            "pending": pending,
+            "form": form,
+            "next": back,
+        },
+    )
+
+
+def _pending_carry_over(records) -> bool:
+    """Some of the records' current conversations are not their (new) owner's yet."""
+    from django.db.models import Q
+
+    match = Q(pk__in=[])
+    for record in records:
+        owned_elsewhere = ~Q(owner_id=record.owner_id) if record.owner_id else Q()
+        match |= (
+            Q(record_type=record.record_type, record_id=record.pk)
+            | Q(regarding_type=record.record_type, regarding_id=record.pk)
+        ) & owned_elsewhere
+    return (
+        Conversation.objects.filter(organization_id=records[0].organization_id, is_current=True)
+        .filter(match)
+        .exists()
     )
 
 
 def carry_over_question(sender, record, previous_owner_id, actor, **kwargs) -> str | None:
     """Receiver of ``crm.signals.record_owner_changed``: ask about the record's current conversations when
     some of them are not the new owner's yet."""
-    pending = (
-        inbox_services.conversations_for_record(record)
-        .filter(is_current=True)
-        .exclude(owner_id=record.owner_id)
-        .exists()
-    )
-    if not pending:
+    if not _pending_carry_over([record]):
         return None
     query = urlencode({"record_type": record.record_type, "record_id": record.pk})
+    return f"{reverse('inbox-carry-over')}?{query}"
+
+
+def carry_over_question_many(sender, records, actor, **kwargs) -> str | None:
+    """Receiver of ``crm.signals.records_owner_changed`` (a list's bulk reassign): the same question for
+    every record whose conversations are not all its new owner's yet."""
+    asked = [
+        r
+        for r in sorted(records, key=lambda r: r.pk)
+        if _pending_carry_over([r]) and inbox_services.may_change_record_owner_conversations(r, actor)
+    ][:MAX_CARRY_OVER_RECORDS]
+    if not asked:
+        return None
+    query = urlencode([("record_type", asked[0].record_type)] + [("record_id", r.pk) for r in asked])
     return f"{reverse('inbox-carry-over')}?{query}"

@@ -17,6 +17,12 @@ def number_label(number) -> str:
 
 
 @register.filter
+def preview_sender(conversation) -> str:
+    """Who sent a conversation's last message, for "You: …" / "Automation: Open house: …"."""
+    return labels.preview_sender(conversation.last_message_source, conversation.last_message_source_label)
+
+
+@register.filter
 def phone_display(value: str) -> str:
     return labels.format_number(value or "")
 

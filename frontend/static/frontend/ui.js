@@ -1,5 +1,7 @@
 // Shared helpers of the agent pages: the REST API with the session's CSRF token, element building, times in
-// the user's time zone, initials avatars, icons from the sprite and a small question dialog.
+// the organization's time zone, initials avatars, icons from the sprite and a small question dialog.
+
+import { dayKey, timeZone } from "./workspace/format.js";
 
 export function csrfToken() {
   const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
@@ -96,22 +98,24 @@ export function formatNumber(e164) {
   return m ? `+1 ${m[1]} ${m[2]} ${m[3]}` : e164 || "";
 }
 
-// Short times for lists: "14:05" today, "Yesterday", "Mon", "3 Dec", "3 Dec 2025" (the user's time zone).
+// Short times for lists: "14:05" today, "Yesterday", "Mon", "3 Dec", "3 Dec 2025" (the organization's time
+// zone, format.js).
 export function shortTime(iso) {
   if (!iso) return "";
+  const zone = timeZone();
   const when = new Date(iso);
-  const now = new Date();
-  const day = (d) => new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
-  const days = Math.round((day(now) - day(when)) / 86400000);
-  if (days === 0) return when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const [y, m, d] = dayKey(iso).split("-").map(Number);
+  const [ty, tm, td] = dayKey(new Date().toISOString()).split("-").map(Number);
+  const days = Math.round((Date.UTC(ty, tm - 1, td) - Date.UTC(y, m - 1, d)) / 86400000);
+  if (days === 0) return when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", timeZone: zone });
   if (days === 1) return "Yesterday";
-  if (days < 7) return when.toLocaleDateString([], { weekday: "short" });
-  if (when.getFullYear() === now.getFullYear()) return when.toLocaleDateString([], { day: "numeric", month: "short" });
-  return when.toLocaleDateString([], { day: "numeric", month: "short", year: "numeric" });
+  if (days < 7) return when.toLocaleDateString([], { weekday: "short", timeZone: zone });
+  if (y === ty) return when.toLocaleDateString([], { day: "numeric", month: "short", timeZone: zone });
+  return when.toLocaleDateString([], { day: "numeric", month: "short", year: "numeric", timeZone: zone });
 }
 
 export function fullTime(iso) {
-  return iso ? new Date(iso).toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) : "";
+  return iso ? new Date(iso).toLocaleString([], { dateStyle: "medium", timeStyle: "short", timeZone: timeZone() }) : "";
 }
 
 // A yes/no question in a real <dialog> (confirm() is not used: it blocks the page and cannot be styled).

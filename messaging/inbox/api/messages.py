@@ -27,6 +27,7 @@ from messaging.inbox.api.serializers import (
     _id,
     message_items,
 )
+from messaging.inbox.message_shape import sender_name
 from messaging.inbox.visibility import visible_conversations
 from messaging.models import Message, MessageSession
 from quicksend.api import refuse_null_characters
@@ -138,6 +139,13 @@ class ConversationThreadMixin:
 class MyMessageSerializer(serializers.ModelSerializer):
     number = serializers.CharField(source="conversation.phone_number.phone_number", read_only=True)
     customer_number = serializers.CharField(source="conversation.customer_number", read_only=True)
+    sender_name = serializers.SerializerMethodField(
+        help_text="The agent who sent it ('' for a text no person sent: see source and source_label)."
+    )
+
+    def get_sender_name(self, message) -> str:
+        user = message.sender
+        return sender_name(user.first_name, user.last_name, user.get_username()) if user else ""
 
     class Meta:
         model = Message
@@ -150,6 +158,8 @@ class MyMessageSerializer(serializers.ModelSerializer):
             "status",
             "direction",
             "source",
+            "source_label",
+            "sender_name",
             "error_code",
             "created_at",
         ]
@@ -186,7 +196,7 @@ def my_messages(request) -> QuerySet[Message]:
     visible = visible_conversations(request.membership).values("pk")
     qs = (
         Message.objects.filter(organization=request.org)
-        .select_related("conversation__phone_number")
+        .select_related("conversation__phone_number", "sender")
         .annotate(
             number=F("conversation__phone_number__phone_number"),
             customer_number=F("conversation__customer_number"),

@@ -55,6 +55,8 @@ CONVERSATION_ROW_FIELDS = (
     "last_message_preview",
     "last_message_direction",
     "last_message_status",
+    "last_message_source",
+    "last_message_source_label",
     "my_unread",
     "my_dismissed",
 )
@@ -94,6 +96,8 @@ def conversation_items(rows: list[dict], record_names: dict) -> list[dict]:
                     "preview": row["last_message_preview"],
                     "direction": row["last_message_direction"],
                     "status": row["last_message_status"],
+                    "source": row["last_message_source"],
+                    "source_label": row["last_message_source_label"],
                 },
                 "unread": row["my_unread"] or 0,
                 "dismissed": bool(row["my_dismissed"]),
@@ -144,6 +148,12 @@ _ConversationShape = type(
                     "preview": serializers.CharField(),
                     "direction": serializers.CharField(),
                     "status": serializers.CharField(),
+                    "source": serializers.CharField(
+                        help_text="Who sent it: agent, automation, campaign, api, customer, …"
+                    ),
+                    "source_label": serializers.CharField(
+                        help_text="The automation's or campaign's name ('' for the others)."
+                    ),
                 },
             ),
             "unread": serializers.IntegerField(),

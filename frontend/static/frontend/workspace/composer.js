@@ -81,6 +81,8 @@ class Composer {
       this.submit();
     });
     this.text.addEventListener("input", () => {
+      if (this.text.value.trim()) this.widget.presence.typing();
+      else this.widget.presence.stopTyping();
       this.autosize();
       this.schedulePreview();
       this.maybeOpenTemplates();
@@ -419,6 +421,7 @@ class Composer {
       this.text.value = "";
       this.files = [];
       this.key = newKey();
+      this.widget.presence.stopTyping();
       this.checkFiles();
       this.counter.replaceChildren();
       this.autosize();
@@ -435,12 +438,15 @@ class Composer {
   }
 
   async retry(message, button) {
-    // The same failed text again, once: the key is derived from the failed message, so a second click (or
-    // a second tab) returns the first retry instead of sending another.
+    // The same failed text again, with its attachments (the server reads them back from storage), once:
+    // the server derives the key from the failed message, so a second click (or a second tab) returns the
+    // first retry instead of sending another.
     button.disabled = true;
     try {
-      const fields = { body: message.body, from: this.from.value, conversation: message.conversation };
-      const sent = await this.post(fields, [], `retry-${message.id}`);
+      const sent = await api(`/api/v1/messages/${message.id}/retry`, {
+        method: "POST",
+        json: { from: this.from.value },
+      });
       await this.onSent(sent);
     } catch (error) {
       this.error.textContent = error.detail;

@@ -1,31 +1,98 @@
-// Display helpers: times in the viewer's time zone, day labels, initials, sizes. Display only: every rule
+// Display helpers: times in the organization's time zone, day labels, initials, sizes. Display only: every rule
 // (segments, consent, limits) is decided by the server.
 
-const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
-const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: "long", month: "long", day: "numeric", year: "numeric" });
-const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "long" });
+// Times are shown in the organization's time zone (set on the page's <body data-time-zone>, or by the
+// texting context where the widget is mounted elsewhere), not the browser's.
+let zone = (typeof document !== "undefined" && document.body && document.body.dataset.timeZone) || undefined;
+const formats = new Map();
+
+export function setTimeZone(name) {
+  if (!name || name === zone) return;
+  try {
+    new Intl.DateTimeFormat(undefined, { timeZone: name });
+  } catch {
+    return; // not a zone this browser knows: keep the current one
+  }
+  zone = name;
+  formats.clear();
+}
+
+export function timeZone() {
+  return zone;
+}
+
+function format(key, options) {
+  if (!formats.has(key)) formats.set(key, new Intl.DateTimeFormat(undefined, { ...options, timeZone: zone }));
+  return formats.get(key);
+}
 
 export function time(iso) {
-  return timeFormat.format(new Date(iso));
+  return format("time", { hour: "numeric", minute: "2-digit" }).format(new Date(iso));
 }
 
 export function fullTime(iso) {
-  return fullFormat.format(new Date(iso));
+  return format("full", { dateStyle: "full", timeStyle: "long" }).format(new Date(iso));
 }
 
+// "2026-12-04": the calendar day of a moment in the time zone shown.
 export function dayKey(iso) {
-  const d = new Date(iso);
-  return `${d.getFullYear()}-${d.getMonth()}-${d.getDate()}`;
+  const parts = Object.fromEntries(
+    format("day", { year: "numeric", month: "2-digit", day: "2-digit" })
+      .formatToParts(new Date(iso))
+      .map((p) => [p.type, p.value]),
+  );
+  return `${parts.year}-${parts.month}-${parts.day}`;
 }
 
 export function dayLabel(iso) {
-  const d = new Date(iso);
-  const today = new Date();
-  const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
-  if (dayKey(d.toISOString()) === dayKey(today.toISOString())) return "Today";
-  if (dayKey(d.toISOString()) === dayKey(yesterday.toISOString())) return "Yesterday";
-  return dayFormat.format(d);
+  const key = dayKey(iso);
+  const now = Date.now();
+  if (key === dayKey(new Date(now).toISOString())) return "Today";
+  // Yesterday: the day of a moment a day before the start of today, whatever the length of that day.
+  if (key === dayKey(new Date(now - 86400000).toISOString())) return "Yesterday";
+  return format("dayLabel", { weekday: "long", month: "long", day: "numeric", year: "numeric" }).format(new Date(iso));
 }
+
+// The moment a calendar day ("2026-12-04") starts in the time zone shown (for date filters).
+export function startOfDay(dateText) {
+  const [y, m, d] = dateText.split("-").map(Number);
+  const wall = Date.UTC(y, m - 1, d);
+  let at = wall;
+  for (let i = 0; i < 3; i++) at = wall - offset(at); // converge across a change of offset
+  return new Date(at);
+}
+
+// How far the time zone shown is ahead of UTC at a moment, in ms.
+function offset(at) {
+  const parts = Object.fromEntries(
+    format("parts", {
+      year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit",
+      hourCycle: "h23",
+    })
+      .formatToParts(new Date(at))
+      .map((p) => [p.type, p.value]),
+  );
+  const wall = Date.UTC(+parts.year, +parts.month - 1, +parts.day, +parts.hour % 24, +parts.minute, +parts.second);
+  return wall - Math.floor(at / 1000) * 1000;
+}
+
+// Who sent a text that no agent sent: "Automation: Open house", "Campaign: Spring", "Automatic reply", ….
+const SOURCE_NAMES = {
+  automation: "Automation",
+  campaign: "Campaign",
+  auto_reply: "Automatic reply",
+  api: "API",
+  sync: "Sent outside QuickSend",
+  other_tool: "Another tool",
+};
+
+export function sourceName(source, label) {
+  const name = SOURCE_NAMES[source] || "QuickSend";
+  return label ? `${name}: ${label}` : name;
+}
+
+// Sources whose texts no agent wrote: the lists name them rather than say "You".
+export const UNATTENDED_SOURCES = new Set(["automation", "campaign", "auto_reply", "sync", "other_tool"]);
 
 export function initials(name) {
   const words = (name || "").replace(/[^\p{L}\p{N} ]/gu, " ").trim().split(/\s+/).filter(Boolean);

@@ -4,6 +4,8 @@
 //   const off = live.on("message.created", (event) => …);   // every event of that type
 //   live.subscribe("conv", 7);                               // join a conversation's events (server checks)
 //   live.onReconnect(() => refetchSnapshot());               // events missed while away are not replayed
+//   live.send({action: "presence", conversation: 7, state: "typing"});  // dropped while disconnected
+//   live.userId;                                             // this member (from the server's hello)
 //
 // Reconnects with backoff (1 s → 30 s) and re-subscribes; after a reconnect every onReconnect callback runs
 // so the caller refetches its REST snapshot.
@@ -17,6 +19,7 @@ class LiveClient {
     this.delay = 1000;
     this.everConnected = false;
     this.state = "idle";
+    this.userId = Number(document.body && document.body.dataset.userId) || null;
     this.path = "/ws/";
     this.protocols = undefined;
   }
@@ -60,7 +63,14 @@ class LiveClient {
     });
   }
 
+  send(frame) {
+    if (!this.socket || this.socket.readyState !== WebSocket.OPEN) return false;
+    this.socket.send(JSON.stringify(frame));
+    return true;
+  }
+
   emit(data) {
+    if (data.type === "hello") this.userId = data.user_id;
     for (const fn of this.handlers.get(data.type) || []) fn(data);
   }
 

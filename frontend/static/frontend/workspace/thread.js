@@ -21,8 +21,9 @@
 
 import { api } from "./api.js";
 import { mountComposer } from "./composer.js";
-import { bytes, dayKey, dayLabel, el, fullTime, icon, initials, time } from "./format.js";
+import { bytes, dayKey, dayLabel, el, fullTime, icon, initials, setTimeZone, sourceName, time } from "./format.js";
 import { live } from "./live.js";
+import { Presence } from "./presence.js";
 
 const PAGE_SIZE = 30;
 const STATUS_WORDS = {
@@ -39,19 +40,9 @@ const STATUS_WORDS = {
   failed: ["Failed", "failed"],
   canceled: ["Canceled", "failed"],
 };
-const SOURCE_NAMES = {
-  automation: "Automation",
-  campaign: "Campaign",
-  auto_reply: "Automatic reply",
-  api: "API",
-  sync: "Sent outside QuickSend",
-  other_tool: "Another tool",
-};
-
 // "Automation: Welcome" for a text an automation or campaign sent; the source alone for the others.
-function sourceName(m) {
-  const source = SOURCE_NAMES[m.source] || "QuickSend";
-  return m.source_label ? `${source}: ${m.source_label}` : source;
+function senderOf(m) {
+  return sourceName(m.source, m.source_label);
 }
 
 function byTime(a, b) {
@@ -97,8 +88,14 @@ class ConversationWidget {
     );
     this.announcer = el("p", { class: "qs-visually-hidden", "aria-live": "polite" });
     this.status = el("p", { class: "qs-live-status", role: "status" });
+    // Who else has this conversation open, who is typing (presence.js); not a live region: it changes often.
+    this.presenceLine = el("p", { class: "qs-presence", "data-testid": "presence", hidden: true });
+    this.presence = new Presence(this.presenceLine);
+    this.offs.push(() => this.presence.destroy());
     this.composerHost = el("div", { class: "qs-composer-host" });
-    this.root.append(this.header, this.notices, this.scroller, this.status, this.announcer, this.composerHost);
+    this.root.append(
+      this.header, this.notices, this.scroller, this.presenceLine, this.status, this.announcer, this.composerHost,
+    );
     this.scroller.addEventListener("scroll", () => {
       if (this.scroller.scrollTop < 80) this.loadOlder();
     });
@@ -118,8 +115,12 @@ class ConversationWidget {
       live.on("message.created", (event) => {
         if (event.conversation_id !== this.conversationId) return;
         const isNew = !this.messages.has(event.message.id);
-        this.upsert([event.message]);
-        this.render({ stick: true });
+        // Painted from the frame itself, never a fetch: a new newest text is added at the end (the thread is
+        // not redrawn), anything else redraws the thread.
+        if (!(isNew && this.appendNewest(event.message))) {
+          this.upsert([event.message]);
+          this.render({ stick: true });
+        }
         if (isNew && event.message.direction === "inbound") {
           this.announcer.textContent = `New text from ${this.customerName()}: ${event.message.body}`;
         }
@@ -177,6 +178,7 @@ class ConversationWidget {
   async refreshContext(withMessages = false) {
     try {
       this.context = await api(this.contextUrl(withMessages));
+      setTimeZone(this.context.time_zone);
     } catch (error) {
       this.showError(error.detail || "The texts could not be loaded.");
       return null;
@@ -207,10 +209,12 @@ class ConversationWidget {
     this.renderHeader();
     this.composer.update(this.context, conversation);
     if (!conversation) {
+      this.presence.watch(null);
       this.render({ stick: true });
       return;
     }
     live.subscribe("conv", conversation.id);
+    this.presence.watch(conversation.id);
     const bundled = this.context && this.context.conversation_id === conversation.id && this.context.messages;
     const sessionsLoaded = api(`/api/v1/conversations/${conversation.id}/sessions`).catch(() => []);
     if (bundled) {
@@ -448,9 +452,29 @@ class ConversationWidget {
     this.renderNotices();
   }
 
+  // Add a text that is newer than every one shown, on the same day, at the end of the thread. False when
+  // the thread must be redrawn instead (a new day, a session line, nothing shown yet, an older text).
+  appendNewest(message) {
+    const shown = [...this.messages.values()];
+    if (!shown.length || this.list.querySelector(".qs-empty")) return false;
+    const newest = shown.reduce((a, b) => (byTime(a, b) >= 0 ? a : b));
+    if (byTime(message, newest) <= 0 || dayKey(message.created_at) !== dayKey(newest.created_at)) return false;
+    const at = new Date(message.created_at).getTime();
+    const before = new Date(newest.created_at).getTime();
+    if (this.sessions.some((s) => {
+      const start = new Date(s.started_at).getTime();
+      return start > before && start <= at;
+    })) return false;
+    this.messages.set(message.id, message);
+    this.list.append(this.renderMessage(message));
+    this.scroller.scrollTop = this.scroller.scrollHeight;
+    if (message.direction === "inbound") this.renderNotices();
+    return true;
+  }
+
   renderMessage(m) {
     const outbound = m.direction === "outbound";
-    const who = outbound ? m.sender_name || sourceName(m) : this.customerName();
+    const who = outbound ? m.sender_name || senderOf(m) : this.customerName();
     const label = this.numberLabel();
     const via = label ? (outbound ? `Sent from ${label}` : `Replied to ${label}`) : "";
     const meta = el(

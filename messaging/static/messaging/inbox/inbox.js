@@ -2,6 +2,7 @@
 // keyset cursor, bulk actions), live updates over the WebSocket, the selected conversation's header and
 // actions (Accept / Dismiss / Block, Assign to me, Reassign, Create a record, Archive / Reopen), the shared
 // thread-and-composer, "New text", and keyboard shortcuts. Everything goes through /api/v1.
+import { sourceName, UNATTENDED_SOURCES } from "../../frontend/workspace/format.js";
 import { live } from "../../frontend/workspace/live.js";
 import { api, ask, avatar, errorText, formatNumber, fullTime, h, icon, shortTime, toast } from "../../frontend/ui.js";
 import { mountConversation } from "./thread_mount.js";
@@ -28,6 +29,11 @@ const pane = {
   mount: root.querySelector("[data-thread-mount]"),
 };
 const USER_ID = Number(root.dataset.userId);
+
+// "You" for a text sent from QuickSend by hand; "Automation: Open house" for one an automation sent.
+function previewSender(last) {
+  return UNATTENDED_SOURCES.has(last.source) ? sourceName(last.source, last.source_label) : "You";
+}
 const INBOX_URL = root.dataset.inboxUrl;
 const RECORD_URLS = JSON.parse(document.getElementById("inbox-record-urls").textContent);
 const RECORD_FIELDS = JSON.parse(document.getElementById("inbox-record-fields").textContent);
@@ -163,7 +169,7 @@ function renderRow(c) {
         h(
           "div",
           { class: "conv-bottom" },
-          h("span", { class: "conv-preview", dataset: { testid: "conversation-preview" } }, outbound ? "You: " : "", c.last_message.preview || "(media)"),
+          h("span", { class: "conv-preview", dataset: { testid: "conversation-preview" } }, outbound ? `${previewSender(c.last_message)}: ` : "", c.last_message.preview || "(media)"),
           failed ? h("span", { class: "chip danger", title: "The last message was not delivered" }, icon("alert", "sm"), "Failed") : null,
           c.unread ? h("span", { class: "unread-badge", "aria-label": `${c.unread} unread` }, c.unread > 99 ? "99+" : c.unread) : null,
         ),

@@ -1,6 +1,7 @@
 // "My messages": the messages API as a table: filters, sort by any column, "Load more" (cursor) and the same
 // filters for the CSV export.
 import { api, errorText, formatNumber, fullTime, h } from "../../frontend/ui.js";
+import { sourceName, startOfDay } from "../../frontend/workspace/format.js";
 
 const form = document.querySelector("[data-message-filters]");
 const rows = document.querySelector("[data-rows]");
@@ -16,9 +17,14 @@ function params() {
   for (const [key, value] of new FormData(form)) {
     if (!value) continue;
     if (key === "date_from" || key === "date_to") {
-      const day = new Date(`${value}T00:00:00`);
-      if (key === "date_to") day.setDate(day.getDate() + 1); // through the end of that day
-      p.set(key, day.toISOString());
+      // Whole days in the organization's time zone; "to" runs through the end of that day.
+      let day = value;
+      if (key === "date_to") {
+        const next = new Date(`${value}T12:00:00Z`);
+        next.setUTCDate(next.getUTCDate() + 1);
+        day = next.toISOString().slice(0, 10);
+      }
+      p.set(key, startOfDay(day).toISOString());
     } else {
       p.set(key, value);
     }
@@ -33,7 +39,12 @@ function row(m) {
     "tr",
     {},
     h("td", { class: "nowrap" }, fullTime(m.created_at)),
-    h("td", {}, m.direction === "inbound" ? "Received" : "Sent"),
+    h(
+      "td",
+      {},
+      m.direction === "inbound" ? "Received" : "Sent",
+      m.direction === "inbound" ? null : h("span", { class: "hint sent-by" }, ` by ${m.sender_name || sourceName(m.source, m.source_label)}`),
+    ),
     h("td", { class: "nowrap" }, formatNumber(m.number)),
     h("td", { class: "nowrap" }, h("a", { href: `/inbox/conversations/${m.conversation}` }, formatNumber(m.customer_number))),
     h("td", {}, h("span", { class: `chip chip-${m.status}` }, m.status.replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase())), failed && m.error_code ? h("span", { class: "hint" }, ` (error ${m.error_code})`) : null),
