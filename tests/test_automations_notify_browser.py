@@ -12,6 +12,7 @@ from campaigns.models import Automation
 from campaigns.services import do_create_automation, do_run_automation, do_set_automation_status
 from crm.models import Lead
 from tenancy.models import Role
+from tests import factories_send
 from tests.automation_helpers import daytime_number
 from tests.factories import PASSWORD, MembershipFactory, TeamFactory
 from tests.page_checks import check_page
@@ -21,6 +22,9 @@ WAIT = 30_000
 expect.set_options(timeout=WAIT)
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+# The run started by this test goes inline here (production mode has no worker in this test).
+inline_tasks = factories_send.inline_tasks
 
 
 def log_in(page, base: str, username: str) -> None:
@@ -33,7 +37,7 @@ def log_in(page, base: str, username: str) -> None:
 
 @pytest.mark.browser
 def test_an_admin_adds_a_notify_step_tests_it_on_a_found_record_and_the_owner_sees_the_note(
-    page, tmp_path, org_a
+    page, tmp_path, org_a, inline_tasks
 ):
     admin = MembershipFactory(
         organization=org_a,

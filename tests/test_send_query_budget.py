@@ -116,7 +116,9 @@ def test_a_batch_is_stored_with_a_constant_number_of_queries_plus_one_per_messag
     # Reads (existing keys, the records index, consent, the threads, their numbers, the default sender)
     # and BEGIN, stale keys, conversations (read, insert, read), messages, inbox steps, audit, COMMIT; the
     # conversation's preview is one UPDATE per message.
-    with django_capture_on_commit_callbacks(execute=True), django_assert_max_num_queries(15 + size):
+    # SQLite (embedded mode) splits a long bulk INSERT at its limit of bound variables.
+    split = 0 if connection.vendor == "postgresql" else 2
+    with django_capture_on_commit_callbacks(execute=True), django_assert_max_num_queries(15 + size + split):
         result = send_many(org_a, recipients, source=Message.Source.CAMPAIGN, source_label="Open house")
     assert len(result.queued) == size and not result.refused
 
