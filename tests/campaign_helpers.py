@@ -1,4 +1,4 @@
-"""Helpers of the campaign tests: a campaign whose window is open all day, people to put in it."""
+"""Campaign test fixtures: a campaign whose window is open all day, people to put in it."""
 
 from __future__ import annotations
 

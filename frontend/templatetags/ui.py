@@ -1,4 +1,4 @@
-"""Layout helpers shared by every page: icons from the one SVG sprite and initials avatars."""
+"""Layout tags shared by every page: icons from the one SVG sprite and initials avatars."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-// Shared helpers of the agent pages: the REST API with the session's CSRF token, element building, times in
+// Shared functions of the agent pages: the REST API with the session's CSRF token, element building, times in
 // the organization's time zone, initials avatars, icons from the sprite and a small question dialog.
 
 import { dayKey, timeZone } from "./workspace/format.js";

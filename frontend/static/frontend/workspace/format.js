@@ -1,4 +1,4 @@
-// Display helpers: times in the organization's time zone, day labels, initials, sizes. Display only: every rule
+// Display functions: times in the organization's time zone, day labels, initials, sizes. Display only: every rule
 // (segments, consent, limits) is decided by the server.
 
 // Times are shown in the organization's time zone (set on the page's <body data-time-zone>, or by the
