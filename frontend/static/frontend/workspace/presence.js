@@ -95,8 +95,15 @@ export class Presence {
       if (event.state === "typing") entry.typingUntil = until;
       else if (event.state === "stopped") entry.typingUntil = 0;
       this.others.set(event.user.id, entry);
-      // Someone new: tell them we are here too (they cannot know otherwise; nothing is stored).
-      if (!known && now - this.lastViewingSent > 1500) this.announce(true);
+      // Someone new: tell them we are here too (they cannot know otherwise; nothing is stored). Our last
+      // "viewing" went out before they listened, so it is sent again, at once or as soon as the server's
+      // rate limit allows (never skipped: they would not learn of us until the next renewal).
+      if (!known) {
+        const wait = this.lastViewingSent + 1500 - now;
+        clearTimeout(this.answerTimer);
+        if (wait <= 0) this.announce(true);
+        else this.answerTimer = setTimeout(() => this.announce(true), wait);
+      }
     }
     this.render();
   }
@@ -132,6 +139,7 @@ export class Presence {
     clearInterval(this.renew);
     clearInterval(this.ticker);
     clearTimeout(this.typingTimer);
+    clearTimeout(this.answerTimer);
     document.removeEventListener("visibilitychange", this.onVisibility);
     window.removeEventListener("pagehide", this.onPageHide);
   }
