@@ -198,6 +198,20 @@ def unread_total(user_id: int, org_id: int) -> int:
     )
 
 
+def unread_totals(user_ids: Iterable[int], org_id: int) -> dict[int, int]:
+    """``unread_total`` of several users of one organization in one query (absent: 0)."""
+    user_ids = set(user_ids)
+    if not user_ids:
+        return {}
+    rows = (
+        ConversationUserState.objects.filter(user_id__in=user_ids, organization_id=org_id, unread_count__gt=0)
+        .values("user_id")
+        .annotate(n=Sum("unread_count"))
+        .values_list("user_id", "n")
+    )
+    return dict(rows)
+
+
 # --- publishers ------------------------------------------------------------------------------------------
 
 
@@ -258,10 +272,15 @@ def publish_conversation_updated(
                 "user_id", "unread_count"
             )
         )
+        totals = unread_totals(user_ids, conversation.organization_id)
         for user_id in user_ids:
             publish(
                 CONVERSATION_UPDATED,
-                {"conversation": body, "unread": counts.get(user_id, 0)},
+                {
+                    "conversation": body,
+                    "unread": counts.get(user_id, 0),
+                    "unread_total": totals.get(user_id, 0),
+                },
                 user_ids=[user_id],
                 event_id=event_id,
             )
@@ -374,13 +393,22 @@ def publish_conversations_updated(items: dict[int, tuple[Conversation, set[int]]
             conversation_id__in={pk for pk, _ in pairs}, user_id__in={u for _, u in pairs}
         ).values_list("conversation_id", "user_id", "unread_count")
         counts = {(c, u): n for c, u, n in rows}
+    users_by_org: dict[int, set[int]] = {}
+    for conversation, user_ids in items.values():
+        users_by_org.setdefault(conversation.organization_id, set()).update(user_ids)
+    totals = {org_id: unread_totals(users, org_id) for org_id, users in users_by_org.items()}
     for pk, (conversation, user_ids) in items.items():
         body = conversation_payload(conversation)
         event_id = new_event_id()
+        org_totals = totals[conversation.organization_id]
         for user_id in user_ids:
             publish(
                 CONVERSATION_UPDATED,
-                {"conversation": body, "unread": counts.get((pk, user_id), 0)},
+                {
+                    "conversation": body,
+                    "unread": counts.get((pk, user_id), 0),
+                    "unread_total": org_totals.get(user_id, 0),
+                },
                 user_ids=[user_id],
                 event_id=event_id,
             )

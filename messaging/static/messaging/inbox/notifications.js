@@ -191,8 +191,15 @@ live.on("notification.cleared", (event) => {
   setUnread(event.unread_total);
 });
 live.on("conversation.updated", (event) => {
-  // A read elsewhere (another tab, the inbox) changes the total without a notification event: recount.
+  // Your own copy (the thread's has no counts) carries your total: a read elsewhere (another tab, the
+  // inbox) changes it without a notification event. Never a fetch per event: 20 open pages would ask
+  // the server 20 times for every text.
   if (event.unread === null || event.unread === undefined) return;
+  if (typeof event.unread_total === "number") {
+    clearTimeout(recount);
+    setUnread(event.unread_total);
+    return;
+  }
   clearTimeout(recount);
   recount = setTimeout(refreshCount, 250);
 });
