@@ -105,9 +105,10 @@ async def listen(port: int, cookies: list[str], frames: list, stop: asyncio.Even
     async def one(ws):
         async for raw in ws:
             at = time.time()
-            frame = json.loads(raw)
-            if frame["type"] == "message.created":
-                frames.append((at, frame["message"]["created_at"], frame["message"]["body"]))
+            data = json.loads(raw)
+            for frame in data if isinstance(data, list) else [data]:  # a batch's events come as one array
+                if frame["type"] == "message.created":
+                    frames.append((at, frame["message"]["created_at"], frame["message"]["body"]))
 
     tasks = [asyncio.create_task(one(ws)) for ws in sockets]
     connected.set()

@@ -196,9 +196,10 @@ async def run_clients(args, cookies, conversation_id, webhook: Webhook) -> list[
     async def listen(index, ws):
         async for raw in ws:
             at = time.perf_counter()
-            frame = json.loads(raw)
-            if frame["type"] == "message.created":  # the owner's socket also gets it on its user group
-                arrivals.setdefault((index, frame["message"]["body"]), at)
+            data = json.loads(raw)
+            for frame in data if isinstance(data, list) else [data]:  # a batch's events come as one array
+                if frame["type"] == "message.created":  # the owner's socket also gets it on its user group
+                    arrivals.setdefault((index, frame["message"]["body"]), at)
 
     listeners = [asyncio.create_task(listen(i, ws)) for i, ws in enumerate(sockets)]
     # Warm-up text (first connections, first queries): not counted.

@@ -202,23 +202,43 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
             await self._recheck()
 
     async def quicksend_event(self, message):
+        event = self._admit(message)
+        if event is not None:
+            await self.send_json(event)
+
+    async def quicksend_events(self, message):
+        # Several events of one batch to one group (``realtime.deliver_many``): each admitted as if it came
+        # alone, those that pass sent in one WebSocket message (a JSON array, in order) when more than one.
+        group = message.get("group")
+        events = []
+        for frame in message.get("frames", []):
+            event = self._admit({"type": "quicksend.event", "group": group, **frame})
+            if event is not None:
+                events.append(event)
+        if len(events) == 1:
+            await self.send_json(events[0])
+        elif events:
+            await self.send_json(events)
+
+    def _admit(self, message) -> dict | None:
+        """The event of a ``quicksend.event`` message if this socket forwards it to its client, else None."""
         if self.ended:
-            return
+            return None
         if self.checking is None and time.monotonic() >= self.next_check_at:
             self.checking = asyncio.get_running_loop().create_task(self._recheck_beside())
         group = message.get("group")
         if group is not None and group not in self.groups_joined:
-            return  # sent to a conversation this socket has left since
+            return None  # sent to a conversation this socket has left since
         # The same event reaches a socket once per group it shares with the event's recipients (its user's
         # and the conversation's): only the first copy goes to the client.
         event_id = message.get("id")
         if event_id is not None:
             if event_id in self.delivered:
-                return
+                return None
             self.delivered[event_id] = None
             if len(self.delivered) > DELIVERED_IDS_KEPT:
                 self.delivered.popitem(last=False)
-        await self.send_json(message["event"])
+        return message["event"]
 
 
 # The embed socket ``/ws/embed/`` (docs/embed.md): its identity is an embed session (a key in the partitioned
@@ -303,13 +323,13 @@ class EmbedEventsConsumer(EventsConsumer):
                 await self._leave(f"{kind}.{object_id}")
                 await self.send_json({"type": "subscription.revoked", "kind": kind, "id": object_id})
 
-    async def quicksend_event(self, message):
+    def _admit(self, message) -> dict | None:
         if self.ended:
-            return
+            return None
         group = message.get("group")
         if group == realtime.user_group(self.user_id):
             allowed = EMBED.get("event")
             subscribed = {object_id for kind, object_id in self.subscriptions if kind == "conv"}
             if allowed is None or not allowed(message["event"], self.embed_scope, subscribed):
-                return  # the member's other texts are not this record's
-        await super().quicksend_event(message)
+                return None  # the member's other texts are not this record's
+        return super()._admit(message)

@@ -15,6 +15,9 @@ Batches: frames published inside ``collect()`` (a batch of stored texts or appli
 go out together when it ends, in one hand-over to the publisher loop; the groups' members are read first
 with one Redis pipeline, and a group nobody listens to is skipped (``deliver_many``).
 
+Within a batch, a group's events go as one channel message (``quicksend.events``) that the socket unpacks
+into the same frames, in order.
+
 Delivery is best effort: a frame that cannot be delivered (Redis refusing, paused, the layer full) is logged
 and counted (``delivery_failures()``), never raised into the code that published it, whose transaction has
 committed by then. Clients refetch a REST snapshot when they reconnect, so a lost frame costs a refresh,
@@ -209,8 +212,24 @@ def deliver_many(items: list[tuple[list[str], dict]]) -> None:
                     queues.setdefault(group, []).append({**frame, "group": group})
 
         async def send_in_order(group: str) -> None:
-            for copy in queues[group]:
-                await layer.group_send(group, copy)
+            # A group's events of the batch travel as one message (``quicksend.events``, at most
+            # ``FRAMES_PER_MESSAGE``), which its sockets unpack in order: one Redis trip per group and one
+            # receive per socket instead of one per event.
+            copies = queues[group]
+            for start in range(0, len(copies), FRAMES_PER_MESSAGE):
+                chunk = copies[start : start + FRAMES_PER_MESSAGE]
+                if len(chunk) == 1 or any(copy.get("type") != "quicksend.event" for copy in chunk):
+                    for copy in chunk:
+                        await layer.group_send(group, copy)
+                    continue
+                await layer.group_send(
+                    group,
+                    {
+                        "type": "quicksend.events",
+                        "group": group,
+                        "frames": [{"id": copy.get("id"), "event": copy["event"]} for copy in chunk],
+                    },
+                )
 
         # Each group's frames in order, the groups side by side (their Redis round trips overlap); users'
         # groups before conversations' groups, so a user's own copy of an event arrives before the thread's.
@@ -250,6 +269,7 @@ async def _groups_with_members(layer, groups: set[str]) -> set[str]:
 
 PUBLISH_TIMEOUT_SECONDS = 2.0
 BREAKER_SECONDS = 2.0
+FRAMES_PER_MESSAGE = 50  # a batch's events to one group per channel message (bounds a message's size)
 _loop: asyncio.AbstractEventLoop | None = None
 _loop_pid: int | None = None
 _loop_lock = threading.Lock()

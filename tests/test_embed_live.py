@@ -9,7 +9,6 @@ import pytest
 from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
 from channels.routing import URLRouter
-from channels.testing.websocket import WebsocketCommunicator
 from django.urls import path
 
 from quicksend import consumers
@@ -21,6 +20,7 @@ from tests.factories_messaging import (
     TwilioAccountFactory,
     store_inbound,
 )
+from tests.live_socket import WebsocketCommunicator, events_of
 
 
 def _app():
@@ -61,7 +61,7 @@ async def _frames(ws, quiet=0.6) -> list[dict]:
     while not await ws.receive_nothing(timeout=quiet):
         output = await ws.receive_output()
         if output["type"] == "websocket.send":
-            got.append(json.loads(output["text"]))
+            got.extend(events_of(output["text"]))
         else:
             got.append({"type": "closed", "code": output.get("code")})
     return got

@@ -10,7 +10,6 @@ from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.sessions import SessionMiddlewareStack
-from channels.testing.websocket import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.urls import path
 
@@ -21,6 +20,7 @@ from tenancy import services as tenancy
 from tenancy.models import Membership, Role
 from tests.factories import MembershipFactory
 from tests.factories_messaging import PhoneNumberFactory, TwilioAccountFactory, store_inbound
+from tests.live_socket import WebsocketCommunicator, events_of
 from tests.markers import needs_shared_channel_layer
 from tests.sessions import session_cookie_for
 
@@ -75,9 +75,13 @@ class Socket:
         return got
 
     async def frame_types(self) -> list[str]:
-        import json
 
-        return [json.loads(o["text"])["type"] for o in await self.outputs() if o["type"] == "websocket.send"]
+        return [
+            e["type"]
+            for o in await self.outputs()
+            if o["type"] == "websocket.send"
+            for e in events_of(o["text"])
+        ]
 
     async def close_code(self) -> int | None:
         closes = [o.get("code") for o in await self.outputs() if o["type"] == "websocket.close"]

@@ -11,7 +11,6 @@ from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.sessions import SessionMiddlewareStack
-from channels.testing.websocket import WebsocketCommunicator
 from django.urls import path
 
 from messaging.inbox import actions as inbox
@@ -20,6 +19,7 @@ from quicksend import consumers
 from tenancy.models import Role
 from tests.factories import MembershipFactory
 from tests.factories_messaging import PhoneNumberFactory, TwilioAccountFactory, store_inbound
+from tests.live_socket import WebsocketCommunicator, events_of
 from tests.markers import needs_shared_channel_layer
 from tests.sessions import session_cookie_for
 
@@ -160,8 +160,9 @@ def test_through_the_real_server_only_allowed_sockets_get_a_conversations_events
         store_inbound(number, CUSTOMER, "through uvicorn")
         seen = []
         while not any(f["type"] == "message.created" for f in seen):
-            seen.append(json.loads(alice_ws.recv(timeout=10)))
-        assert seen[-1]["message"]["body"] == "through uvicorn"
+            seen.extend(events_of(alice_ws.recv(timeout=10)))
+        created = [f for f in seen if f["type"] == "message.created"]
+        assert created[0]["message"]["body"] == "through uvicorn"
         for ws in (aaron_ws, bob_ws):
             with pytest.raises(TimeoutError):
                 ws.recv(timeout=1)

@@ -10,7 +10,6 @@ from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.sessions import SessionMiddlewareStack
-from channels.testing.websocket import WebsocketCommunicator
 from django.urls import path
 
 from messaging.inbox import actions as inbox
@@ -19,6 +18,7 @@ from quicksend import consumers
 from tenancy.models import Role
 from tests.factories import MembershipFactory
 from tests.factories_messaging import PhoneNumberFactory, TwilioAccountFactory, store_inbound
+from tests.live_socket import WebsocketCommunicator
 from tests.sessions import session_cookie_for
 
 CUSTOMER = "+12025550172"

@@ -9,11 +9,11 @@ from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.sessions import SessionMiddlewareStack
-from channels.testing.websocket import WebsocketCommunicator
 from django.db import transaction
 from django.urls import path
 
 from quicksend import consumers, realtime
+from tests.live_socket import WebsocketCommunicator
 from tests.markers import needs_shared_channel_layer
 from tests.plugins.servers import wait_until
 from tests.sessions import session_cookie_for
@@ -174,3 +174,38 @@ def test_a_worker_publishes_every_frame_through_one_long_lived_loop_and_a_new_on
         assert async_to_sync(layer.receive)(channel)["event"]["n"] == 3
     finally:
         async_to_sync(layer.group_discard)("user.987654", channel)
+
+
+def _publish_a_batch(user_id):
+    with realtime.collect():
+        for n in range(3):
+            with transaction.atomic():
+                realtime.publish("notification.created", {"n": n}, user_ids=[user_id], event_id=f"batch.{n}")
+        with transaction.atomic():  # a copy of an event already sent: the socket drops it
+            realtime.publish("notification.created", {"n": 0}, user_ids=[user_id], event_id="batch.0")
+
+
+@needs_shared_channel_layer
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_of_events_to_one_socket_arrives_as_one_message_in_order(alice):
+    """A batch's events to one group travel as one channel message and reach the browser as one WebSocket
+    message (a JSON array, in order, copies of an event it already forwarded dropped); live.js unpacks it."""
+    from channels.testing.websocket import WebsocketCommunicator as RawCommunicator
+
+    async def run():
+        key = await database_sync_to_async(session_cookie_for)(alice)
+        ws = RawCommunicator(_app(), "/ws/", headers=[(b"cookie", f"sessionid={key}".encode())])
+        connected, _ = await ws.connect()
+        assert connected
+        assert (await ws.receive_json_from())["type"] == "hello"
+        await database_sync_to_async(_publish_a_batch)(alice.pk)
+        texts = []
+        while not await ws.receive_nothing(timeout=1):
+            texts.append((await ws.receive_output(timeout=5))["text"])
+        await ws.disconnect()
+        return texts
+
+    texts = asyncio.run(run())
+    assert [json.loads(t) for t in texts] == [
+        [{"type": "notification.created", "n": n} for n in range(3)],
+    ]

@@ -7,6 +7,8 @@
 //   live.send({action: "presence", conversation: 7, state: "typing"});  // dropped while disconnected
 //   live.userId;                                             // this member (from the server's hello)
 //
+// A message from the server is one event, or an array of events of one batch (handled in order, as if they
+// came one by one).
 // Reconnects with backoff (1 s → 30 s) and re-subscribes; after a reconnect every onReconnect callback runs
 // so the caller refetches its REST snapshot.
 
@@ -52,7 +54,9 @@ class LiveClient {
       } catch {
         return;
       }
-      this.emit(data);
+      // Several events of one batch come as one array, in order.
+      if (Array.isArray(data)) for (const one of data) this.emit(one);
+      else this.emit(data);
     });
     socket.addEventListener("close", () => {
       this.socket = null;
