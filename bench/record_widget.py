@@ -8,6 +8,8 @@ Celery worker):
    moment the request is sent to the moment the text's bubble is added to the page, in every page. The whole
    production path is inside: the webhook fast path, the drain task on the worker, processing, the publish
    through Redis, the socket, the widget's rendering.
+   Also printed: when each text's frame reached each page's socket (before the widget draws it), and per
+   text the first page to paint it and the spread to the last (how much is the fan-out to many pages).
 
 Times in the pages are read with ``performance.timeOrigin + performance.now()`` and compared with the
 bench's ``time.time()`` (one machine, one clock). Run by hand (production mode)::
@@ -35,6 +37,18 @@ os.environ["PYTEST_XDIST_WORKER"] = "bench"  # own Celery queue and cache prefix
 # appear (the widget adds them to the DOM; the frame after is when they are on screen).
 PAGE_PROBE = """
 window.__qsPainted = {};
+window.__qsArrived = {};
+const QsSocket = window.WebSocket;
+window.WebSocket = class extends QsSocket {
+  constructor(...args) {
+    super(...args);
+    this.addEventListener('message', (event) => {
+      const at = performance.timeOrigin + performance.now();
+      const found = /Inbound \\d+ at the widget \\([0-9a-f]+\\)/.exec(event.data);
+      if (found && !(found[0] in window.__qsArrived)) window.__qsArrived[found[0]] = at;
+    });
+  }
+};
 new MutationObserver((records) => {
   for (const record of records) {
     for (const node of record.addedNodes) {
@@ -186,7 +200,7 @@ def main() -> None:
             except requests.RequestException:
                 time.sleep(0.2)
         with Phase() as phase:
-            first_paints, painted = run_browsers(
+            first_paints, painted, spreads, arrived = run_browsers(
                 args,
                 base,
                 path,
@@ -208,6 +222,18 @@ def main() -> None:
         f"inbound webhook sent → painted in {args.pages} pages, {args.texts} texts ({len(painted)} paints): "
         f"p50 {statistics.median(painted):.0f} ms, p99 {_pct(painted, 0.99):.0f} ms, "
         f"max {max(painted):.0f} ms"
+    )
+    if arrived:
+        print(
+            f"  frame arrived on the page's socket ({len(arrived)}): "
+            f"p50 {statistics.median(arrived):.0f} ms, "
+            f"p99 {_pct(arrived, 0.99):.0f} ms, max {max(arrived):.0f} ms"
+        )
+    firsts = [low for low, _ in spreads]
+    fans = [high - low for low, high in spreads]
+    print(
+        f"  per text, first page painted: p50 {statistics.median(firsts):.0f} ms, max {max(firsts):.0f} ms; "
+        f"first → last page: p50 {statistics.median(fans):.0f} ms, max {max(fans):.0f} ms"
     )
 
 
@@ -273,14 +299,22 @@ def run_browsers(args, base, path, cookies, webhook):
             assert _post(webhook, raw) == 200
             pages[0].wait_for_timeout(args.gap * 1000)
         painted = []
+        per_text = {body: [] for body in sent}
+        arrived = []
         for pg in pages:
             last = f"Inbound {args.texts - 1} at the widget ({run})"
             pg.locator(".qs-body", has_text=last).wait_for(timeout=30_000)
             pg.wait_for_timeout(50)
             seen = pg.evaluate("window.__qsPainted")
-            painted += [seen[body] - at for body, at in sent.items() if seen.get(body, -1) > 0]
+            arrived_in_page = pg.evaluate("window.__qsArrived")
+            arrived += [arrived_in_page[body] - at for body, at in sent.items() if body in arrived_in_page]
+            for body, at in sent.items():
+                if seen.get(body, -1) > 0:
+                    painted.append(seen[body] - at)
+                    per_text[body].append(seen[body] - at)
         browser.close()
-    return first_paints, painted
+    spreads = [(min(v), max(v)) for v in per_text.values() if v]
+    return first_paints, painted, spreads, arrived
 
 
 if __name__ == "__main__":
