@@ -96,6 +96,26 @@ def us_state(number: str) -> str | None:
     return _STATE_NAMES.get(place.strip())
 
 
+RECORD_TIME_ZONE_FIELD = "time_zone"
+
+
+def record_time_zone(record) -> str:
+    """The zone a record says its person lives in: a ``time_zone`` field holding an IANA name
+    ("America/Chicago"), standard or custom (``custom:time_zone``); "" when it has none or not a valid one."""
+    if record is None:
+        return ""
+    value = getattr(record, RECORD_TIME_ZONE_FIELD, None)
+    if not value:
+        value = (getattr(record, "custom_fields", None) or {}).get(RECORD_TIME_ZONE_FIELD)
+    if not isinstance(value, str) or not value.strip():
+        return ""
+    try:
+        ZoneInfo(value.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        return ""
+    return value.strip()
+
+
 def recipient_time_zone(number: str, *, record_time_zone: str = "", org_time_zone: str = "UTC") -> str:
     """The zone whose clock quiet hours are read on: the number's, else the record's, else the org's."""
     for candidate in (number_time_zone(number), record_time_zone, org_time_zone):

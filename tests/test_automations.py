@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from campaigns import quiet_hours
 from campaigns.automations import engine
 from campaigns.models import Automation, Enrollment, StepRun
 from campaigns.services import do_create_automation, do_set_automation_status
@@ -131,6 +132,31 @@ def test_quiet_hours_hold_the_text_and_say_until_when(org_a, alice, line, inline
     assert enrollment.status == Enrollment.Status.WAITING
     assert enrollment.reason.startswith("Queued — quiet hours until 8:00 their time")
     assert enrollment.wake_at > timezone.now()
+
+
+def test_quiet_hours_read_the_records_own_time_zone_when_the_number_has_none(
+    org_a, alice, line, inline_tasks
+):
+    """A toll-free number has no zone of its own: the lead's ``time_zone`` field decides, not the org's."""
+    org_a.time_zone = quiet_hours.number_time_zone(daytime_number())  # the org's clock would let it through
+    org_a.save(update_fields=["time_zone"])
+    automation = welcome_flow(org_a, alice)
+    night_zone = quiet_hours.number_time_zone(night_number())
+    lead = do_create_record(
+        org_a,
+        alice,
+        "lead",
+        {
+            "first_name": "Toll",
+            "last_name": "Free",
+            "mobile_phone": "+18885550142",
+            "custom_fields": {"source": "open house", "time_zone": night_zone},
+        },
+    )
+    enrollment = Enrollment.objects.get(automation=automation, record_id=lead.pk)
+    assert sent_bodies(org_a) == []
+    assert enrollment.status == Enrollment.Status.WAITING
+    assert enrollment.reason.startswith("Queued — quiet hours until 8:00 their time")
 
 
 def test_an_opted_out_person_is_never_texted_and_the_log_says_why(org_a, alice, line, inline_tasks):

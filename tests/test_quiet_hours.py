@@ -84,3 +84,32 @@ def test_the_opening_after_a_daylight_saving_change_is_eight_local_time():
     now = datetime(2026, 3, 8, 3, 0, tzinfo=UTC)
     gate = quiet_hours.opening(now, NEW_YORK)
     assert gate.opens_at == datetime(2026, 3, 8, 12, 0, tzinfo=UTC)  # 8:00 EDT, not 13:00 UTC
+
+
+class _Record:
+    def __init__(self, custom_fields=None, **fields):
+        self.custom_fields = custom_fields or {}
+        self.__dict__.update(fields)
+
+
+def test_a_records_time_zone_field_is_used_when_the_number_tells_none():
+    now = datetime(2026, 1, 13, 15, 30, tzinfo=UTC)  # 9:30 in Chicago, 5:30 in Honolulu
+    chicago = quiet_hours.record_time_zone(_Record({"time_zone": "America/Chicago"}))
+    assert chicago == "America/Chicago"
+    assert quiet_hours.record_time_zone(_Record(time_zone="Pacific/Honolulu")) == "Pacific/Honolulu"
+    gate = quiet_hours.opening(now, TOLL_FREE, record_time_zone=chicago, org_time_zone="Pacific/Honolulu")
+    assert gate.allowed and gate.time_zone == "America/Chicago"
+    # The number's own zone still comes first; the organization's is the last resort.
+    assert (
+        quiet_hours.opening(now, NEW_YORK, record_time_zone="Pacific/Honolulu").time_zone
+        == "America/New_York"
+    )
+    assert not quiet_hours.opening(
+        now, TOLL_FREE, record_time_zone="", org_time_zone="Pacific/Honolulu"
+    ).allowed
+
+
+@pytest.mark.parametrize("value", ["", "   ", "Mars/Olympus", "../etc", 42, None])
+def test_a_missing_or_invalid_record_time_zone_is_ignored(value):
+    assert quiet_hours.record_time_zone(_Record({"time_zone": value})) == ""
+    assert quiet_hours.record_time_zone(None) == ""

@@ -331,7 +331,11 @@ def _run_send(enrollment: Enrollment, step: dict, index: int, record, now: datet
     if not number:
         return _finish(enrollment, index, Enrollment.Status.STOPPED, "There is no number to text")
     gate = quiet_hours.opening(
-        now, number, policy=enrollment.automation.quiet_hours, org_time_zone=_org_time_zone(enrollment)
+        now,
+        number,
+        policy=enrollment.automation.quiet_hours,
+        record_time_zone=quiet_hours.record_time_zone(record),
+        org_time_zone=_org_time_zone(enrollment),
     )
     if not gate.allowed:
         enrollment.status = Enrollment.Status.WAITING
@@ -388,13 +392,23 @@ def _run_wait(enrollment: Enrollment, step: dict, index: int, record, now: datet
     number = _recipient(enrollment, record)
     if until == "business_hours":
         gate = quiet_hours.opening(
-            now, number, policy=enrollment.automation.quiet_hours, org_time_zone=_org_time_zone(enrollment)
+            now,
+            number,
+            policy=enrollment.automation.quiet_hours,
+            record_time_zone=quiet_hours.record_time_zone(record),
+            org_time_zone=_org_time_zone(enrollment),
         )
         if gate.allowed:
             _log(enrollment, index, "wait", StepRun.Result.DONE, "Within their sending hours")
             return NEXT
         return _wait(enrollment, index, gate.opens_at, "business_hours", gate.reason)
-    zone = ZoneInfo(quiet_hours.recipient_time_zone(number, org_time_zone=_org_time_zone(enrollment)))
+    zone = ZoneInfo(
+        quiet_hours.recipient_time_zone(
+            number,
+            record_time_zone=quiet_hours.record_time_zone(record),
+            org_time_zone=_org_time_zone(enrollment),
+        )
+    )
     value = conds.record_values(record).get(step["field"]) if record is not None else None
     when = _date_of(value, zone)
     if when is None or when <= now:
@@ -520,6 +534,7 @@ def dry_run(automation: Automation, record: CrmRecord, now: datetime | None = No
                     now,
                     number,
                     policy=automation.quiet_hours,
+                    record_time_zone=quiet_hours.record_time_zone(record),
                     org_time_zone=automation.organization.time_zone,
                 )
                 item["would"] = "Send now" if gate.allowed else gate.reason
@@ -561,7 +576,13 @@ def due_date_enrollments(automation: Automation, now: datetime) -> list[tuple[Cr
         moment = conds.as_moment(value)
         if moment is None:
             continue
-        zone = ZoneInfo(quiet_hours.recipient_time_zone(texting(record).number, org_time_zone=org_zone))
+        zone = ZoneInfo(
+            quiet_hours.recipient_time_zone(
+                texting(record).number,
+                record_time_zone=quiet_hours.record_time_zone(record),
+                org_time_zone=org_zone,
+            )
+        )
         fire = _fire_instant(moment, offset, at, zone)
         if since < fire <= now:
             found.append((record, f"date:{name}:{moment.isoformat()}"))

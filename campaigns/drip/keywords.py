@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from campaigns import quiet_hours
 from campaigns.drip.models import Campaign, CampaignRecipient, KeywordOptIn
 from campaigns.drip.services import add_recipients
 from crm.services import do_create_record, find_records_by_phone
@@ -69,7 +70,13 @@ def handle_keyword(message: Message) -> bool:
 def _enroll(campaign: Campaign | None, record, phone: str) -> None:
     if campaign is None or campaign.status in (Campaign.Status.COMPLETED, Campaign.Status.CANCELED):
         return
-    add_recipients(campaign, [{"phone": phone, "record_type": record.record_type, "record_id": record.pk}])
+    row = {
+        "phone": phone,
+        "record_type": record.record_type,
+        "record_id": record.pk,
+        "time_zone": quiet_hours.record_time_zone(record),
+    }
+    add_recipients(campaign, [row])
     if campaign.status == Campaign.Status.RUNNING:
         CampaignRecipient.objects.filter(campaign=campaign, phone=phone, next_at__isnull=True).update(
             next_at=timezone.now()

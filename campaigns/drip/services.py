@@ -161,7 +161,8 @@ def _pool(campaign: Campaign) -> list[PhoneNumber]:
 
 @transaction.atomic
 def add_recipients(campaign: Campaign, rows: list[dict]) -> dict:
-    """Add people (dicts with ``phone`` in E.164 and optional ``record_type``, ``record_id``, ``merge``).
+    """Add people (dicts with ``phone`` in E.164 and optional ``record_type``, ``record_id``, ``merge``,
+    ``time_zone``: the record's own zone, used when the number's area does not tell one).
     Each gets a sticky sender: the pool number they already have a conversation with, else the pool in
     turn. Returns ``{"added": n, "duplicate": n}`` (duplicates: already in the campaign)."""
     if campaign.status in (Status.COMPLETED, Status.CANCELED):
@@ -200,7 +201,9 @@ def add_recipients(campaign: Campaign, rows: list[dict]) -> dict:
                 record_id=row.get("record_id"),
                 merge=row.get("merge") or {},
                 sender_id=sender_id,
-                time_zone=quiet_hours.recipient_time_zone(phone, org_time_zone=org_zone),
+                time_zone=quiet_hours.recipient_time_zone(
+                    phone, record_time_zone=row.get("time_zone") or "", org_time_zone=org_zone
+                ),
                 state=quiet_hours.us_state(phone) or "",
                 next_at=(campaign.start_at or now) if campaign.status == Status.RUNNING else None,
             )
@@ -220,7 +223,14 @@ def rows_for_records(records: Iterable[CrmRecord]) -> tuple[list[dict], list[dic
                 {"record_type": record.record_type, "record_id": record.pk, "reason": answer.reason}
             )
             continue
-        rows.append({"phone": answer.number, "record_type": record.record_type, "record_id": record.pk})
+        rows.append(
+            {
+                "phone": answer.number,
+                "record_type": record.record_type,
+                "record_id": record.pk,
+                "time_zone": quiet_hours.record_time_zone(record),
+            }
+        )
     return rows, problems
 
 
