@@ -449,3 +449,33 @@ def test_credentials_refused_on_every_retry_are_audited_and_announced_once(
 def test_the_step_backoff_doubles_up_to_ten_minutes():
     assert [steps.backoff_seconds(n) for n in range(1, 10)] == [5, 10, 20, 40, 80, 160, 320, 600, 600]
     assert json.dumps(steps.MAX_ATTEMPTS)  # a plain number, shown in the docs
+
+
+@pytest.mark.django_db
+def test_an_event_that_fails_is_tried_again_after_a_short_backoff_not_its_whole_lease(org_a, monkeypatch):
+    """A drain whose event fails (a deadlock, a lock timeout) gives it back after 5 s, then 10 s, 20 s … (at
+    most its lease), with the reason recorded, so a blip costs seconds, not the lease's two minutes."""
+    line = Line(org_a)
+    form = line.inbound(CUSTOMER, "is the house still for sale?")
+    event = InboundEvent.objects.create(
+        organization=org_a,
+        account=line.account,
+        message_sid=form["MessageSid"],
+        payload=form,
+        received_at=timezone.now(),
+    )
+    monkeypatch.setattr(
+        ingest,
+        "_process_inbound",
+        lambda event_id: (_ for _ in ()).throw(OperationalError("deadlock detected")),
+    )
+    waits = []
+    for tries in range(1, 4):
+        InboundEvent.objects.filter(pk=event.pk).update(claimed_until=None, attempts=tries)  # as a claim does
+        started = timezone.now()
+        assert ingest._each("inbound", [event.pk], ingest._process_inbound) == (0, 1)
+        event.refresh_from_db()
+        waits.append(round((event.claimed_until - started).total_seconds()))
+    assert waits == [5, 10, 20]
+    assert event.error == "OperationalError: deadlock detected"
+    assert [ingest.retry_delay(n) for n in (1, 5, 6, 9)] == [5, 80, 120, 120]

@@ -475,7 +475,7 @@ def _eager(kind: str) -> bool:
 
 def _each(kind: str, items: list, handle) -> tuple[int, int]:
     """``handle`` every item; a failure is logged, recorded on an inbound event (``error``: what an admin
-    reads if it never succeeds) and left to its lease. (processed, failed)."""
+    reads if it never succeeds) and tried again after a backoff (``retry_delay``). (processed, failed)."""
     done = failed = 0
     for item in items:
         try:
@@ -490,10 +490,32 @@ def _each(kind: str, items: list, handle) -> tuple[int, int]:
                 log.warning("%s event %s: the database connection failed; trying it again", kind, event_id)
                 _release(kind, event_id)
                 continue
-            log.exception("%s event %s failed; it is retried when its lease runs out", kind, event_id)
-            if kind == "inbound":
-                _record_error(event_id, exc)
+            log.exception("%s event %s failed; it is tried again after a backoff", kind, event_id)
+            _back_off(kind, event_id, exc)
     return done, failed
+
+
+# A failed event is tried again after RETRY_BASE_SECONDS × 2^(tries − 1), at most its lease: seconds for a
+# blip (a deadlock, a lock timeout), minutes for a lasting fault, until MAX_ATTEMPTS (then an admin sees it).
+RETRY_BASE_SECONDS = 5
+
+
+def retry_delay(attempts: int) -> float:
+    return float(min(LEASE_SECONDS, RETRY_BASE_SECONDS * 2 ** max(0, attempts - 1)))
+
+
+def _back_off(kind: str, event_id: int, exc: Exception) -> None:
+    """Shorten a failed event's lease to its backoff (and record why, on an inbound event); the periodic
+    sweep, or the next drain, takes it again then."""
+    model = InboundEvent if kind == "inbound" else StatusEvent
+    try:
+        attempts = model.objects.filter(pk=event_id).values_list("attempts", flat=True).first() or 1
+        changes = {"claimed_until": timezone.now() + timedelta(seconds=retry_delay(attempts))}
+        if kind == "inbound":
+            changes["error"] = f"{exc.__class__.__name__}: {exc}"[:300]
+        model.objects.filter(pk=event_id).update(**changes)
+    except Exception:  # the database itself failed: the lease still brings the event back
+        log.exception("could not schedule the retry of %s event %s", kind, event_id)
 
 
 def _connection_lost(exc: Exception) -> bool:
@@ -509,13 +531,6 @@ def _release(kind: str, event_id: int) -> None:
         model.objects.filter(pk=event_id).update(claimed_until=None)
     except DatabaseError:  # the database is really gone: the lease brings the event back
         connection.close()
-
-
-def _record_error(event_id: int, exc: Exception) -> None:
-    try:
-        InboundEvent.objects.filter(pk=event_id).update(error=f"{exc.__class__.__name__}: {exc}"[:300])
-    except Exception:  # the database itself failed: the lease still brings the event back
-        log.exception("could not record why inbound event %s failed", event_id)
 
 
 def _inbound_batch() -> tuple[int, int] | None:
