@@ -331,3 +331,34 @@ def test_a_campaign_cannot_use_another_organizations_number(org_a, org_b, alice,
     with pytest.raises(DomainError) as error:
         campaign(org_a, alice, [other])
     assert error.value.field == "senders"
+
+
+def test_a_campaign_a_keyword_feeds_stays_open_when_everyone_in_it_has_finished(
+    org_a, alice, line, released, no_twilio
+):
+    """People may still text the keyword: the campaign runs on with nobody active, and completes on the tick
+    after the keyword opt-in is unlinked."""
+    from campaigns.drip.models import KeywordOptIn
+
+    drip = campaign(org_a, alice, [line.number], steps=[{"body": "Acme: welcome"}])
+    (phone,) = people(1)
+    enroll(drip, [phone])
+    do_start_campaign(drip, alice)
+    optin = KeywordOptIn.objects.create(
+        organization=org_a,
+        number=line.number,
+        keyword="JOIN",
+        campaign=drip,
+        brand="Acme",
+        frequency="4/month",
+    )
+    dispatcher.dispatch(NOON_NEW_YORK)
+    assert _run(released, NOON_NEW_YORK) == ["sent"]
+    dispatcher.dispatch(NOON_NEW_YORK + timedelta(minutes=1))
+    drip.refresh_from_db()
+    assert drip.status == Campaign.Status.RUNNING
+    optin.campaign = None
+    optin.save()
+    dispatcher.dispatch(NOON_NEW_YORK + timedelta(minutes=2))
+    drip.refresh_from_db()
+    assert drip.status == Campaign.Status.COMPLETED

@@ -5,7 +5,6 @@ confirmation, is recorded as opted in (the ledger), becomes a lead and gets the 
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
@@ -24,12 +23,6 @@ from tests.plugins.servers import start_asgi_server, start_celery_worker, wait_u
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.mark.xfail(
-    bool(os.environ.get("REDIS_URL")),
-    reason="Known defect in production mode: with a real worker the first campaign step after JOIN is not "
-    "sent within the deadline (the confirmation is); docs/campaigns.md, 'Known problems'.",
-    strict=False,
-)
 def test_texting_join_opts_in_confirms_creates_the_lead_and_enrolls(
     tmp_path, org_a, alice, twilio_sandbox, monkeypatch, settings
 ):

@@ -31,7 +31,14 @@ from django.utils import timezone
 
 from campaigns.drip import windows
 from campaigns.drip.compose import compose, with_opt_out
-from campaigns.drip.models import Campaign, CampaignRecipient, CampaignSend, CampaignStep, SenderRate
+from campaigns.drip.models import (
+    Campaign,
+    CampaignRecipient,
+    CampaignSend,
+    CampaignStep,
+    KeywordOptIn,
+    SenderRate,
+)
 from crm.models import model_for
 from messaging.models import Message, MessageStatus, PhoneNumber
 from messaging.segments import analyze
@@ -89,7 +96,16 @@ def _start_scheduled(now: datetime) -> None:
 
 
 def _finish_done(campaigns: list[Campaign], now: datetime) -> None:
+    """Complete the running campaigns nobody is active in any more, except those a keyword opt-in feeds:
+    people may still join them (they complete when canceled, or on the tick after the keyword is unlinked)."""
+    fed = set(
+        KeywordOptIn.objects.filter(campaign_id__in=[c.pk for c in campaigns]).values_list(
+            "campaign_id", flat=True
+        )
+    )
     for campaign in campaigns:
+        if campaign.pk in fed:
+            continue
         active = CampaignRecipient.objects.filter(campaign=campaign, status__in=CampaignRecipient.ACTIVE)
         if not active.exists():
             Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.RUNNING).update(
