@@ -11,6 +11,7 @@ urlpatterns = [
     path("settings/automations/<int:pk>", views.automation_edit, name="settings-automation"),
     path("settings/campaigns/", drip_views.campaign_list, name="settings-campaigns"),
     path("settings/campaigns/new", drip_views.campaign_new, name="settings-campaign-new"),
+    path("settings/campaigns/keywords", drip_views.keywords_and_rates, name="settings-campaign-keywords"),
     path("settings/campaigns/<int:pk>", drip_views.campaign_page, name="settings-campaign"),
     path(
         "settings/campaigns/<int:pk>/progress",

@@ -345,6 +345,7 @@ class SenderRateSerializer(StrictModelSerializer):
     class Meta:
         model = SenderRate
         fields = ["id", "number", "segments_per_second"]
+        validators = []  # one rate per number: ``validate_number`` says so
 
     def validate_number(self, number):
         others = SenderRate.objects.filter(number=number)
@@ -393,6 +394,7 @@ class KeywordOptInSerializer(StrictModelSerializer):
         model = KeywordOptIn
         fields = ["id", "number", "keyword", "campaign", "brand", "frequency", "created_at"]
         read_only_fields = ["id", "created_at"]
+        validators = []  # the (number, keyword) pair is checked in ``validate``, saying which
 
     def validate_keyword(self, value: str) -> str:
         value = value.upper()

@@ -1,6 +1,7 @@
 """Settings → Campaigns (admins): the list, New (steps, senders, window, CSV upload with its column mapping),
 and a campaign's page: pre-flight, controls, live progress and results (refreshed by htmx every few
-seconds), the people behind each number, CSV export through the API."""
+seconds), the people behind each number, CSV export through the API; keyword opt-ins and the numbers' own
+sending speeds."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from django.views.decorators.http import require_POST
 from campaigns.drip import audience, services
 from campaigns.drip import results as outcome_report
 from campaigns.drip.compose import OPT_OUT_LINE, brand_warning
-from campaigns.drip.models import Campaign, CampaignRecipient
+from campaigns.drip.models import Campaign, CampaignRecipient, KeywordOptIn, SenderRate
 from messaging.models import PhoneNumber
 from quicksend.errors import FAILED, attempt
 from tenancy.access import get_in_org
@@ -196,3 +197,99 @@ def campaign_action(request, pk: int, action: str):
     if do is not None:
         attempt(request, do, campaign, request.user)
     return redirect("settings-campaign", campaign.pk)
+
+
+# --- keyword opt-ins and the numbers' sending speed --------------------------------------------------------
+
+
+def _first_error(errors) -> str:
+    """The first message of a serializer's errors, named by its field ("keyword: That number already…")."""
+    if isinstance(errors, dict):
+        for field, value in errors.items():
+            text = _first_error(value)
+            return text if field == "non_field_errors" else f"{field.replace('_', ' ').capitalize()}: {text}"
+    if isinstance(errors, list) and errors:
+        return _first_error(errors[0])
+    return str(errors)
+
+
+def _save_keyword(request) -> None:
+    from campaigns.drip.api import KeywordOptInSerializer
+
+    post = request.POST
+    data = {key: post.get(key, "") for key in ("keyword", "number", "brand", "frequency")}
+    data["campaign"] = post.get("campaign") or None
+    serializer = KeywordOptInSerializer(data=data, context={"request": request})
+    if not serializer.is_valid():
+        messages.error(request, f"The keyword was not added. {_first_error(serializer.errors)}")
+        return
+    optin = serializer.save(organization=request.org)
+    messages.success(request, f"Texting {optin.keyword} to {optin.number.phone_number} now opts people in.")
+
+
+def _save_rate(request) -> None:
+    from campaigns.drip.api import SenderRateSerializer
+    from messaging.services import throttle
+
+    number = get_in_org(PhoneNumber.objects.all(), request.org, request.POST.get("number"))
+    raw = (request.POST.get("segments_per_second") or "").strip()
+    own = SenderRate.objects.filter(number=number).first()
+    if not raw:
+        if own is not None:
+            own.delete()
+            throttle.set_number_rate(number.pk, None)
+        messages.success(request, f"{number.phone_number} sends at its type's speed again.")
+        return
+    serializer = SenderRateSerializer(
+        own, data={"number": number.pk, "segments_per_second": raw}, context={"request": request}
+    )
+    if not serializer.is_valid():
+        messages.error(request, f"The speed was not changed. {_first_error(serializer.errors)}")
+        return
+    rate = serializer.save(organization=request.org)
+    throttle.set_number_rate(rate.number_id, rate.segments_per_second)
+    messages.success(
+        request, f"{number.phone_number} now sends {rate.segments_per_second:g} segments a second."
+    )
+
+
+@admin_required
+def keywords_and_rates(request):
+    """Keyword opt-ins (JOIN → confirmation, lead, enrollment) and each number's campaign sending speed."""
+    from messaging.services import throttle
+
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action == "add_keyword":
+            _save_keyword(request)
+        elif action == "delete_keyword":
+            optin = get_in_org(
+                KeywordOptIn.objects.select_related("number"), request.org, request.POST.get("id")
+            )
+            optin.delete()
+            messages.success(request, f"{optin.keyword} no longer opts people in.")
+        elif action == "set_rate":
+            _save_rate(request)
+        return redirect("settings-campaign-keywords")
+    own = dict(
+        SenderRate.objects.filter(organization=request.org).values_list("number_id", "segments_per_second")
+    )
+    numbers = [
+        {
+            "number": n,
+            "default": throttle.rate_for(n.number_type),
+            "own": own.get(n.pk),
+        }
+        for n in _numbers(request.org)
+    ]
+    context = {
+        "optins": KeywordOptIn.objects.filter(organization=request.org)
+        .select_related("number", "campaign")
+        .order_by("keyword", "id"),
+        "numbers": numbers,
+        "campaigns": Campaign.objects.filter(
+            organization=request.org,
+            status__in=[Campaign.Status.DRAFT, Campaign.Status.SCHEDULED, Campaign.Status.RUNNING],
+        ).order_by("name"),
+    }
+    return render(request, "campaigns/drip/keywords.html", context)
