@@ -5,9 +5,13 @@ sending speeds."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from campaigns.drip import audience, services
@@ -159,6 +163,10 @@ def campaign_page(request, pk: int):
         "people": people,
         "rejected": request.session.pop(f"campaign-import-{campaign.pk}", None),
         "export_url": reverse("campaign-export", args=[campaign.pk]),
+        "org_zone": request.org.time_zone or "UTC",
+        "starts_local": campaign.start_at.astimezone(ZoneInfo(request.org.time_zone or "UTC"))
+        if campaign.start_at
+        else None,
     }
     if context["preflight"]:
         context["duration"] = audience.duration_words(context["preflight"]["estimated_seconds"])
@@ -189,10 +197,38 @@ ACTIONS = {
 }
 
 
+def _start_at(request) -> datetime | None:
+    """The "Start at" field (a local date and time on the organization's clock) as an aware datetime in the
+    future, or None with an error message that says what to fix."""
+    zone = ZoneInfo(request.org.time_zone or "UTC")
+    raw = (request.POST.get("start_at") or "").strip()
+    try:
+        local = datetime.fromisoformat(raw)
+    except ValueError:
+        messages.error(request, "Pick the date and time the campaign should start.")
+        return None
+    at = local.replace(tzinfo=zone) if local.tzinfo is None else local
+    if at <= timezone.now():
+        messages.error(request, f"Pick a time in the future ({zone.key} time); to start now, use Start now.")
+        return None
+    return at
+
+
 @require_POST
 @admin_required
 def campaign_action(request, pk: int, action: str):
     campaign = get_in_org(Campaign.objects.all(), request.org, pk)
+    if action == "schedule":
+        at = _start_at(request)
+        if (
+            at is not None
+            and attempt(request, services.do_start_campaign, campaign, request.user, at=at) is not FAILED
+        ):
+            local = at.astimezone(ZoneInfo(request.org.time_zone or "UTC"))
+            messages.success(
+                request, f"The campaign starts on {local:%a %d %b %Y at %H:%M} ({local.tzinfo})."
+            )
+        return redirect("settings-campaign", campaign.pk)
     do = ACTIONS.get(action)
     if do is not None:
         attempt(request, do, campaign, request.user)
