@@ -78,6 +78,16 @@ def test_an_admin_runs_a_csv_campaign_and_a_reply_stops_that_person(
         page.get_by_label("From", exact=True).fill("00:00")
         page.get_by_label("Until", exact=True).fill("23:59")
         page.get_by_label("CSV file with a header row").set_input_files(str(csv_file))
+        # The file's header row becomes the phone column's choices, the phone guessed, the rest merge fields.
+        column = page.locator("select#id_phone_column")
+        expect(column).to_have_value("Phone")
+        assert column.locator("option").all_text_contents() == ["Phone", "First Name"]
+        expect(page.locator("#csv-merge-fields")).to_have_text("Merge fields from this file: {{First Name}}")
+        cells = page.evaluate(
+            "(line) => import('/static/campaigns/csv_columns.js').then((m) => m.headerCells(line))",
+            '"Last, First",Phone,"Say ""hi""",, Notes ',
+        )
+        assert cells == ["Last, First", "Phone", 'Say "hi"', "Notes"]
         page.get_by_label("Everyone in this file agreed to receive texts from us").check()
         page.screenshot(path=str(tmp_path / "campaign-new-1366.png"), full_page=True)
         page.get_by_role("button", name="Create campaign").click()
