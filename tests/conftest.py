@@ -21,6 +21,16 @@ def _fast_password_hashing(request, settings):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_local_send_buckets():
+    # The embedded mode's in-process send buckets and numbers' own rates are keyed by number id, which
+    # SQLite hands out again after a rollback: a number must not inherit another test's debt or rate.
+    from messaging.services import throttle
+
+    throttle._local.state.clear()
+    throttle._local.rates.clear()
+
+
+@pytest.fixture(autouse=True)
 def _empty_org_cache():
     # The per-process configuration cache must not carry one test's organizations into the next (SQLite
     # hands out the same ids again after a rollback).

@@ -5,7 +5,7 @@ every send."""
 from __future__ import annotations
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
 from messaging.inbox import steps
 from messaging.inbox.conversations import get_or_create_conversation, record_message
@@ -41,9 +41,10 @@ def test_filing_a_sent_reply_costs_six_statements_and_reads_the_thread_for_its_s
     assert Notification.objects.filter(recipient=alice, cleared_at__isnull=True).exists()
     ConversationUserState.objects.filter(user=alice).update(unread_count=3)
     message = send(line, "+12025550142", alice)
-    with django_assert_max_num_queries(
-        8
-    ):  # six statements, and the savepoint of the test's transaction (13 before)
+    # Six statements and the savepoint of the test's transaction (13 before); SQLite has no upsert, so the
+    # session's and the reader's rows are read, then written (three more).
+    budget = 8 if connection.vendor == "postgresql" else 11
+    with django_assert_max_num_queries(budget):
         assert steps.run_step(message.pk, outbound=True) is True
     state = ConversationUserState.objects.get(user=alice, conversation=message.conversation)
     assert (state.unread_count, state.last_read_message_id) == (0, message.pk)

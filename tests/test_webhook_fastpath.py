@@ -366,7 +366,7 @@ def test_a_failing_event_does_not_stop_the_drain(line, monkeypatch, caplog):
     monkeypatch.setattr("messaging.services.inbound_batch._plain", lambda text: False)
     with caplog.at_level(logging.ERROR, logger="messaging.twilio.ingest"):
         assert ingest.drain("inbound") == {"processed": 2, "failed": 1}
-    assert "retried when its lease runs out" in caplog.text
+    assert "tried again after a backoff" in caplog.text
     processed = dict(InboundEvent.objects.values_list("id", "processed_at"))
     assert processed[ids[0]] and processed[ids[2]] and processed[ids[1]] is None
     assert Message.objects.count() == 2

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import Sum
+from django.db.models import Q, Sum
 
 from messaging.inbox.message_shape import (
     MEDIA_FIELDS,
@@ -267,12 +267,21 @@ def publish_conversation_updated(
     event_id = new_event_id()
     user_ids = set(user_ids)
     if user_ids:
-        counts = dict(
-            ConversationUserState.objects.filter(conversation=conversation, user_id__in=user_ids).values_list(
-                "user_id", "unread_count"
+        # Each user's count in this conversation and their total (the bell) in one query.
+        rows = list(
+            ConversationUserState.objects.filter(
+                user_id__in=user_ids, organization_id=conversation.organization_id
             )
+            .filter(Q(unread_count__gt=0) | Q(conversation_id=conversation.pk))
+            .values("user_id")
+            .annotate(
+                here=Sum("unread_count", filter=Q(conversation_id=conversation.pk)),
+                total=Sum("unread_count", filter=Q(unread_count__gt=0)),
+            )
+            .values_list("user_id", "here", "total")
         )
-        totals = unread_totals(user_ids, conversation.organization_id)
+        counts = {user_id: here or 0 for user_id, here, _total in rows}
+        totals = {user_id: total or 0 for user_id, _here, total in rows}
         for user_id in user_ids:
             publish(
                 CONVERSATION_UPDATED,
