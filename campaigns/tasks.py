@@ -32,6 +32,15 @@ def handle_inbound_text(message_id: int) -> dict:
     return on_inbound_text(message_id)
 
 
+@shared_task(bind=True, acks_late=True, max_retries=5)
+def handle_inbound_texts(self, message_ids: list[int]) -> dict:
+    """``handle_inbound_text`` for a batch of texts (one task per batch of stored texts)."""
+    from campaigns.automations.triggers import on_inbound_text
+    from quicksend.queue import run_each
+
+    return {"texts": len(run_each(self, message_ids, on_inbound_text))}
+
+
 @shared_task
 @locked_job("automations-wake", seconds=LOCK_SECONDS)
 def wake_due_enrollments() -> dict:
@@ -80,3 +89,12 @@ def campaign_inbound_text(message_id: int) -> dict:
     from campaigns.drip.receivers import on_inbound_text
 
     return on_inbound_text(message_id)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=5)
+def campaign_inbound_texts(self, message_ids: list[int]) -> dict:
+    """``campaign_inbound_text`` for a batch of texts (one task per batch of stored texts)."""
+    from campaigns.drip.receivers import on_inbound_text
+    from quicksend.queue import run_each
+
+    return {"texts": len(run_each(self, message_ids, on_inbound_text))}

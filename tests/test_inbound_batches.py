@@ -325,3 +325,27 @@ def test_a_batch_that_fails_as_a_whole_is_processed_one_text_at_a_time(line, mon
     assert ingest._inbound_batch() == (3, 0)
     assert Message.objects.filter(sid__in=sids).count() == 3
     assert ledger(line.org)["pending"] == 0
+
+
+@pytest.mark.django_db(
+    transaction=True
+)  # commits for real: the receivers queue as the batch announces itself
+def test_a_batch_of_texts_queues_one_automations_task_and_one_campaigns_task_with_every_text(
+    line, monkeypatch
+):
+    """The features that hear of inbound texts (automations, campaigns) get one task per batch carrying the
+    batch's messages, not one task per text."""
+    from quicksend import queue
+
+    queued = []
+    monkeypatch.setattr(queue, "enqueue", lambda name, *args, **kwargs: queued.append((name, args)))
+    store_texts(line, CUSTOMERS[:6])
+    assert ingest._inbound_batch() == (6, 0)
+    ids = sorted(Message.objects.filter(organization=line.org).values_list("pk", flat=True))
+    by_task = {name: args for name, args in queued if name.startswith("campaigns.tasks.")}
+    assert sorted(by_task) == [
+        "campaigns.tasks.campaign_inbound_texts",
+        "campaigns.tasks.handle_inbound_texts",
+    ]
+    assert all(sorted(args[0]) == ids for args in by_task.values())
+    assert len([name for name, _ in queued if name.startswith("campaigns.tasks.")]) == 2

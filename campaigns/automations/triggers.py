@@ -15,7 +15,7 @@ from campaigns.automations import engine
 from campaigns.models import Automation
 from crm.events import RecordEvent
 from messaging.models import Message
-from quicksend.queue import enqueue
+from quicksend.queue import enqueue, enqueue_item
 
 RECORD_TRIGGERS = ("record_created", "field_changed", "owner_changed", "status_changed")
 
@@ -153,4 +153,5 @@ def record_changed_receiver(sender, event: RecordEvent, **kwargs) -> None:
 
 
 def inbound_text_receiver(sender, message_id: int, **kwargs) -> None:
-    transaction.on_commit(lambda: enqueue("campaigns.tasks.handle_inbound_text", message_id))
+    # One task per batch of stored texts (``quicksend.queue.coalesce``), else one per text.
+    transaction.on_commit(lambda: enqueue_item("campaigns.tasks.handle_inbound_texts", message_id))

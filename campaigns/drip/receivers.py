@@ -8,7 +8,7 @@ from django.db import transaction
 from campaigns.drip import keywords
 from campaigns.drip.services import note_opt_out, note_reply
 from messaging.models import ConsentEvent, Message
-from quicksend.queue import enqueue
+from quicksend.queue import enqueue_item
 
 
 def on_inbound_text(message_id: int) -> dict:
@@ -25,7 +25,8 @@ def on_inbound_text(message_id: int) -> dict:
 
 
 def inbound_text_receiver(sender, message_id: int, **kwargs) -> None:
-    transaction.on_commit(lambda: enqueue("campaigns.tasks.campaign_inbound_text", message_id))
+    # One task per batch of stored texts (``quicksend.queue.coalesce``), else one per text.
+    transaction.on_commit(lambda: enqueue_item("campaigns.tasks.campaign_inbound_texts", message_id))
 
 
 def consent_receiver(sender, organization_id: int, phone_number: str, action: str, **kwargs) -> None:

@@ -42,6 +42,7 @@ from messaging.models import (
 from messaging.services.keywords import KeywordAction, match_keyword
 from messaging.services.matching import match_records_for_numbers
 from messaging.signals import inbound_message_stored
+from quicksend import queue
 
 log = logging.getLogger(__name__)
 
@@ -171,12 +172,20 @@ def _store_texts(texts: list[InboundText]) -> None:
             ignore_conflicts=True,
         )
         file_inbound_texts(list(groups.values()))
-        for group in groups.values():
-            for i, message in enumerate(group.messages):
-                # Other features (automations) hear of every text; the inbox has filed it already.
-                transaction.on_commit(
-                    lambda m=message, first=group.created and i == 0, b=group.blocked: _announce(m, first, b)
-                )
+        # Other features (automations, campaigns) hear of every text once the batch is committed; the inbox
+        # has filed it already. Their tasks go out one per batch, not one per text.
+        announcements = [
+            (message, group.created and i == 0, group.blocked)
+            for group in groups.values()
+            for i, message in enumerate(group.messages)
+        ]
+        transaction.on_commit(lambda: _announce_all(announcements))
+
+
+def _announce_all(announcements: list[tuple[Message, bool, bool]]) -> None:
+    with queue.coalesce():
+        for message, created_conversation, blocked in announcements:
+            _announce(message, created_conversation, blocked)
 
 
 def _announce(message: Message, created_conversation: bool, blocked: bool) -> None:
