@@ -32,13 +32,13 @@ def handle_inbound_text(message_id: int) -> dict:
     return on_inbound_text(message_id)
 
 
-@shared_task(bind=True, acks_late=True, max_retries=5)
-def handle_inbound_texts(self, message_ids: list[int]) -> dict:
-    """``handle_inbound_text`` for a batch of texts (one task per batch of stored texts)."""
-    from campaigns.automations.triggers import on_inbound_text
-    from quicksend.queue import run_each
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+def handle_inbound_texts(message_ids: list[int]) -> dict:
+    """``handle_inbound_text`` for a batch of texts (one task per batch of stored texts; idempotent, so a
+    retry redoes the whole batch safely)."""
+    from campaigns.automations.triggers import on_inbound_texts
 
-    return {"texts": len(run_each(self, message_ids, on_inbound_text))}
+    return on_inbound_texts(message_ids)
 
 
 @shared_task
@@ -91,10 +91,10 @@ def campaign_inbound_text(message_id: int) -> dict:
     return on_inbound_text(message_id)
 
 
-@shared_task(bind=True, acks_late=True, max_retries=5)
-def campaign_inbound_texts(self, message_ids: list[int]) -> dict:
-    """``campaign_inbound_text`` for a batch of texts (one task per batch of stored texts)."""
-    from campaigns.drip.receivers import on_inbound_text
-    from quicksend.queue import run_each
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+def campaign_inbound_texts(message_ids: list[int]) -> dict:
+    """``campaign_inbound_text`` for a batch of texts (one task per batch of stored texts; idempotent, so a
+    retry redoes the whole batch safely)."""
+    from campaigns.drip.receivers import on_inbound_texts
 
-    return {"texts": len(run_each(self, message_ids, on_inbound_text))}
+    return on_inbound_texts(message_ids)

@@ -15,11 +15,8 @@ inside a ``coalesce()`` block (a batch of inbound texts announcing itself), gath
 from __future__ import annotations
 
 import importlib
-import logging
 import threading
 from contextlib import contextmanager
-
-log = logging.getLogger(__name__)
 
 
 def task(task_name: str):
@@ -60,19 +57,3 @@ def enqueue_item(task_name: str, item) -> None:
         enqueue(task_name, [item])
         return
     items.setdefault(task_name, []).append(item)
-
-
-def run_each(task, items: list, handle) -> list:
-    """A batch task's body: ``handle(item)`` for every item, each on its own, so one failure does not stop the
-    others; the failed items are retried (only them) with the task's backoff, and when the retries run out
-    the task fails with them. Returns the results of the items that succeeded."""
-    results, failed = [], []
-    for item in items:
-        try:
-            results.append(handle(item))
-        except Exception:
-            log.exception("%s: item %r failed", task.name, item)
-            failed.append(item)
-    if failed:
-        raise task.retry(args=(failed,), countdown=min(600, 2 ** (task.request.retries or 0)))
-    return results

@@ -284,3 +284,33 @@ def test_a_conversation_gone_quiet_enrolls_once(org_a, alice, line, inline_tasks
     # The scan ran with a clock five hours ahead; the enrollment is due at that moment.
     engine.advance(Enrollment.objects.get(automation=automation).pk, now=later)
     assert sent_bodies(org_a) == ["Still there?"]
+
+
+def test_a_batch_of_texts_ends_a_wait_and_enrolls_by_keyword_once_however_often_it_is_handled(
+    org_a, alice, line, inline_tasks, monkeypatch
+):
+    """Inbound texts arrive in batches: one task handles the batch's replies and keywords set-based."""
+    from campaigns.automations import triggers
+    from quicksend import queue
+
+    welcome_flow(org_a, alice)
+    brochure = do_create_automation(
+        org_a,
+        alice,
+        name="Brochure",
+        trigger={"type": "inbound_keyword", "keyword": "house", "number": line.number.pk},
+        steps=[{"type": "send_template", "template": template(org_a, "The brochure", "Brochure").pk}],
+    )
+    do_set_automation_status(brochure, alice, Automation.Status.ACTIVE)
+    replier, asker = daytime_number(), "+12125550177"
+    lead = new_lead(org_a, alice, replier)
+    waiting = Enrollment.objects.get(record_id=lead.pk)
+    assert waiting.status == Enrollment.Status.WAITING and waiting.replied_at is None
+    monkeypatch.setattr(queue, "enqueue_item", lambda *args: None)  # stored, not yet handed to the task
+    texts = [store_inbound(line.number, replier, "Yes, loved it"), store_inbound(line.number, asker, "HOUSE")]
+    for _ in range(2):
+        result = triggers.on_inbound_texts([t.pk for t in texts])
+        assert result["texts"] == 2
+    waiting.refresh_from_db()
+    assert waiting.replied_at is not None and waiting.wake_at <= timezone.now()
+    assert Enrollment.objects.filter(automation=brochure, phone=asker).count() == 1

@@ -362,3 +362,34 @@ def test_a_campaign_a_keyword_feeds_stays_open_when_everyone_in_it_has_finished(
     dispatcher.dispatch(NOON_NEW_YORK + timedelta(minutes=2))
     drip.refresh_from_db()
     assert drip.status == Campaign.Status.COMPLETED
+
+
+def test_a_batch_of_texts_stops_the_repliers_and_opts_in_a_keyword_once(
+    org_a, alice, line, released, no_twilio
+):
+    """One task handles a batch of inbound texts: replies stop people with one UPDATE per organization, a
+    keyword opt-in is confirmed and enrolled (not counted as a reply), and handling it again changes
+    nothing."""
+    from campaigns.drip import receivers
+    from campaigns.drip.models import KeywordOptIn
+    from tests.factories_messaging import store_inbound
+
+    drip = campaign(org_a, alice, [line.number], steps=[{"body": "Acme 1"}, {"body": "Acme 2"}])
+    replier, joiner = people(2)
+    enroll(drip, [replier])
+    do_start_campaign(drip, alice)
+    dispatcher.dispatch(NOON_NEW_YORK)
+    _run(released, NOON_NEW_YORK)
+    KeywordOptIn.objects.create(
+        organization=org_a, number=line.number, keyword="JOIN", campaign=drip, brand="Acme", frequency="4/mo"
+    )
+    texts = [
+        store_inbound(line.number, replier, "Thanks, stop please"),
+        store_inbound(line.number, joiner, "join"),
+    ]
+    for _ in range(2):
+        receivers.on_inbound_texts([t.pk for t in texts])
+    assert CampaignRecipient.objects.get(campaign=drip, phone=replier).status == "replied"
+    assert CampaignRecipient.objects.get(campaign=drip, phone=joiner).status == "pending"
+    confirmations = Message.objects.filter(organization=org_a, to_number=joiner, source="auto_reply")
+    assert confirmations.count() == 1

@@ -80,6 +80,33 @@ def on_record_event(event: dict) -> int:
     return enrolled
 
 
+def on_inbound_texts(message_ids: list[int]) -> dict:
+    """``on_inbound_text`` for a batch, set-based: the texts read in one query, the replies noted with two
+    UPDATEs per organization, the keyword automations read once per organization (only for one-word texts).
+    Idempotent: a retried batch enrolls nobody twice (the trigger key) and ends no wait twice."""
+    messages = list(
+        Message.objects.select_related("conversation")
+        .filter(pk__in=message_ids, direction="inbound")
+        .order_by("id")
+    )
+    by_org: dict[int, set[str]] = {}
+    for message in messages:
+        by_org.setdefault(message.organization_id, set()).add(message.conversation.customer_number)
+    woken = sum(engine.note_replies(org_id, numbers) for org_id, numbers in by_org.items())
+    keyword_automations: dict[int, list[Automation]] = {}
+    enrolled = 0
+    for message in messages:
+        word = (message.body or "").strip().upper()
+        if not word or " " in word:
+            continue
+        if message.organization_id not in keyword_automations:
+            keyword_automations[message.organization_id] = _active(
+                message.organization_id, ["inbound_keyword"]
+            )
+        enrolled += _enroll_by_keyword(message, word, keyword_automations[message.organization_id])
+    return {"texts": len(messages), "woken": woken, "enrolled": enrolled}
+
+
 def on_inbound_text(message_id: int) -> dict:
     """A customer texted: running enrollments note the reply; a keyword trigger may enroll them."""
     message = (
@@ -92,25 +119,33 @@ def on_inbound_text(message_id: int) -> dict:
     word = (message.body or "").strip().upper()
     enrolled = 0
     if word and " " not in word:
-        for automation in _active(message.organization_id, ["inbound_keyword"]):
-            trigger = automation.trigger
-            if trigger["keyword"] != word:
-                continue
-            if trigger.get("number") and trigger["number"] != conversation.phone_number_id:
-                continue
-            record = engine.load_record(
-                message.organization_id, conversation.record_type, conversation.record_id or 0
-            )
-            enrolled += (
-                engine.enroll(
-                    automation,
-                    record=record,
-                    phone=conversation.customer_number,
-                    trigger_key=f"keyword:{message.pk}",
-                )
-                is not None
-            )
+        enrolled = _enroll_by_keyword(message, word, _active(message.organization_id, ["inbound_keyword"]))
     return {"woken": woken, "enrolled": enrolled}
+
+
+def _enroll_by_keyword(message: Message, word: str, automations: list[Automation]) -> int:
+    """Enroll the texter in the active keyword automations whose keyword (and number) the text matches."""
+    conversation = message.conversation
+    enrolled = 0
+    for automation in automations:
+        trigger = automation.trigger
+        if trigger["keyword"] != word:
+            continue
+        if trigger.get("number") and trigger["number"] != conversation.phone_number_id:
+            continue
+        record = engine.load_record(
+            message.organization_id, conversation.record_type, conversation.record_id or 0
+        )
+        enrolled += (
+            engine.enroll(
+                automation,
+                record=record,
+                phone=conversation.customer_number,
+                trigger_key=f"keyword:{message.pk}",
+            )
+            is not None
+        )
+    return enrolled
 
 
 def scan_time_triggers(now: datetime) -> dict:

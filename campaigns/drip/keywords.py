@@ -23,6 +23,17 @@ def confirmation(optin: KeywordOptIn) -> str:
     )
 
 
+def organizations_with_optins(organization_ids: set[int]) -> set[int]:
+    """Which of these organizations have a keyword opt-in at all (one query): the others' texts skip it."""
+    if not organization_ids:
+        return set()
+    return set(
+        KeywordOptIn.objects.filter(organization_id__in=organization_ids)
+        .values_list("organization_id", flat=True)
+        .distinct()
+    )
+
+
 def handle_keyword(message: Message) -> bool:
     """True when the text was a keyword opt-in of its number (and was handled)."""
     word = (message.body or "").strip().upper()
