@@ -30,7 +30,8 @@ API_SEND_REQUEST = 35
 # The worker: the message with its account, number and consent (1); the claim (1); the SID and status
 # (BEGIN, UPDATE, the conversation's last status, COMMIT).
 WORKER_SEND_OWN = 6
-WORKER_SEND_TASK = 11
+# With the inbox's news of the status after commit: the message with its conversation and number (1).
+WORKER_SEND_TASK = 9
 # A batch's answers stored together on PostgreSQL (``status.apply_statuses``): BEGIN, one conditional UPDATE
 # for the round, the SIDs, the conversations' last status, COMMIT, whatever the batch's size.
 HAND_OVER_STORE = 5

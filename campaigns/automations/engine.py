@@ -491,14 +491,7 @@ _RUNNERS = {
 
 def note_reply(organization_id: int, customer_number: str, now: datetime | None = None) -> int:
     """A customer texted: their running enrollments remember it, and a wait for a reply ends now."""
-    now = now or timezone.now()
-    active = Enrollment.objects.filter(
-        organization_id=organization_id,
-        phone=customer_number,
-        status=Enrollment.Status.WAITING,
-    )
-    active.filter(replied_at__isnull=True).update(replied_at=now)
-    return active.filter(status=Enrollment.Status.WAITING, reason="wait:reply").update(wake_at=now)
+    return note_replies(organization_id, {customer_number}, now)
 
 
 def note_replies(organization_id: int, customer_numbers: set[str], now: datetime | None = None) -> int:

@@ -133,19 +133,21 @@ def _enroll_by_keyword(message: Message, word: str, automations: list[Automation
             continue
         if trigger.get("number") and trigger["number"] != conversation.phone_number_id:
             continue
-        record = engine.load_record(
-            message.organization_id, conversation.record_type, conversation.record_id or 0
-        )
-        enrolled += (
-            engine.enroll(
-                automation,
-                record=record,
-                phone=conversation.customer_number,
-                trigger_key=f"keyword:{message.pk}",
-            )
-            is not None
-        )
+        enrolled += _enroll_texter(automation, conversation, f"keyword:{message.pk}")
     return enrolled
+
+
+def _enroll_texter(
+    automation: Automation, conversation, trigger_key: str, now: datetime | None = None
+) -> bool:
+    """Enroll the conversation's customer (and its record, if it has one) once for ``trigger_key``."""
+    record = engine.load_record(
+        automation.organization_id, conversation.record_type, conversation.record_id or 0
+    )
+    enrolled = engine.enroll(
+        automation, record=record, phone=conversation.customer_number, trigger_key=trigger_key, now=now
+    )
+    return enrolled is not None
 
 
 def scan_time_triggers(now: datetime) -> dict:
@@ -159,19 +161,8 @@ def scan_time_triggers(now: datetime) -> dict:
                 enrolled += engine.enroll(automation, record=record, trigger_key=key, now=now) is not None
         else:
             for conversation in engine.idle_conversations(automation, now):
-                record = engine.load_record(
-                    automation.organization_id, conversation.record_type, conversation.record_id or 0
-                )
-                enrolled += (
-                    engine.enroll(
-                        automation,
-                        record=record,
-                        phone=conversation.customer_number,
-                        trigger_key=f"idle:{conversation.pk}:{conversation.last_message_at.isoformat()}",
-                        now=now,
-                    )
-                    is not None
-                )
+                key = f"idle:{conversation.pk}:{conversation.last_message_at.isoformat()}"
+                enrolled += _enroll_texter(automation, conversation, key, now=now)
         Automation.objects.filter(pk=automation.pk).update(scanned_until=now)
     return {"enrolled": enrolled}
 

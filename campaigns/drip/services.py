@@ -314,13 +314,7 @@ def do_cancel_campaign(campaign: Campaign, actor) -> Campaign:
 
 def note_reply(organization_id: int, phone: str, now: datetime | None = None) -> int:
     """A person texted us: they stop in every live campaign that stops on a reply. Returns how many."""
-    return CampaignRecipient.objects.filter(
-        organization_id=organization_id,
-        phone=phone,
-        status__in=CampaignRecipient.ACTIVE,
-        campaign__stop_on_reply=True,
-        step_index__gt=0,
-    ).update(status=CampaignRecipient.Status.REPLIED, replied_at=now or timezone.now(), next_at=None)
+    return note_replies(organization_id, {phone}, now)
 
 
 def note_replies(organization_id: int, phones: set[str], now: datetime | None = None) -> int:

@@ -195,17 +195,13 @@ def _mark_read_after_reply(conversation: Conversation, user_id: int, message_id:
 @transaction.atomic
 def handle_status(message_id: int) -> None:
     """A message's status moved forward: tell the thread's viewers; the list preview follows the newest."""
-    message = Message.objects.get(pk=message_id)
-    conversation = Conversation.objects.select_related("phone_number").get(pk=message.conversation_id)
+    message = Message.objects.select_related("conversation__phone_number").get(pk=message_id)
+    conversation = message.conversation
     users = {u for u in (message.sender_id, conversation.owner_id) if u}
     events.publish_message_status(message, user_ids=users)
-    newest = (
-        Message.objects.filter(conversation_id=conversation.pk)
-        .order_by("-created_at", "-id")
-        .values_list("pk", flat=True)
-        .first()
-    )
-    if newest == message.pk and conversation.last_message_status != message.status:
+    # The conversation's preview is its newest message: the one whose time it carries (it moves only forward).
+    newest = conversation.last_message_at is not None and conversation.last_message_at == message.created_at
+    if newest and conversation.last_message_status != message.status:
         Conversation.objects.filter(pk=conversation.pk).update(last_message_status=message.status)
         events.publish_conversation_updated(conversation, user_ids=users)
 
