@@ -21,13 +21,27 @@ def _fast_password_hashing(request, settings):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_local_send_buckets():
-    # The embedded mode's in-process send buckets and numbers' own rates are keyed by number id, which
-    # SQLite hands out again after a rollback: a number must not inherit another test's debt or rate.
+def _fresh_send_buckets():
+    # The send buckets and numbers' own rates are keyed by number id, which SQLite hands out again after a
+    # rollback, and PostgreSQL again in the next run's fresh test database (the own rates in Redis never
+    # expire): a number must not inherit another test's debt or rate.
+    from django.conf import settings
+
     from messaging.services import throttle
 
     throttle._local.state.clear()
     throttle._local.rates.clear()
+    if settings.CONFIG.redis_url:
+        import redis
+
+        client = redis.Redis.from_url(settings.CONFIG.redis_url)
+        stale = [
+            key
+            for kind in ("send-rate", "send-throttle")
+            for key in client.scan_iter(throttle._key("*", kind))
+        ]
+        if stale:
+            client.delete(*stale)
 
 
 @pytest.fixture(autouse=True)
