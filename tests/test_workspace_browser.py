@@ -360,3 +360,46 @@ def test_the_changed_pages_pass_at_both_widths(chromium, asgi_server, org_a, ali
     page.goto(asgi_server.base_url + "/")
     expect(page.locator(".recent-preview")).to_contain_text("Automation: Open house: Thanks")
     check_page(page, "home-agent-recent", ready=lambda p: p.get_by_test_id("workspace-summary").wait_for())
+
+
+def test_a_text_heard_before_the_preferences_load_still_shows_its_desktop_notification(
+    chromium, twilio_sandbox, app_server, line, org_a, aaron
+):
+    """The page's first summary (which carries the member's desktop and sound preferences) may come back after
+    the first text's live event: that text waits for the preferences instead of being dropped."""
+    membership = aaron.memberships.get(organization=org_a)
+    MemberMessagingSettings.objects.update_or_create(
+        membership=membership, defaults={"organization": org_a, "desktop_notifications": True}
+    )
+    context = chromium.new_context(viewport={"width": 1366, "height": 900})
+    context.grant_permissions(["notifications"], origin=app_server.base_url)
+    context.add_init_script(NOTIFICATION_PROBE)
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(app_server.base_url + "/login/")
+    page.get_by_label("Email").fill("aaron")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(lambda url: "/login/" not in url)
+    held = []
+    page.route("**/api/v1/notifications/summary", lambda route: held.append(route))  # answered later
+    page.goto(app_server.base_url + "/")
+    page.locator("body[data-live=connected]").wait_for()
+    for _ in range(200):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the page did not ask for its summary"
+
+    twilio_sandbox.inbound(from_=CUSTOMER, to=line.phone_number, body="Still on for today?")
+    expect(page.get_by_test_id("bell-count")).to_have_text("1")  # the event arrived before the summary
+    assert page.evaluate("window.__notifications.length") == 0
+    for route in held:
+        route.continue_()
+    for _ in range(200):
+        if page.evaluate("window.__notifications.length"):
+            break
+        page.wait_for_timeout(50)
+    shown = page.evaluate("window.__notifications")
+    assert [n["body"] for n in shown] == ["Still on for today?"]
+    context.close()

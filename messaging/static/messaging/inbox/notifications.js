@@ -13,6 +13,10 @@ const countBadge = root.querySelector("[data-bell-count]");
 const baseTitle = document.title.replace(/^\(\d+\)\s+/, "");
 let wantsDesktop = false;
 let wantsSound = false;
+// The member's sound and desktop preferences come with the first summary; a text heard before it arrives
+// waits for them instead of being treated as "no desktop notification, no sound".
+let preferencesKnown = false;
+let heardEarly = [];
 let notifications = new Map();
 let loaded = false;
 
@@ -96,6 +100,19 @@ async function refreshCount() {
   setUnread(data.unread_total);
   wantsDesktop = data.desktop_notifications;
   wantsSound = data.notification_sound;
+  preferencesKnown = true;
+  const early = heardEarly;
+  heardEarly = [];
+  for (const n of early) announce(n);
+}
+
+function announce(n) {
+  if (!preferencesKnown) {
+    if (heardEarly.length < 20) heardEarly.push(n);
+    return;
+  }
+  if (wantsSound) chime();
+  if (wantsDesktop && document.visibilityState !== "visible") desktop(n);
 }
 
 function markRead(n) {
@@ -182,8 +199,7 @@ live.on("notification.created", (event) => {
   notifications.set(n.id, n);
   if (loaded) render();
   setUnread(event.unread_total);
-  if (wantsSound) chime();
-  if (wantsDesktop && document.visibilityState !== "visible") desktop(n);
+  announce(n);
 });
 live.on("notification.cleared", (event) => {
   for (const id of event.notification_ids) notifications.delete(id);
