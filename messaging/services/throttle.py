@@ -48,13 +48,16 @@ local tokens = tonumber(state[1]) or capacity
 local at = tonumber(state[2]) or now
 tokens = math.min(capacity, tokens + math.max(0, now - at) * rate)
 local need = math.min(cost, capacity)
+-- Stored with microseconds: tostring keeps 14 digits, which rounds a Unix time to 100 µs (a fast sender's
+-- next take could then see no time pass at all).
+local stamp = string.format('%.6f', now)
 if tokens >= need then
   tokens = tokens - cost
-  redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+  redis.call('HSET', KEYS[1], 'tokens', string.format('%.9f', tokens), 'at', stamp)
   redis.call('EXPIRE', KEYS[1], math.ceil(capacity / rate + cost / rate) + 60)
   return 0
 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.9f', tokens), 'at', stamp)
 redis.call('EXPIRE', KEYS[1], math.ceil(capacity / rate + cost / rate) + 60)
 return math.ceil((need - tokens) / rate * 1000)
 """
