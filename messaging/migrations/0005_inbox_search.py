@@ -1,4 +1,4 @@
-"""Inbox search (issue 6): trigram indexes for "message text contains" and partial customer numbers.
+"""Inbox search: trigram indexes for "message text contains" and partial customer numbers.
 
 PostgreSQL only (pg_trgm); on SQLite (the embedded mode) this migration does nothing and searches scan.
 Hand-written: when migrations are regenerated, keep this file (makemigrations does not produce it).
