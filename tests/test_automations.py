@@ -137,7 +137,7 @@ def test_quiet_hours_hold_the_text_and_say_until_when(org_a, alice, line, inline
 def test_quiet_hours_read_the_records_own_time_zone_when_the_number_has_none(
     org_a, alice, line, inline_tasks
 ):
-    """A toll-free number has no zone of its own: the lead's ``time_zone`` field decides, not the org's."""
+    """A toll-free number has no zone of its own: this lead's ``time_zone`` field decides, not the org's."""
     org_a.time_zone = quiet_hours.number_time_zone(daytime_number())  # the org's clock would let it through
     org_a.save(update_fields=["time_zone"])
     automation = welcome_flow(org_a, alice)

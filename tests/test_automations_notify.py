@@ -32,7 +32,7 @@ def notify_automation(org, admin, **step):
         org,
         admin,
         name="Hot lead",
-        # Run through the API below; the record type makes the lead's fields mergeable.
+        # Run through the API below; the record type makes a lead's fields mergeable.
         trigger={"type": "record_created", "record_type": "lead"},
         steps=[{"type": "notify", "text": NOTE, **step}],
     )

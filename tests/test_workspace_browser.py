@@ -134,7 +134,7 @@ def test_a_record_is_created_from_a_conversation_with_its_number(
     page.screenshot(path=str(artifacts_dir() / "inbox-create-record-1366.png"))
     dialog.get_by_role("button", name="Create").click()
 
-    # The header links the new lead; the lead has the number and shows the conversation.
+    # The header links the new lead, which has the number and shows the conversation.
     link = page.locator("[data-conv-facts] a", has_text="Rosa Diaz")
     expect(link).to_be_visible()
     lead = Lead.objects.get(organization=org_a, first_name="Rosa", last_name="Diaz")
