@@ -170,12 +170,14 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         self.subscriptions.add((kind, object_id))
         await self.send_json({"type": "subscribed", "kind": kind, "id": object_id})
 
+    def _access(self, subscriptions):
+        """(close code or None, organization id, subscriptions lost) for this socket's identity (sync)."""
+        return check_access(self.session_key, self.user_id, subscriptions)
+
     async def _recheck(self) -> None:
         """Check the socket's access again: close it, or leave the conversations it may no longer see."""
         self.next_check_at = _next_check()
-        code, self.org_id, lost = await database_sync_to_async(check_access)(
-            self.session_key, self.user_id, sorted(self.subscriptions)
-        )
+        code, self.org_id, lost = await database_sync_to_async(self._access)(sorted(self.subscriptions))
         if self.ended:
             return
         if code is not None:
@@ -287,7 +289,8 @@ class EmbedEventsConsumer(EventsConsumer):
         await self.accept(subprotocol=EMBED_PROTOCOL if (by_protocol or offered) else None)
         await self.send_json({"type": "hello", "user_id": user.id})
 
-    def _embed_access(self, subscriptions):
+    def _access(self, subscriptions):
+        # The embed session's key, not the browser's login, is this socket's identity.
         found = EMBED["session"](self.embed_key)
         if found is None:
             return SESSION_ENDED, None, subscriptions
@@ -299,7 +302,7 @@ class EmbedEventsConsumer(EventsConsumer):
     async def _subscribe(self, kind, object_id) -> None:
         allowed = False
         if kind == "conv" and isinstance(object_id, int) and not isinstance(object_id, bool):
-            code, _, lost = await database_sync_to_async(self._embed_access)([(kind, object_id)])
+            code, _, lost = await database_sync_to_async(self._access)([(kind, object_id)])
             allowed = code is None and not lost
         if not allowed:
             await self.send_json({"type": "subscribe.denied", "kind": kind, "id": object_id})
@@ -307,21 +310,6 @@ class EmbedEventsConsumer(EventsConsumer):
         await self._join(f"{kind}.{object_id}")
         self.subscriptions.add((kind, object_id))
         await self.send_json({"type": "subscribed", "kind": kind, "id": object_id})
-
-    async def _recheck(self) -> None:
-        self.next_check_at = _next_check()
-        code, self.org_id, lost = await database_sync_to_async(self._embed_access)(sorted(self.subscriptions))
-        if self.ended:
-            return
-        if code is not None:
-            await self.disconnect(code)
-            await self.close(code=code)
-            return
-        for kind, object_id in lost:
-            if (kind, object_id) in self.subscriptions:
-                self.subscriptions.discard((kind, object_id))
-                await self._leave(f"{kind}.{object_id}")
-                await self.send_json({"type": "subscription.revoked", "kind": kind, "id": object_id})
 
     def _admit(self, message) -> dict | None:
         if self.ended:
