@@ -618,7 +618,11 @@ document.addEventListener("keydown", (event) => {
   };
   if (key === "j" || key === "ArrowDown") go(1);
   else if (key === "k" || key === "ArrowUp") go(-1);
-  else if (key === "e" && state.current) act(state.current.status === "archived" ? "reopen" : "archive");
+  else if (key === "e" && state.selected) {
+    // The selected conversation, even while its pane is still loading (its row in the list knows its status).
+    const c = state.current?.id === state.selected ? state.current : state.items.find((x) => x.id === state.selected);
+    if (c) act(c.status === "archived" ? "reopen" : "archive");
+  }
   else if (key === "r") state.widget?.focusComposer();
   else if (key === "a") pane.mount.querySelector("input[type=file]")?.click();
   else if (key === "x" && state.selected) {
