@@ -115,3 +115,38 @@ def test_an_admin_builds_the_open_house_automation_and_watches_it_run(
     finally:
         server.stop()
     assert Membership.objects.filter(user=admin).exists()
+
+
+@pytest.mark.browser
+def test_what_an_admin_types_before_the_builder_script_runs_is_kept(page, tmp_path, org_a):
+    """The builder's script arrives late (held here until the name is typed): the name and the safety
+    fields the admin already set survive it, and the automation is saved with them."""
+    MembershipFactory(organization=org_a, role=Role.ADMIN, user__username="ada")
+    template(org_a, "Hi {{first_name}}!", "Welcome")
+    server = start_asgi_server(tmp_path)
+    held = []
+    try:
+        page.set_default_timeout(WAIT)
+        base = server.base_url
+        page.goto(base + "/login/")
+        page.fill("input[name=username]", "ada")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.route("**/automation_builder*.js", lambda route: held.append(route))
+        page.goto(base + "/settings/automations/new", wait_until="commit")
+        page.get_by_label("Name", exact=True).fill("Typed early")
+        page.get_by_label("Never text the same record twice within (hours)").fill("48")
+        for _ in range(100):  # Playwright runs the route handler only while the page is waited on
+            if held:
+                break
+            page.wait_for_timeout(100)
+        assert held, "the builder script was never asked for"
+        assert page.locator("ol.steps li").count() == 0  # the script has not run yet
+        held[0].continue_()
+        page.get_by_label("Template", exact=True).select_option(label="Welcome")
+        page.get_by_role("button", name="Save", exact=True).click()
+        expect(page.get_by_role("heading", name="Run log")).to_be_visible(timeout=WAIT)
+        automation = Automation.objects.get(organization=org_a)
+        assert (automation.name, automation.reenroll_window_hours) == ("Typed early", 48)
+    finally:
+        server.stop()

@@ -322,29 +322,47 @@ async function save(status) {
   };
   if (status) body.status = status;
   const url = data ? `${form.dataset.api}/${data.id}` : form.dataset.api;
-  const response = await fetch(url, {
-    method: data ? "PATCH" : "POST",
-    headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
-    body: JSON.stringify(body),
-    credentials: "same-origin",
-  });
+  let response;
+  try {
+    response = await fetch(url, {
+      method: data ? "PATCH" : "POST",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
+      body: JSON.stringify(body),
+      credentials: "same-origin",
+    });
+  } catch {
+    showErrors({ detail: "The server could not be reached, so nothing was saved. Check the connection and save again." });
+    return false;
+  }
   const answer = await response.json().catch(() => ({ detail: `The server answered ${response.status}.` }));
   if (!response.ok) {
     showErrors(answer);
-    return;
+    return false;
   }
   window.location.assign(`${form.dataset.list}${answer.id}`);
+  return true;
 }
 
-form.addEventListener("submit", (event) => {
+form.addEventListener("submit", async (event) => {
   event.preventDefault();
-  save(event.submitter ? event.submitter.dataset.status : "");
+  // One save at a time: a second click while the first is on its way would create the automation twice.
+  const buttons = form.querySelectorAll(".actions button[type=submit]");
+  if (form.dataset.saving) return;
+  form.dataset.saving = "1";
+  buttons.forEach((b) => { b.disabled = true; });
+  let leaving = false;
+  try {
+    leaving = await save(event.submitter ? event.submitter.dataset.status : "");
+  } finally {
+    if (!leaving) {
+      delete form.dataset.saving;
+      buttons.forEach((b) => { b.disabled = false; });
+    }
+  }
 });
 
-form.elements.name.value = data ? data.name : "";
-form.elements.quiet_hours.value = data ? data.quiet_hours : "federal";
-form.elements.reenroll.checked = data ? data.reenroll : false;
-form.elements.reenroll_window_hours.value = data ? data.reenroll_window_hours : 24;
+// Name and safety fields come filled from the page itself, so what someone types before this script runs
+// is kept.
 renderTrigger(data ? data.trigger : { type: "record_created", record_type: "lead" });
 renderConditions(data ? data.conditions : { match: "all", rules: [] });
 for (const step of data ? data.steps : [{ type: "send_template" }]) stepsList.append(stepItem(step));
