@@ -84,6 +84,42 @@ def test_dismiss_hides_a_first_text_from_this_agent_only(
     expect(row(page, "Or a storage unit?")).to_be_visible()
 
 
+def test_a_list_answer_that_left_before_the_dismiss_does_not_bring_the_row_back(
+    chromium, twilio_sandbox, app_server, line, aaron
+):
+    """A second customer's text refreshes the list; that answer, computed before the dismiss and handed
+    to the page only after it (held here), must not put the dismissed row back."""
+    page = log_in(chromium, app_server.base_url, "aaron", "/inbox/")
+    twilio_sandbox.inbound(from_=CUSTOMER, to=line.phone_number, body="Do you rent parking spots?")
+    banner = open_first_text(page, "Do you rent parking spots?")
+    held = []
+
+    def hold_first_list(route):
+        if held:
+            route.continue_()
+        else:
+            held.append((route, route.fetch()))  # the server answers now; the page gets it later
+
+    page.route(re.compile(r"/api/v1/conversations\?"), hold_first_list)
+    twilio_sandbox.inbound(from_="+12065550144", to=line.phone_number, body="Is the gym open late?")
+    for _ in range(200):  # Playwright runs the route handler only while the page is waited on
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the second text did not refresh the list"
+    banner.get_by_role("button", name="Dismiss").click()
+    expect(page.get_by_role("status").filter(has_text="Dismissed until they text again.")).to_be_visible()
+    expect(row(page, "Do you rent parking spots?")).to_have_count(0)
+    route, answer = held[0]
+    route.fulfill(response=answer)
+    expect(row(page, "Is the gym open late?")).to_be_visible()  # the held answer was handled
+    expect(row(page, "Do you rent parking spots?")).to_have_count(0)
+
+    # A new text from the dismissed customer still brings the row back, live.
+    twilio_sandbox.inbound(from_=CUSTOMER, to=line.phone_number, body="Or a storage unit?")
+    expect(row(page, "Or a storage unit?")).to_be_visible()
+
+
 def test_block_asks_first_then_blocks_the_number_for_the_whole_organization(
     chromium, twilio_sandbox, app_server, line, org_a, aaron
 ):

@@ -60,6 +60,9 @@ const state = {
   checked: new Set(),
   current: null, // the selected conversation (API shape)
   widget: null, // the mounted thread-and-composer
+  // Conversations I dismissed here, with the time of their newest message then: an answer or event that
+  // left before the dismiss must not put them back; a text from them after it does.
+  dismissedAt: new Map(),
 };
 
 // --- query string ⇄ state ---------------------------------------------------------------------------
@@ -120,7 +123,14 @@ function matches(c) {
   if (state.number && String(c.phone_number.id) !== state.number) return false;
   if (state.tab === "mine" && (!c.owner || c.owner.id !== USER_ID)) return false;
   if (state.tab === "unassigned" && c.owner) return false;
-  return !c.dismissed;
+  return !c.dismissed && !dismissedHere(c);
+}
+
+function dismissedHere(c) {
+  if (!state.dismissedAt.has(c.id)) return false;
+  const newer = c.last_message.direction === "inbound" && (c.last_message.at || "") > state.dismissedAt.get(c.id);
+  if (newer) state.dismissedAt.delete(c.id);
+  return !newer;
 }
 
 // --- the list ---------------------------------------------------------------------------------------
@@ -207,7 +217,7 @@ async function load({ reset = false } = {}) {
     return;
   }
   const known = new Set(state.items.map((c) => c.id));
-  state.items.push(...data.results.filter((c) => !known.has(c.id)));
+  state.items.push(...data.results.filter((c) => !known.has(c.id) && !dismissedHere(c)));
   state.next = data.next;
   renderList();
   // The page did not fill the list: fetch the next one (the end of the list is already in view).
@@ -224,9 +234,10 @@ function refreshTop() {
     const generation = state.generation;
     const { ok, data } = await api(`conversations?${apiParams(null)}`);
     if (!ok || generation !== state.generation) return;
-    const fresh = new Map(data.results.map((c) => [c.id, c]));
+    const results = data.results.filter((c) => !dismissedHere(c));
+    const fresh = new Map(results.map((c) => [c.id, c]));
     const rest = state.items.filter((c) => !fresh.has(c.id));
-    state.items = [...data.results, ...rest].sort(byActivity);
+    state.items = [...results, ...rest].sort(byActivity);
     renderList();
   }, 150);
 }
@@ -356,7 +367,12 @@ async function act(action, { id = state.selected, confirm = false } = {}) {
   const body = action === "assign" ? { confirm } : undefined;
   // Where to go if the row leaves the list: decided now, as the live event may remove it before the answer.
   const following = state.selected === id ? neighbour(1) || neighbour(-1) : null;
+  if (action === "dismiss") {
+    const c = state.items.find((x) => x.id === id) || (state.current?.id === id ? state.current : null);
+    state.dismissedAt.set(id, c?.last_message?.at || "");
+  }
   const { ok, status, data } = await api(`conversations/${id}/${action}`, { method: "POST", body });
+  if (!ok && action === "dismiss") state.dismissedAt.delete(id);
   if (status === 409 && data?.needs_confirmation) {
     if (await ask(data.detail, { confirmLabel: "Assign to me" })) act(action, { id, confirm: true });
     return;
