@@ -44,6 +44,24 @@ def _fresh_send_buckets():
             client.delete(*stale)
 
 
+def clear_own_cache() -> None:
+    """Empty this test process's cache. Not ``cache.clear()``: on Redis that is FLUSHDB, which would also
+    empty the Celery broker's queues and every other test process's keys in the same database."""
+    from django.conf import settings
+    from django.core.cache import cache
+
+    if not settings.CONFIG.redis_url:
+        cache.clear()
+        return
+    import redis
+
+    client = redis.Redis.from_url(settings.CONFIG.redis_url)
+    prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
+    keys = list(client.scan_iter(f"{prefix}:*"))
+    if keys:
+        client.delete(*keys)
+
+
 @pytest.fixture(autouse=True)
 def _empty_org_cache():
     # The per-process configuration cache must not carry one test's organizations into the next (SQLite
