@@ -67,6 +67,55 @@ def touch_conversation(conversation: Conversation, message) -> None:
         cursor.execute(sql, params)
 
 
+def touch_conversations(messages) -> dict[int, tuple]:
+    """``touch_conversation`` for a batch: each conversation gets the newest of its messages (the messages
+    come in the order they were stored), in one statement on PostgreSQL. Returns, for each conversation that
+    changed, its new (last_message_at, preview, direction, status, source, source_label, status)."""
+    newest: dict[int, object] = {}
+    for message in messages:
+        newest[message.conversation_id] = message
+    if not newest:
+        return {}
+    if connection.vendor != "postgresql":
+        for message in newest.values():
+            touch_conversation(message.conversation, message)
+        rows = Conversation.objects.filter(pk__in=list(newest)).values_list("pk", *_TOUCHED)
+        return {row[0]: row[1:] for row in rows}
+    values, params = [], []
+    for pk, message in newest.items():
+        values.append("(%s::bigint, %s::timestamptz, %s::text, %s::text, %s::text, %s::text, %s::text)")
+        preview = (message.body or ("[media]" if message.num_media else ""))[:160]
+        params += [pk, message.created_at, preview, message.direction, message.status, message.source,
+                   message.source_label or ""]  # fmt: skip
+    newer = "(c.last_message_at IS NULL OR c.last_message_at <= v.at)"
+    columns = ", ".join(
+        f"{column} = CASE WHEN {newer} THEN v.{name} ELSE c.{column} END"
+        for column, name in zip(
+            _TOUCHED[:-1], ("at", "preview", "direction", "status", "source", "label"), strict=True
+        )
+    )
+    sql = (
+        f"UPDATE {Conversation._meta.db_table} AS c SET {columns}, status = %s "  # noqa: S608
+        f"FROM (VALUES {', '.join(values)}) AS v(id, at, preview, direction, status, source, label) "
+        f"WHERE c.id = v.id AND ({newer} OR c.status = %s) "
+        f"RETURNING c.id, {', '.join('c.' + column for column in _TOUCHED)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [Conversation.Status.OPEN, *params, Conversation.Status.ARCHIVED])
+        return {row[0]: row[1:] for row in cursor.fetchall()}
+
+
+_TOUCHED = (
+    "last_message_at",
+    "last_message_preview",
+    "last_message_direction",
+    "last_message_status",
+    "last_message_source",
+    "last_message_source_label",
+    "status",
+)
+
+
 def record_message(
     conversation: Conversation,
     *,

@@ -28,7 +28,7 @@ from crm.models import CrmRecord, RecordPhone, RecordTypeConfig, model_for
 from crm.phones import InvalidPhoneNumber
 from crm.texting import organization_phone, texting
 from messaging.inbox import steps
-from messaging.inbox.conversations import touch_conversation
+from messaging.inbox.conversations import touch_conversations
 from messaging.models import Conversation, InboxStep, Message, MessageStatus, PhoneNumber
 from messaging.segments import analyze
 from messaging.services.consent import contact_refusals
@@ -318,8 +318,8 @@ def _store_batch(org, planned: list[_Planned], source, source_label, template, a
     Message.objects.filter(organization=org, idempotency_key__in=keys, created_at__lt=since).update(
         idempotency_key=""
     )
-    conversations = _conversations(org, planned)
     sender = actor if getattr(actor, "is_authenticated", False) else None
+    conversations = _conversations(org, planned, sender)
     messages = []
     for p in planned:
         info = analyze(p.body)
@@ -345,9 +345,8 @@ def _store_batch(org, planned: list[_Planned], source, source_label, template, a
             )
         )
     Message.objects.bulk_create(messages)
-    for message in messages:
-        # The conversation's preview and time, as ``record_message`` does for one message.
-        touch_conversation(message.conversation, message)
+    # The conversations' previews and times, as ``record_message`` does for one message.
+    touch_conversations(messages)
     # Each message's inbox step, durable from this transaction on (what ``record_message`` writes through
     # ``outbound_message_created`` for one message); ``file_outbound_batch_task`` runs them after commit.
     lease = timezone.now() + timedelta(seconds=steps.LEASE_SECONDS)
@@ -373,10 +372,11 @@ def _store_batch(org, planned: list[_Planned], source, source_label, template, a
     return messages
 
 
-def _conversations(org, planned: list[_Planned]) -> dict[tuple[int, str], Conversation]:
+def _conversations(org, planned: list[_Planned], owner) -> dict[tuple[int, str], Conversation]:
     """The current conversation of each (sender number, customer): read in one query, the missing ones
     created in one INSERT that the partial unique constraint keeps race-free (a conversation another process
-    created meanwhile is skipped and read back)."""
+    created meanwhile is skipped and read back). A new one belongs to ``owner`` (the agent the batch is sent
+    as, as with one send), if any."""
     pairs = {(p.number.pk, p.e164): p for p in planned}
 
     def read() -> dict[tuple[int, str], Conversation]:
@@ -395,15 +395,18 @@ def _conversations(org, planned: list[_Planned]) -> dict[tuple[int, str], Conver
     found = read()
     missing = [p for pair, p in pairs.items() if pair not in found]
     if missing:
-        Conversation.objects.bulk_create([_new_conversation(org, p) for p in missing], ignore_conflicts=True)
+        Conversation.objects.bulk_create(
+            [_new_conversation(org, p, owner) for p in missing], ignore_conflicts=True
+        )
         found = read()
     return found
 
 
-def _new_conversation(org, p: _Planned) -> Conversation:
+def _new_conversation(org, p: _Planned, owner) -> Conversation:
     best = p.record or (p.matches[0] if p.matches else None)
     return Conversation(
         organization_id=org.pk,
+        owner=owner,
         phone_number=p.number,
         customer_number=p.e164,
         record_type=best.record_type if best is not None else "",

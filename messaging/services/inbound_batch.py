@@ -29,6 +29,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from crm.texting import try_organization_phone
+from messaging.inbox.conversations import touch_conversations
 from messaging.models import (
     STATUS_RANK,
     ConsentState,
@@ -327,35 +328,9 @@ def _insert_messages(texts: list[InboundText], conversations) -> list[Message | 
 
 
 def _touch(stored: list[tuple[InboundText, Message]], conversations) -> None:
-    """``touch_conversation`` for the newest message of each conversation of the batch, one statement; the
-    instances follow (they are the live events' payload)."""
-    newest: dict[int, Message] = {}
-    for _, message in stored:
-        newest[message.conversation_id] = message  # inserted in order: the last one is the newest
-    if not newest:
-        return
-    table = Conversation._meta.db_table
-    values, params = [], []
-    for pk, message in newest.items():
-        values.append("(%s::bigint, %s::timestamptz, %s::text, %s::text, %s::text)")
-        preview = (message.body or ("[media]" if message.num_media else ""))[:160]
-        params += [pk, message.created_at, preview, message.direction, message.status]
-    newer = "(c.last_message_at IS NULL OR c.last_message_at <= v.at)"
-    sql = (
-        f"UPDATE {table} AS c SET "  # noqa: S608
-        f"last_message_at = CASE WHEN {newer} THEN v.at ELSE c.last_message_at END, "
-        f"last_message_preview = CASE WHEN {newer} THEN v.preview ELSE c.last_message_preview END, "
-        f"last_message_direction = CASE WHEN {newer} THEN v.direction ELSE c.last_message_direction END, "
-        f"last_message_status = CASE WHEN {newer} THEN v.status ELSE c.last_message_status END, "
-        "status = %s "
-        f"FROM (VALUES {', '.join(values)}) AS v(id, at, preview, direction, status) "
-        f"WHERE c.id = v.id AND ({newer} OR c.status = %s) "
-        "RETURNING c.id, c.last_message_at, c.last_message_preview, c.last_message_direction, "
-        "c.last_message_status, c.status"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [Conversation.Status.OPEN, *params, Conversation.Status.ARCHIVED])
-        changed = {row[0]: row[1:] for row in cursor.fetchall()}
+    """``touch_conversations`` for the batch's messages; the instances follow (they are the live events'
+    payload)."""
+    changed = touch_conversations([message for _, message in stored])
     for conversation in {id(c): c for c in conversations.values()}.values():
         row = changed.get(conversation.pk)
         if row is not None:
@@ -364,6 +339,8 @@ def _touch(stored: list[tuple[InboundText, Message]], conversations) -> None:
                 conversation.last_message_preview,
                 conversation.last_message_direction,
                 conversation.last_message_status,
+                conversation.last_message_source,
+                conversation.last_message_source_label,
                 conversation.status,
             ) = row
 
