@@ -202,14 +202,16 @@ def main() -> None:
         beat = start(beat_cmd, env, "/tmp/bench-campaign-beat.log")
         procs.append(beat)
         memory: list[float] = []
+        progress: list[tuple[float, int]] = []  # (worker + beat CPU seconds, texts handed over)
         stop = threading.Event()
+        sent_sql = "SELECT count(*) FROM messaging_message WHERE sid IS NOT NULL"
 
         def sample() -> None:
             while not stop.wait(5):
                 memory.append(rss_mb(worker.pid))
+                progress.append((tree_cpu(worker.pid) + tree_cpu(beat.pid), int(psql(args.db, sent_sql))))
 
         threading.Thread(target=sample, daemon=True).start()
-        sent_sql = "SELECT count(*) FROM messaging_message WHERE sid IS NOT NULL"
         wait_for(lambda: psql(args.db, sent_sql) == str(total), 3 * total / (args.rate * args.numbers) + 300,
                  "every text handed to the sandbox")  # fmt: skip
         elapsed = time.monotonic() - begin
@@ -242,6 +244,19 @@ def main() -> None:
         print(f"seconds over any sender's rate: {over}; busiest sender-second: "
               f"{max(n for c in per_second.values() for n in c.values())}")  # fmt: skip
         print(f"CPU (worker + beat) per text: {1000 * cpu / total:.1f} ms")
+        if len(progress) >= 4:
+            # CPU per text in each third of the run: flat means the cost does not grow with the backlog.
+            thirds = [
+                progress[0],
+                progress[len(progress) // 3],
+                progress[2 * len(progress) // 3],
+                progress[-1],
+            ]
+            costs = [
+                f"{1000 * (b[0] - a[0]) / max(1, b[1] - a[1]):.1f}"
+                for a, b in zip(thirds, thirds[1:], strict=False)
+            ]
+            print(f"CPU per text by third of the run (ms): {', '.join(costs)}")
         if memory:
             middle = memory[len(memory) // 2]
             print(f"worker RSS MB: start {memory[0]:.0f}, middle {middle:.0f}, end {memory[-1]:.0f}")

@@ -78,10 +78,14 @@ def dispatch_campaigns() -> dict:
 
 
 @shared_task(acks_late=True)
-def send_campaign_step(recipient_id: int, step_index: int) -> dict:
-    from campaigns.drip.dispatcher import send_step
+def send_campaign_steps(items: list) -> dict:
+    """The texts one tick released for one sender: ``[(recipient id, step index, due time)]``, stored
+    together, then each handed to Twilio at its due time. A redelivered task finds its steps done."""
+    from campaigns.drip.dispatcher import deliver_due, send_steps
 
-    return {"recipient": recipient_id, "result": send_step(recipient_id, step_index)}
+    done = send_steps([(int(r), int(s), float(at) if at is not None else None) for r, s, at in items])
+    deliver_due(done.deliveries)
+    return {"released": len(items), "sent": sum(o == "sent" for o in done.outcomes.values())}
 
 
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5)

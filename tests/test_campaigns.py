@@ -37,18 +37,28 @@ NOON_NEW_YORK = datetime(2027, 6, 8, 16, 0, tzinfo=UTC)
 
 @pytest.fixture
 def released(monkeypatch):
-    """What the dispatcher hands to workers (recipient, step, delay), instead of running it."""
-    from django.core.cache import cache
+    """What the dispatcher hands to workers (recipient, step, due time), instead of running it; the
+    hand-overs to Twilio go to the real task."""
+    from quicksend.queue import task
+    from tests.conftest import clear_own_cache
 
-    cache.clear()  # the senders' slot clocks
+    clear_own_cache()  # the senders' slot clocks
     calls = []
 
     class Recorder:
-        def apply_async(self, args, countdown=0):
-            calls.append((*args, countdown))
+        def delay(self, items):
+            calls.extend(items)
 
-    monkeypatch.setattr(dispatcher, "task", lambda name: Recorder())
+    monkeypatch.setattr(
+        dispatcher,
+        "task",
+        lambda name: Recorder() if name == "campaigns.tasks.send_campaign_steps" else task(name),
+    )
     return calls
+
+
+def _delays(released, now):
+    return [round(at - now.timestamp(), 3) for *_, at in released]
 
 
 @pytest.fixture
@@ -157,10 +167,10 @@ def test_dispatcher_releases_one_long_code_text_per_second_spaced(org_a, alice, 
     do_start_campaign(drip, alice)
     dispatcher.dispatch(NOON_NEW_YORK)
     # A 2-second horizon at 1 segment/s: two texts, one second apart.
-    assert [round(delay, 3) for *_, delay in released] == [0.0, 1.0]
+    assert _delays(released, NOON_NEW_YORK) == [0.0, 1.0]
     released.clear()
     dispatcher.dispatch(NOON_NEW_YORK + timedelta(seconds=1))
-    assert [round(delay, 3) for *_, delay in released] == [1.0]  # the slot clock carried over
+    assert _delays(released, NOON_NEW_YORK + timedelta(seconds=1)) == [1.0]  # the slot clock carried over
 
 
 def test_a_numbers_own_rate_and_segments_count(org_a, alice, line, released, settings):
@@ -171,7 +181,7 @@ def test_a_numbers_own_rate_and_segments_count(org_a, alice, line, released, set
     enroll(drip, people(50))
     do_start_campaign(drip, alice)
     dispatcher.dispatch(NOON_NEW_YORK)
-    delays = [delay for *_, delay in released]
+    delays = _delays(released, NOON_NEW_YORK)
     assert len(delays) == 10  # 20 segments in 2 seconds
     assert all(abs(b - a - 0.2) < 1e-6 for a, b in zip(delays, delays[1:], strict=False))
 
@@ -393,3 +403,34 @@ def test_a_batch_of_texts_stops_the_repliers_and_opts_in_a_keyword_once(
     assert CampaignRecipient.objects.get(campaign=drip, phone=joiner).status == "pending"
     confirmations = Message.objects.filter(organization=org_a, to_number=joiner, source="auto_reply")
     assert confirmations.count() == 1
+
+
+def test_the_texts_of_a_tick_are_stored_together_at_a_cost_that_does_not_grow_with_them(
+    org_a, alice, line, released, no_twilio, settings
+):
+    """``send_steps`` for 4 people and for 16 people runs the same statements: the records, the consent,
+    the conversations, the messages, the sends and the people are each read or written once per batch."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.QUICKSEND_SEND_RATES = {"local": 100}
+    counts = []
+    for size, start in ((2, 200), (4, 0), (16, 100)):  # the first warms the per-process caches
+        drip = campaign(org_a, alice, [line.number], name=f"Batch of {size}")
+        enroll(drip, people(size, start=start), merge={"name": "Kim"})
+        do_start_campaign(drip, alice)
+        released.clear()
+        dispatcher.dispatch(NOON_NEW_YORK)
+        items = [
+            item for item in released if CampaignRecipient.objects.get(pk=item[0]).campaign_id == drip.pk
+        ]
+        assert len(items) == size
+        with CaptureQueriesContext(connection) as queries:
+            done = dispatcher.send_steps(items, now=NOON_NEW_YORK)
+        assert set(done.outcomes.values()) == {"sent"}
+        assert len(done.deliveries) == size
+        counts.append(len(queries))
+        do_cancel_campaign(drip, alice)
+    assert counts[1] == counts[2], counts
+    assert CampaignSend.objects.count() == 22
+    assert Message.objects.filter(organization=org_a, validity_period__isnull=False).count() == 22

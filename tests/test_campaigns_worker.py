@@ -43,16 +43,16 @@ import django
 django.setup()
 from campaigns.drip import dispatcher
 
-real_send = dispatcher.do_send_message
+real_send = dispatcher.send_many
 
 
 def send_then_die(*args, **kwargs):
-    message = real_send(*args, **kwargs)
-    print("stored", message.pk, flush=True)
+    result = real_send(*args, **kwargs)
+    print("stored", result.queued[0].pk, flush=True)
     os._exit(17)
 
 
-dispatcher.do_send_message = send_then_die
+dispatcher.send_many = send_then_die
 print(dispatcher.send_step(int(sys.argv[1]), 0), flush=True)
 """
 
@@ -69,9 +69,9 @@ def worker_env(twilio_sandbox, monkeypatch, settings):
     }
     for key, value in extra.items():
         monkeypatch.setenv(key, value)
-    from django.core.cache import cache
+    from tests.conftest import clear_own_cache
 
-    cache.clear()
+    clear_own_cache()
     return extra
 
 

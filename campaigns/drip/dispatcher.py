@@ -3,15 +3,19 @@
 - ``dispatch`` is the periodic tick (every second, one process at a time: ``locked_job``). For every sender
   number of a running campaign it releases at most one tick ahead of that sender's rate (long code 1
   segment/s, toll-free 3, short code 100, or the number's own ``SenderRate``), each text costing its
-  segments. A per-sender slot clock spaces the texts evenly; each claimed recipient gets its slot as the
-  (sub-second) delay of its send task. Campaigns sharing a sender take turns; organizations never share a
+  segments. A per-sender slot clock spaces the texts evenly; each claimed recipient gets its slot, the
+  time its text is handed to Twilio. Campaigns sharing a sender take turns; organizations never share a
   sender, so each has its own pace. A campaign in batch mode releases at most N texts every M minutes.
-- A claim is a lease (``claimed_until``): a send task that was lost is claimed again once it expires.
-- ``send_step`` is the one function that texts a recipient a step: inside one transaction with the
-  recipient's row locked it re-checks everything (campaign running, person still active and not opted out,
-  the window open), calls the send service with the idempotency key ``campaign-<recipient>-<step>``, records
-  the ``CampaignSend`` (unique per recipient and step) and moves the recipient on. A worker killed anywhere
-  in it rolls everything back; a duplicate task finds the step already done. So nobody gets a step twice.
+- A claim is a lease (``claimed_until``): a step task that was lost is claimed again once it expires.
+- ``send_steps`` texts the people one tick released for one sender (``send_step``: one person): inside one
+  transaction with their rows locked it re-checks everything per person (campaign running, person still
+  active and at this step, the window open), stores the texts with the bulk send service (every check of a
+  single send, opt-out included; the idempotency key ``campaign-<recipient>-<step>``), records each
+  ``CampaignSend`` (unique per recipient and step) and moves the people on. A worker killed anywhere in it
+  rolls everything back; a duplicate task finds the steps done. So nobody gets a step twice.
+- After commit each text is handed to Twilio by its own light task at its slot (``deliver_due``); a text
+  whose hand-over task was lost is queued again by the tick (``_requeue_stranded``), and the hand-over
+  claims a text before calling Twilio, so it is never sent twice.
 - The per-sender token bucket at the hand-over to Twilio (``messaging.services.throttle``) stays the hard
   limit: whatever reaches it early waits, so no second ever holds more than the sender's rate.
 """
@@ -20,7 +24,9 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -43,8 +49,8 @@ from crm.models import model_for
 from messaging.models import Message, MessageStatus, PhoneNumber
 from messaging.segments import analyze
 from messaging.services import throttle
-from messaging.services.consent import contact_refusal
-from messaging.services.sending import SendRefused, do_send_message
+from messaging.services.bulk_sending import Recipient, send_many
+from messaging.services.sending import SendRefused
 from quicksend.queue import task
 
 log = logging.getLogger(__name__)
@@ -189,6 +195,35 @@ def _backlog(numbers: list[PhoneNumber]) -> dict[int, int]:
     return {by_number[(org, number)]: n for org, number, n in rows if (org, number) in by_number}
 
 
+# A campaign text stored this long ago and still not handed over lost its hand-over task (a worker killed
+# between storing the texts and queueing their hand-overs, or holding them for their slots).
+STRANDED_SECONDS = 60
+
+
+def _requeue_stranded(now: datetime, limit: int = 500) -> int:
+    """Queue the hand-over again for campaign texts stuck before it (at most every 10 s, ``limit`` a run).
+    A second task for a text still in flight is harmless: the hand-over claims the text first."""
+    if not cache.add("campaign-stranded-sweep", 1, timeout=10):
+        return 0
+    ids = list(
+        Message.objects.filter(
+            status=MessageStatus.PENDING,
+            status_rank=0,
+            source=Message.Source.CAMPAIGN,
+            sid__isnull=True,
+            handed_over_at__isnull=True,
+            created_at__lt=now - timedelta(seconds=STRANDED_SECONDS),
+            created_at__gte=now - timedelta(days=1),
+        )
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    if ids:
+        log.warning("campaign texts stranded before their hand-over, queued again: %s", len(ids))
+        deliver_due([(pk, None) for pk in ids])
+    return len(ids)
+
+
 def _interleave(lists: list[list]) -> list:
     out = []
     for i in range(max((len(x) for x in lists), default=0)):
@@ -203,6 +238,7 @@ def dispatch(now: datetime | None = None) -> dict:
     running = list(Campaign.objects.filter(status=Campaign.Status.RUNNING).order_by("id"))
     if not running:
         return {"released": 0}
+    requeued = _requeue_stranded(now)
     by_sender: dict[int, list[Campaign]] = defaultdict(list)
     for campaign_id, number_id in Campaign.senders.through.objects.filter(
         campaign_id__in=[c.pk for c in running]
@@ -216,14 +252,16 @@ def dispatch(now: datetime | None = None) -> dict:
     steps_of = {c.pk: _steps(c.pk) for c in running}
     backlog = _backlog(numbers)
     allowance = {c.pk: _batch_allowance(c, now) for c in running}
-    released = []
+    released: dict[int, list[tuple[int, int, float]]] = defaultdict(list)
     now_ts = now.timestamp()
     for number_id, campaigns in by_sender.items():
         rate = rates.get(number_id)
         if not rate:
             continue
-        if backlog.get(number_id, 0) >= max(1.0, rate * HORIZON_SECONDS):
-            continue  # the workers are behind this sender: release nothing until they catch up
+        if backlog.get(number_id, 0) >= max(1.0, rate * (HORIZON_SECONDS + 1)):
+            # More stored than this tick's slots can hold: the workers are behind this sender. Release
+            # nothing until they catch up.
+            continue
         clock = max(float(cache.get(_slot_key(number_id)) or 0.0), now_ts)
         if clock > now_ts + 3600:
             clock = now_ts  # the clock was set on another host's time, far ahead: start again from now
@@ -245,46 +283,40 @@ def dispatch(now: datetime | None = None) -> dict:
                 # Over this tick's room: give the lease back, the next tick takes it.
                 CampaignRecipient.objects.filter(pk=recipient.pk).update(claimed_until=None)
                 continue
-            released.append((recipient.pk, recipient.step_index, max(0.0, clock - now_ts)))
+            released[number_id].append((recipient.pk, recipient.step_index, max(clock, now_ts)))
             clock += cost / rate
             if allowance[campaign.pk] is not None:
                 allowance[campaign.pk] -= 1
                 Campaign.objects.filter(pk=campaign.pk).update(batch_sent=campaign.batch_sent + 1)
                 campaign.batch_sent += 1
         cache.set(_slot_key(number_id), clock, timeout=3600)
-    send = task("campaigns.tasks.send_campaign_step")
-    for recipient_id, step_index, delay in released:
-        send.apply_async((recipient_id, step_index), countdown=delay)
+    # One task per sender and tick stores its texts together; each is handed to Twilio at its own slot.
+    send = task("campaigns.tasks.send_campaign_steps")
+    for items in released.values():
+        send.delay(items)
     _finish_done(running, now)
-    return {"released": len(released)}
+    return {"released": sum(len(items) for items in released.values()), "requeued": requeued}
 
 
-# --- one step to one person ---------------------------------------------------------------------------
+# --- steps to people -----------------------------------------------------------------------------------
 
 
-def deliver_campaign_text(campaign: Campaign, recipient: CampaignRecipient, text: str, step: int, actor):
-    """The one place a campaign hands a text to the send service (so it can become a bulk call)."""
-    return do_send_message(
-        campaign.organization,
-        actor=actor,
-        source=Message.Source.CAMPAIGN,
-        to=recipient.phone,
-        from_number=recipient.sender,
-        body=text,
-        idempotency_key=f"campaign-{recipient.pk}-{step}",
-        source_label=campaign.name,
-    )
-
-
-def _record(recipient: CampaignRecipient):
-    if not recipient.record_type or not recipient.record_id:
-        return None
-    return (
-        model_for(recipient.record_type)
-        .objects.select_related("owner")
-        .filter(organization_id=recipient.organization_id, pk=recipient.record_id)
-        .first()
-    )
+def _records(recipients: list[CampaignRecipient]) -> dict[tuple[str, int], object]:
+    """The CRM record of each recipient that has one (with its owner): one query per record type."""
+    wanted: dict[str, set[int]] = defaultdict(set)
+    for r in recipients:
+        if r.record_type and r.record_id:
+            wanted[r.record_type].add(r.record_id)
+    found = {}
+    for record_type, ids in wanted.items():
+        organization_id = recipients[0].organization_id
+        for record in (
+            model_for(record_type)
+            .objects.select_related("owner")
+            .filter(organization_id=organization_id, pk__in=ids)
+        ):
+            found[(record_type, record.pk)] = record
+    return found
 
 
 def _stop(recipient: CampaignRecipient, status: str, reason: str) -> str:
@@ -296,83 +328,189 @@ def _stop(recipient: CampaignRecipient, status: str, reason: str) -> str:
     return status
 
 
+def _refusal_status(reason: str) -> str:
+    return Status.OPTED_OUT if "opted out" in reason.lower() else Status.FAILED
+
+
+@dataclass
+class _Due:
+    recipient: CampaignRecipient
+    gate: windows.Gate
+    key: str
+    text: str
+    actor: object
+
+
+@dataclass
+class StepsSent:
+    """What ``send_steps`` did: a word per recipient, and each stored message with the time its hand-over
+    to Twilio is due (a Unix time; None: now)."""
+
+    outcomes: dict[int, str]
+    deliveries: list[tuple[int, float | None]]
+
+
 @transaction.atomic
-def send_step(recipient_id: int, step_index: int, now: datetime | None = None) -> str:
-    """Text the recipient step ``step_index`` if it is still theirs to get now (see the module docstring).
-    Returns what happened in a word."""
+def send_steps(items: list[tuple[int, int, float | None]], now: datetime | None = None) -> StepsSent:
+    """Text each recipient the step it was released for, if it is still theirs to get now (see the module
+    docstring). ``items``: ``(recipient id, step index, due time)``, the due time being when the dispatcher
+    gave the text its sender's slot.
+
+    One transaction for all: the recipients' rows locked, every re-check made per person, the texts stored
+    with the bulk send service (one batch per campaign, sender and agent) without handing them over, their
+    ``CampaignSend`` rows written and the people moved on. The caller hands the messages to Twilio after
+    commit, each at its due time (``deliver_due``)."""
     now = now or timezone.now()
-    recipient = (
+    wanted = {rid: (step, at) for rid, step, at in items}
+    outcomes = dict.fromkeys(wanted, "missing")
+    recipients = list(
         CampaignRecipient.objects.select_for_update(of=("self",))
-        .select_related("campaign__organization", "sender")
-        .filter(pk=recipient_id)
-        .first()
+        .select_related("campaign__organization", "campaign__created_by", "sender")
+        .filter(pk__in=list(wanted))
+        .order_by("pk")
     )
-    if recipient is None:
-        return "missing"
-    if recipient.step_index != step_index or recipient.status not in CampaignRecipient.ACTIVE:
-        return "done"
-    campaign = recipient.campaign
-    if campaign.status != Campaign.Status.RUNNING:
-        CampaignRecipient.objects.filter(pk=recipient.pk).update(claimed_until=None)
-        return "not running"
-    gate = windows.gate(campaign, recipient_time_zone=recipient.time_zone, state=recipient.state, now=now)
-    if not gate.allowed:
-        recipient.next_at, recipient.waiting_reason, recipient.claimed_until = (
-            gate.opens_at,
-            gate.reason,
-            None,
-        )
-        recipient.save(update_fields=["next_at", "waiting_reason", "claimed_until", "updated_at"])
-        return "waiting"
-    refusal = contact_refusal(recipient.organization_id, recipient.phone)
-    if refusal:
-        opted_out = "opted out" in refusal.lower()
-        return _stop(recipient, Status.OPTED_OUT if opted_out else Status.FAILED, refusal)
-    steps = _steps(campaign.pk)
-    if step_index >= len(steps):
-        return _stop(recipient, Status.COMPLETED, "")
-    record = _record(recipient)
-    text = compose(
-        steps[step_index].body,
-        merge=recipient.merge,
-        record=record,
-        org=campaign.organization,
-        first=step_index == 0,
-    ).text
-    actor = getattr(record, "owner", None) or campaign.created_by
-    try:
-        message = deliver_campaign_text(campaign, recipient, text, step_index, actor)
-    except SendRefused as exc:
-        opted_out = "opted out" in str(exc).lower()
-        return _stop(recipient, Status.OPTED_OUT if opted_out else Status.FAILED, str(exc))
-    Message.objects.filter(pk=message.pk).update(
-        validity_period=windows.validity_seconds(gate.closes_at, now)
-    )
-    CampaignSend.objects.create(
-        organization_id=recipient.organization_id,
-        campaign=campaign,
-        recipient=recipient,
-        step_index=step_index,
-        message=message,
-        segments=message.num_segments,
-    )
-    recipient.step_index = step_index + 1
-    recipient.last_sent_at = now
-    recipient.claimed_until = None
-    recipient.waiting_reason = ""
-    if recipient.sender_id is None:
-        recipient.sender_id = (
-            PhoneNumber.objects.filter(
-                organization_id=recipient.organization_id, phone_number=message.from_number
+    steps_of: dict[int, list[CampaignStep]] = {}
+    gates: dict[tuple, windows.Gate] = {}
+    records = _records(recipients)
+    groups: dict[tuple, list[_Due]] = defaultdict(list)
+    for recipient in recipients:
+        step_index = wanted[recipient.pk][0]
+        if recipient.step_index != step_index or recipient.status not in CampaignRecipient.ACTIVE:
+            outcomes[recipient.pk] = "done"
+            continue
+        campaign = recipient.campaign
+        if campaign.status != Campaign.Status.RUNNING:
+            CampaignRecipient.objects.filter(pk=recipient.pk).update(claimed_until=None)
+            outcomes[recipient.pk] = "not running"
+            continue
+        zone = (campaign.pk, recipient.time_zone, recipient.state)
+        if zone not in gates:
+            gates[zone] = windows.gate(
+                campaign, recipient_time_zone=recipient.time_zone, state=recipient.state, now=now
             )
-            .values_list("pk", flat=True)
-            .first()
+        gate = gates[zone]
+        if not gate.allowed:
+            recipient.next_at, recipient.waiting_reason, recipient.claimed_until = (
+                gate.opens_at,
+                gate.reason,
+                None,
+            )
+            recipient.save(update_fields=["next_at", "waiting_reason", "claimed_until", "updated_at"])
+            outcomes[recipient.pk] = "waiting"
+            continue
+        if campaign.pk not in steps_of:
+            steps_of[campaign.pk] = _steps(campaign.pk)
+        steps = steps_of[campaign.pk]
+        if step_index >= len(steps):
+            outcomes[recipient.pk] = _stop(recipient, Status.COMPLETED, "")
+            continue
+        record = records.get((recipient.record_type, recipient.record_id))
+        text = compose(
+            steps[step_index].body,
+            merge=recipient.merge,
+            record=record,
+            org=campaign.organization,
+            first=step_index == 0,
+        ).text
+        actor = getattr(record, "owner", None) or campaign.created_by
+        key = f"campaign-{recipient.pk}-{step_index}"
+        groups[(campaign.pk, recipient.sender_id, getattr(actor, "pk", None))].append(
+            _Due(recipient, gate, key, text, actor)
         )
-    if step_index + 1 < len(steps):
-        recipient.status = Status.IN_PROGRESS
-        recipient.next_at = now + timedelta(minutes=steps[step_index + 1].wait_minutes)
-    else:
-        recipient.status = Status.COMPLETED
-        recipient.next_at = None
-    recipient.save()
-    return "sent"
+    deliveries: list[tuple[int, float | None]] = []
+    for dues in groups.values():
+        deliveries += _send_group(dues, wanted, steps_of, outcomes, now)
+    return StepsSent(outcomes, deliveries)
+
+
+def _send_group(dues: list[_Due], wanted, steps_of, outcomes: dict[int, str], now: datetime):
+    """One batch of the bulk send service (one campaign, sender and agent), and what follows from it."""
+    first = dues[0].recipient
+    campaign = first.campaign
+    try:
+        result = send_many(
+            campaign.organization,
+            [Recipient(key=d.key, to=d.recipient.phone, body=d.text) for d in dues],
+            source=Message.Source.CAMPAIGN,
+            source_label=campaign.name,
+            from_number=first.sender,
+            actor=dues[0].actor,
+            queue_delivery=False,
+        )
+    except SendRefused as refused:  # the sender itself cannot send: nobody of this batch can be texted
+        for d in dues:
+            outcomes[d.recipient.pk] = _stop(d.recipient, _refusal_status(str(refused)), str(refused))
+        return []
+    steps = steps_of[campaign.pk]
+    messages = {m.idempotency_key: m for m in result.queued + result.existing}
+    senders = dict(
+        PhoneNumber.objects.filter(
+            organization_id=campaign.organization_id,
+            phone_number__in={m.from_number for m in messages.values()},
+        ).values_list("phone_number", "pk")
+    )
+    validity: dict[int, list[int]] = defaultdict(list)
+    sends, moved, deliveries = [], [], []
+    for d in dues:
+        recipient, step_index = d.recipient, wanted[d.recipient.pk][0]
+        if d.key in result.refused:
+            reason = str(result.refused[d.key])
+            outcomes[recipient.pk] = _stop(recipient, _refusal_status(reason), reason)
+            continue
+        message = messages[d.key]
+        if message.sid is None:
+            validity[windows.validity_seconds(d.gate.closes_at, now)].append(message.pk)
+            deliveries.append((message.pk, wanted[recipient.pk][1]))
+        sends.append(
+            CampaignSend(
+                organization_id=recipient.organization_id,
+                campaign=campaign,
+                recipient=recipient,
+                step_index=step_index,
+                message=message,
+                segments=message.num_segments,
+            )
+        )
+        recipient.step_index = step_index + 1
+        recipient.last_sent_at = now
+        recipient.claimed_until = None
+        recipient.waiting_reason = ""
+        recipient.updated_at = now
+        if recipient.sender_id is None:
+            recipient.sender_id = senders.get(message.from_number)
+        if step_index + 1 < len(steps):
+            recipient.status = Status.IN_PROGRESS
+            recipient.next_at = now + timedelta(minutes=steps[step_index + 1].wait_minutes)
+        else:
+            recipient.status = Status.COMPLETED
+            recipient.next_at = None
+        moved.append(recipient)
+        outcomes[recipient.pk] = "sent"
+    for seconds, ids in validity.items():
+        Message.objects.filter(pk__in=ids).update(validity_period=seconds)
+    CampaignSend.objects.bulk_create(sends, ignore_conflicts=True)
+    CampaignRecipient.objects.bulk_update(
+        moved,
+        ["step_index", "last_sent_at", "claimed_until", "waiting_reason", "sender", "status", "next_at",
+         "updated_at"],
+    )  # fmt: skip
+    return deliveries
+
+
+def deliver_due(deliveries: list[tuple[int, float | None]]) -> None:
+    """Queue each stored message's hand-over to Twilio at its due time (the sender's slot)."""
+    send = task("messaging.tasks.sending.send_message_task")
+    now_ts = time.time()
+    for message_id, at in deliveries:
+        delay = max(0.0, (at or now_ts) - now_ts)
+        if delay > 0.01:
+            send.apply_async((message_id,), countdown=delay)
+        else:
+            send.delay(message_id)
+
+
+def send_step(recipient_id: int, step_index: int, now: datetime | None = None) -> str:
+    """``send_steps`` for one person, handed over at once. Returns what happened in a word."""
+    done = send_steps([(recipient_id, step_index, None)], now=now)
+    transaction.on_commit(lambda: deliver_due(done.deliveries))
+    return done.outcomes[recipient_id]
