@@ -413,6 +413,8 @@ def test_the_texts_of_a_tick_are_stored_together_at_a_cost_that_does_not_grow_wi
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    if connection.vendor != "postgresql":
+        pytest.skip("the embedded database (SQLite) touches the conversations one statement each")
     settings.QUICKSEND_SEND_RATES = {"local": 100}
     counts = []
     for size, start in ((2, 200), (4, 0), (16, 100)):  # the first warms the per-process caches
@@ -434,3 +436,29 @@ def test_the_texts_of_a_tick_are_stored_together_at_a_cost_that_does_not_grow_wi
     assert counts[1] == counts[2], counts
     assert CampaignSend.objects.count() == 22
     assert Message.objects.filter(organization=org_a, validity_period__isnull=False).count() == 22
+
+
+def test_a_text_whose_hand_over_task_was_lost_is_queued_again_by_the_tick(
+    org_a, alice, line, released, monkeypatch
+):
+    """Stored, the person moved on, but the hand-over task lost with its worker: a minute later the tick
+    queues the hand-over again, even once the campaign has completed; a text still in its minute is left."""
+    handed = []
+    monkeypatch.setattr("messaging.tasks.sending.send_message_task.delay", lambda pk: handed.append(pk))
+    drip = campaign(org_a, alice, [line.number], steps=[{"body": "Acme: hi"}])
+    enroll(drip, people(2))
+    do_start_campaign(drip, alice)
+    dispatcher.dispatch(NOON_NEW_YORK)
+    done = dispatcher.send_steps(released, now=NOON_NEW_YORK)  # its deliveries never queued
+    lost, recent = sorted(pk for pk, _at in done.deliveries)
+    Message.objects.filter(pk=lost).update(created_at=timezone.now() - timedelta(minutes=2))
+    dispatcher.dispatch(NOON_NEW_YORK + timedelta(seconds=1))
+    drip.refresh_from_db()
+    assert drip.status == Campaign.Status.COMPLETED  # nobody is left to text
+    from tests.conftest import clear_own_cache
+
+    clear_own_cache()  # the sweep runs at most every 10 seconds
+    handed.clear()
+    dispatcher.dispatch(timezone.now())
+    assert handed == [lost]
+    assert recent not in handed

@@ -235,10 +235,10 @@ def dispatch(now: datetime | None = None) -> dict:
     """One tick: start scheduled campaigns, release each sender's next slots, finish completed campaigns."""
     now = now or timezone.now()
     _start_scheduled(now)
+    requeued = _requeue_stranded(now)  # a completed campaign's last texts too
     running = list(Campaign.objects.filter(status=Campaign.Status.RUNNING).order_by("id"))
     if not running:
-        return {"released": 0}
-    requeued = _requeue_stranded(now)
+        return {"released": 0, "requeued": requeued}
     by_sender: dict[int, list[Campaign]] = defaultdict(list)
     for campaign_id, number_id in Campaign.senders.through.objects.filter(
         campaign_id__in=[c.pk for c in running]
