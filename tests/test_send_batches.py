@@ -112,9 +112,43 @@ def test_consent_is_checked_again_when_the_batch_is_handed_over(org_a, line, twi
 def test_the_inbox_files_each_batched_message_once(org_a, line):
     result = _campaign(org_a, [Recipient(key=f"k{i}", to=f"+120655504{i:02d}", body="Hi") for i in range(3)])
     ids = [m.pk for m in result.queued]
-    assert file_outbound_batch_task.apply(args=[ids]).get() == {"messages": 3, "done": 3}
-    assert file_outbound_batch_task.apply(args=[ids]).get() == {"messages": 3, "done": 0}
+    assert file_outbound_batch_task.apply(args=[ids]).get()["done"] == 3
+    assert file_outbound_batch_task.apply(args=[ids]).get()["done"] == 0
     assert InboxStep.objects.filter(message_id__in=ids, done_at__isnull=False).count() == 3
+
+
+def test_the_inbox_files_a_batch_as_it_files_one_message(org_a, line):
+    """By the single step's rules (PostgreSQL files the batch at once, the embedded database one by one):
+    each message joins its session, the sender has read the thread up to their newest message, their text
+    notifications of it clear, and the new conversation is theirs."""
+    from messaging.models import ConversationUserState, MessageSession, Notification
+    from tests.factories import MembershipFactory
+
+    agent = MembershipFactory(organization=org_a).user
+    recipients = [
+        Recipient(key="a1", to="+12065550410", body="First"),
+        Recipient(key="a2", to="+12065550410", body="Second"),
+        Recipient(key="b1", to="+12065550411", body="Hello"),
+    ]
+    result = _campaign(org_a, recipients, actor=agent)
+    first, second, other = result.queued
+    conversation = first.conversation
+    assert conversation.owner_id == agent.pk and other.conversation.owner_id == agent.pk
+    pending = Notification.objects.create(
+        organization=org_a, recipient=agent, kind=Notification.Kind.MESSAGE, conversation=conversation
+    )
+    from django.db import connection
+
+    outcome = file_outbound_batch_task.apply(args=[[first.pk, second.pk, other.pk]]).get()
+    assert outcome["done"] == 3
+    assert outcome.get("batch", False) == (connection.vendor == "postgresql")
+    session = MessageSession.objects.get(conversation=conversation)
+    assert (session.message_count, session.owner_id) == (2, agent.pk)
+    assert MessageSession.objects.get(conversation=other.conversation).message_count == 1
+    state = ConversationUserState.objects.get(conversation=conversation, user=agent)
+    assert (state.unread_count, state.last_read_message_id) == (0, second.pk)
+    pending.refresh_from_db()
+    assert pending.cleared_at is not None and pending.is_read
 
 
 def test_a_batch_needs_a_key_per_recipient(org_a, line):

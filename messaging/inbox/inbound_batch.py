@@ -60,7 +60,7 @@ def file_inbound_texts(groups: list[InboundGroup]) -> None:
     if not groups:
         return
     settings = {org: inbox_settings_for(org) for org in {g.conversation.organization_id for g in groups}}
-    _sessions(groups, settings)
+    join_sessions(groups, settings)
     told = [g for g in groups if not g.blocked]
     if told:
         ConversationUserState.objects.filter(
@@ -93,7 +93,7 @@ def file_inbound_texts(groups: list[InboundGroup]) -> None:
         )
 
 
-def _sessions(groups: list[InboundGroup], settings: dict[int, InboxSettings]) -> None:
+def join_sessions(groups: list[InboundGroup], settings: dict[int, InboxSettings]) -> None:
     """``state.attach_to_session`` for every text of the batch: one read, one INSERT, one UPDATE."""
     by_conversation = {g.conversation.pk: g for g in groups}
     earliest = min(m.created_at for g in groups for m in g.messages)

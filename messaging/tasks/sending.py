@@ -55,8 +55,23 @@ def deliver_batch_task(self, message_ids: list[int]) -> dict:
 @shared_task(acks_late=True)
 def file_outbound_batch_task(message_ids: list[int]) -> dict:
     """The inbox's step of each message a batch stored (its rows were written with the messages): the same
-    step ``outbound_message_created`` runs for one message. A step that fails is retried from its row."""
-    from messaging.inbox import steps
+    step ``outbound_message_created`` runs for one message, for the whole batch at once on PostgreSQL
+    (``inbox.outbound_batch``). Should the batch fail, each message's step is tried alone, and a step that
+    fails then is recorded on its row and retried from there."""
+    import logging
 
+    from django.db import connection
+
+    from messaging.inbox import steps
+    from messaging.inbox.outbound_batch import file_outbound_batch
+    from quicksend import realtime
+
+    if connection.vendor == "postgresql":
+        try:
+            with realtime.collect():
+                done = file_outbound_batch(message_ids)
+            return {"messages": len(message_ids), "done": done, "batch": True}
+        except Exception:
+            logging.getLogger(__name__).exception("filing a batch of sent messages failed; one by one now")
     done = sum(bool(steps.run_step(message_id, outbound=True)) for message_id in message_ids)
     return {"messages": len(message_ids), "done": done}
