@@ -35,3 +35,19 @@ def test_a_sender_at_one_segment_a_second_waits_for_its_next_slot(settings):
     finally:
         throttle.reset(NUMBER_ID)
         throttle.reset(NUMBER_ID + 1)
+
+
+def test_a_batch_takes_from_each_senders_bucket_in_order_in_one_trip(settings):
+    settings.QUICKSEND_SEND_RATES = {"local": 1}
+    for n in (NUMBER_ID, NUMBER_ID + 1):
+        throttle.reset(n)
+    try:
+        waits = throttle.take_many(
+            [(NUMBER_ID, "local", 1), (NUMBER_ID + 1, "local", 1), (NUMBER_ID, "local", 1)]
+        )
+        assert waits[:2] == [0, 0]  # one text per sender goes now
+        assert 0.9 < waits[2] <= 1.0  # the first sender's second text waits for its next slot
+        assert 0.9 < throttle.take(NUMBER_ID + 1, "local", 1) <= 1.0  # the batch took from that bucket too
+    finally:
+        for n in (NUMBER_ID, NUMBER_ID + 1):
+            throttle.reset(n)

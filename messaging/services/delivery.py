@@ -311,6 +311,7 @@ def deliver_many(message_ids) -> dict[int, str | float]:
     ids = sorted({int(i) for i in message_ids})
     outcomes: dict[int, str | float] = dict.fromkeys(ids, "missing")
     ready: list[Message] = []
+    candidates: list[Message] = []
     for message in _to_deliver().filter(pk__in=ids).order_by("pk"):
         if message.status_rank > 0 or message.sid:
             outcomes[message.pk] = "done"
@@ -319,12 +320,17 @@ def deliver_many(message_ids) -> dict[int, str | float]:
         elif refused := _refuse_at_send_time(message, message.account):
             outcomes[message.pk] = refused
         else:
-            number = message.conversation.phone_number
-            wait = throttle.take(number.pk, number.number_type, message.num_segments)
-            if wait > 0:
-                outcomes[message.pk] = wait + random.uniform(0, 0.05)  # noqa: S311 - jitter
-            else:
-                ready.append(message)
+            candidates.append(message)
+    # The senders' buckets, in one trip for the batch.
+    waits = throttle.take_many(
+        [(m.conversation.phone_number.pk, m.conversation.phone_number.number_type, m.num_segments)
+         for m in candidates]
+    )  # fmt: skip
+    for message, wait in zip(candidates, waits, strict=True):
+        if wait > 0:
+            outcomes[message.pk] = wait + random.uniform(0, 0.05)  # noqa: S311 - jitter
+        else:
+            ready.append(message)
     claimed = _claim_many(ready)
     handed = []
     for message in ready:

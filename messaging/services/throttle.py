@@ -78,6 +78,11 @@ def _redis():
     return _script
 
 
+def _client():
+    _redis()
+    return _redis_client
+
+
 def _key(number_id: int, kind: str = "send-throttle") -> str:
     prefix = settings.CACHES["default"].get("KEY_PREFIX", "qs")
     return f"{prefix}:{kind}:{number_id}"
@@ -121,13 +126,24 @@ def take(number_id: int, number_type: str, cost: int) -> float:
     return _local.take(number_id, rate, capacity, cost)
 
 
+def take_many(items: list[tuple[int, str, int]]) -> list[float]:
+    """``take`` for several messages at once, in order (``(number id, number type, cost)`` each): one trip
+    to Redis for all of them. A number named twice takes twice, the second after the first."""
+    if not settings.CONFIG.redis_url:
+        return [take(*item) for item in items]
+    script = _redis()
+    pipe = _redis_client.pipeline(transaction=False)
+    for number_id, number_type, cost in items:
+        keys = [_key(number_id), _key(number_id, "send-rate")]
+        script(keys=keys, args=[rate_for(number_type), 1.0, max(1, int(cost))], client=pipe)
+    return [int(waited_ms) / 1000.0 for waited_ms in pipe.execute()]
+
+
 def reset(number_id: int) -> None:
     """Forget a number's bucket (tests, and after a number changes type)."""
     _local.state.pop(number_id, None)
     if settings.CONFIG.redis_url:
-        import redis
-
-        redis.Redis.from_url(settings.CONFIG.redis_url).delete(_key(number_id))
+        _client().delete(_key(number_id))
 
 
 def set_number_rate(number_id: int, segments_per_second: float | None) -> None:
@@ -137,9 +153,7 @@ def set_number_rate(number_id: int, segments_per_second: float | None) -> None:
     else:
         _local.rates.pop(number_id, None)
     if settings.CONFIG.redis_url:
-        import redis
-
-        client = redis.Redis.from_url(settings.CONFIG.redis_url)
+        client = _client()
         if segments_per_second:
             client.set(_key(number_id, "send-rate"), repr(float(segments_per_second)))
         else:
