@@ -40,6 +40,8 @@ AREA_CODES = {
     "213": "America/Los_Angeles",
     "907": "America/Anchorage",
     "808": "Pacific/Honolulu",
+    "671": "Pacific/Guam",  # Guam and Puerto Rico cover most of the hours no US state is in daytime
+    "787": "America/Puerto_Rico",
 }
 
 SETUP = """

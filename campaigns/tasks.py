@@ -79,8 +79,8 @@ def dispatch_campaigns() -> dict:
 
 @shared_task(acks_late=True)
 def send_campaign_steps(items: list) -> dict:
-    """The texts one tick released for one sender: ``[(recipient id, step index, due time)]``, stored
-    together, then each handed to Twilio at its due time. A redelivered task finds its steps done."""
+    """The texts one tick released: ``[(recipient id, step index, due time)]``, stored together, then
+    handed to Twilio at their due times. A redelivered task finds its steps done."""
     from campaigns.drip.dispatcher import deliver_due, send_steps
 
     done = send_steps([(int(r), int(s), float(at) if at is not None else None) for r, s, at in items])

@@ -64,6 +64,7 @@ def _delays(released, now):
 @pytest.fixture
 def no_twilio(monkeypatch):
     monkeypatch.setattr("messaging.tasks.sending.send_message_task.delay", lambda *a, **k: None)
+    monkeypatch.setattr("messaging.tasks.sending.deliver_batch_task.delay", lambda *a, **k: None)
 
 
 def _window(**values):
@@ -444,7 +445,7 @@ def test_a_text_whose_hand_over_task_was_lost_is_queued_again_by_the_tick(
     """Stored, the person moved on, but the hand-over task lost with its worker: a minute later the tick
     queues the hand-over again, even once the campaign has completed; a text still in its minute is left."""
     handed = []
-    monkeypatch.setattr("messaging.tasks.sending.send_message_task.delay", lambda pk: handed.append(pk))
+    monkeypatch.setattr("messaging.tasks.sending.deliver_batch_task.delay", lambda ids: handed.extend(ids))
     drip = campaign(org_a, alice, [line.number], steps=[{"body": "Acme: hi"}])
     enroll(drip, people(2))
     do_start_campaign(drip, alice)
@@ -462,3 +463,21 @@ def test_a_text_whose_hand_over_task_was_lost_is_queued_again_by_the_tick(
     dispatcher.dispatch(timezone.now())
     assert handed == [lost]
     assert recent not in handed
+
+
+def test_people_wait_with_the_reason_while_their_sender_cannot_send(org_a, alice, line, released, no_twilio):
+    """The sender's Twilio account needs an admin: nobody is failed for it; each person waits with the reason
+    and is tried again a few minutes later."""
+    drip = campaign(org_a, alice, [line.number])
+    enroll(drip, people(2))
+    do_start_campaign(drip, alice)
+    dispatcher.dispatch(NOON_NEW_YORK)
+    line.account.status = "invalid"
+    line.account.save(update_fields=["status"])
+    done = dispatcher.send_steps(released, now=NOON_NEW_YORK)
+    assert set(done.outcomes.values()) == {"held"} and done.deliveries == []
+    assert not Message.objects.filter(organization=org_a).exists()
+    for person in CampaignRecipient.objects.filter(campaign=drip):
+        assert person.status == "pending" and person.claimed_until is None
+        assert person.next_at == NOON_NEW_YORK + timedelta(seconds=dispatcher.SENDER_HOLD_SECONDS)
+        assert person.waiting_reason.startswith("Held: The Twilio account of")

@@ -7,15 +7,15 @@
   time its text is handed to Twilio. Campaigns sharing a sender take turns; organizations never share a
   sender, so each has its own pace. A campaign in batch mode releases at most N texts every M minutes.
 - A claim is a lease (``claimed_until``): a step task that was lost is claimed again once it expires.
-- ``send_steps`` texts the people one tick released for one sender (``send_step``: one person): inside one
+- ``send_steps`` texts the people one tick released (``send_step``: one person): inside one
   transaction with their rows locked it re-checks everything per person (campaign running, person still
   active and at this step, the window open), stores the texts with the bulk send service (every check of a
   single send, opt-out included; the idempotency key ``campaign-<recipient>-<step>``), records each
   ``CampaignSend`` (unique per recipient and step) and moves the people on. A worker killed anywhere in it
   rolls everything back; a duplicate task finds the steps done. So nobody gets a step twice.
-- After commit each text is handed to Twilio by its own light task at its slot (``deliver_due``); a text
-  whose hand-over task was lost is queued again by the tick (``_requeue_stranded``), and the hand-over
-  claims a text before calling Twilio, so it is never sent twice.
+- After commit the texts are handed to Twilio at their slots, those due together (one per sender) in one
+  batch (``deliver_due``); a text whose hand-over task was lost is queued again by the tick
+  (``_requeue_stranded``), and the hand-over claims a text before calling Twilio: never sent twice.
 - The per-sender token bucket at the hand-over to Twilio (``messaging.services.throttle``) stays the hard
   limit: whatever reaches it early waits, so no second ever holds more than the sender's rate.
 """
@@ -195,6 +195,9 @@ def _backlog(numbers: list[PhoneNumber]) -> dict[int, int]:
     return {by_number[(org, number)]: n for org, number, n in rows if (org, number) in by_number}
 
 
+# People whose sender cannot send are tried again after this long.
+SENDER_HOLD_SECONDS = 300
+
 # A campaign text stored this long ago and still not handed over lost its hand-over task (a worker killed
 # between storing the texts and queueing their hand-overs, or holding them for their slots).
 STRANDED_SECONDS = 60
@@ -290,10 +293,10 @@ def dispatch(now: datetime | None = None) -> dict:
                 Campaign.objects.filter(pk=campaign.pk).update(batch_sent=campaign.batch_sent + 1)
                 campaign.batch_sent += 1
         cache.set(_slot_key(number_id), clock, timeout=3600)
-    # One task per sender and tick stores its texts together; each is handed to Twilio at its own slot.
-    send = task("campaigns.tasks.send_campaign_steps")
-    for items in released.values():
-        send.delay(items)
+    # One task per tick stores its texts together; each is handed to Twilio at its own slot.
+    items = _interleave(list(released.values()))
+    if items:
+        task("campaigns.tasks.send_campaign_steps").delay(items)
     _finish_done(running, now)
     return {"released": sum(len(items) for items in released.values()), "requeued": requeued}
 
@@ -437,9 +440,22 @@ def _send_group(dues: list[_Due], wanted, steps_of, outcomes: dict[int, str], no
             actor=dues[0].actor,
             queue_delivery=False,
         )
-    except SendRefused as refused:  # the sender itself cannot send: nobody of this batch can be texted
+    except SendRefused as refused:
+        # The sender itself cannot send (its Twilio account needs an admin, the number was released…):
+        # nothing is wrong with these people. They wait, with the reason on the campaign's page, and are
+        # tried again every few minutes, so the campaign goes on once an admin has fixed it.
+        held = []
         for d in dues:
-            outcomes[d.recipient.pk] = _stop(d.recipient, _refusal_status(str(refused)), str(refused))
+            d.recipient.next_at = now + timedelta(seconds=SENDER_HOLD_SECONDS)
+            d.recipient.claimed_until = None
+            d.recipient.waiting_reason = f"Held: {refused}"[:200]
+            d.recipient.updated_at = now
+            held.append(d.recipient)
+            outcomes[d.recipient.pk] = "held"
+        CampaignRecipient.objects.bulk_update(
+            held, ["next_at", "claimed_until", "waiting_reason", "updated_at"]
+        )
+        log.warning("campaign %s: sender refused, %s people held: %s", campaign.pk, len(held), refused)
         return []
     steps = steps_of[campaign.pk]
     messages = {m.idempotency_key: m for m in result.queued + result.existing}
@@ -497,16 +513,27 @@ def _send_group(dues: list[_Due], wanted, steps_of, outcomes: dict[int, str], no
     return deliveries
 
 
+# Texts due within the same 50 ms go to Twilio together: the senders' slot clocks run in step, so each
+# group holds at most one text per sender and every sender's bucket grants it.
+GROUP_SECONDS = 0.05
+
+
 def deliver_due(deliveries: list[tuple[int, float | None]]) -> None:
-    """Queue each stored message's hand-over to Twilio at its due time (the sender's slot)."""
-    send = task("messaging.tasks.sending.send_message_task")
+    """Queue the hand-over to Twilio of the stored messages at their due times (the senders' slots): one
+    batch task (``deliver_batch_task``) per 50 ms; a text its sender's bucket still holds back is retried
+    by that task after the wait."""
+    hand_over = task("messaging.tasks.sending.deliver_batch_task")
     now_ts = time.time()
+    groups: dict[float, list[int]] = defaultdict(list)
     for message_id, at in deliveries:
-        delay = max(0.0, (at or now_ts) - now_ts)
+        due = 0.0 if at is None or at <= now_ts else math.ceil(at / GROUP_SECONDS) * GROUP_SECONDS
+        groups[due].append(message_id)
+    for due, ids in sorted(groups.items()):
+        delay = due - now_ts
         if delay > 0.01:
-            send.apply_async((message_id,), countdown=delay)
+            hand_over.apply_async((ids,), countdown=delay)
         else:
-            send.delay(message_id)
+            hand_over.delay(ids)
 
 
 def send_step(recipient_id: int, step_index: int, now: datetime | None = None) -> str:
