@@ -177,7 +177,7 @@ def test_a_worker_killed_mid_step_leaves_nothing_and_the_step_goes_once(org_a, a
     person.refresh_from_db()
     assert person.step_index == 0 and person.status == "pending"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("messaging.tasks.sending.send_message_task.delay", lambda *a, **k: None)
+        patch.setattr("messaging.tasks.sending.deliver_batch_task.delay", lambda *a, **k: None)
         assert dispatcher.send_step(person.pk, 0) == "sent"
         assert dispatcher.send_step(person.pk, 0) == "done"
     assert Message.objects.filter(organization=org_a).count() == 1
