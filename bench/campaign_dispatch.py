@@ -3,7 +3,7 @@ given its own rate (segments/s), sent by the real dispatcher (Celery beat tickin
 Celery worker, to the standalone sandbox.
 
     python bench/campaign_dispatch.py [--people 2000] [--numbers 10] [--rate 10] [--fair]
-        [--db qs_campaign_bench] [--redis redis://127.0.0.1:6379/11] [--worker-threads 8]
+        [--db qs_campaign_bench] [--redis redis://127.0.0.1:6379/11] [--worker-threads 8] [--workers 1]
 
 ``--fair``: three campaigns of two organizations at once (organization A: two campaigns sharing its numbers;
 organization B: one campaign on its own numbers), to see each get its share.
@@ -114,6 +114,13 @@ def _children(pid: int) -> list[int]:
     return [int(k) for k in kids]
 
 
+def _host_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of all the host's CPUs so far (/proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return float(sum(fields) - idle), float(sum(fields))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--people", type=int, default=2000)
@@ -123,6 +130,7 @@ def main() -> None:
     parser.add_argument("--db", default="qs_campaign_bench")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/11")
     parser.add_argument("--worker-threads", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=1, help="Celery worker processes")
     args = parser.parse_args()
 
     web_port, sandbox_port = free_port(), free_port()
@@ -194,12 +202,17 @@ def main() -> None:
         celery = [PY, "-m", "celery", "-A", "quicksend", "worker", "--pool", "threads"]
         celery += ["--concurrency", str(args.worker_threads), "--loglevel", "WARNING", "-Q", "quicksend"]
         celery += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
-        worker = start(celery, env, "/tmp/bench-campaign-worker.log")
-        procs.append(worker)
+        workers = [
+            start([*celery, "-n", f"bench{w}@%h"], env, f"/tmp/bench-campaign-worker-{w}.log")
+            for w in range(args.workers)
+        ]
+        procs += workers
         wait_for(lambda: _ok(f"http://127.0.0.1:{web_port}/livez"), 60, "uvicorn")
         beat_cmd = [PY, "-m", "celery", "-A", "quicksend", "beat", "--loglevel", "WARNING"]
         beat_cmd += ["--schedule", f"/tmp/bench-campaign-beat-{sandbox_port}"]
-        cpu0 = tree_cpu(worker.pid)
+        cpu0 = sum(tree_cpu(w.pid) for w in workers)
+        others0 = {name: tree_cpu(p.pid) for name, p in (("sandbox", procs[0]), ("web", procs[1]))}
+        host0 = _host_busy()
         begin = time.monotonic()
         beat = start(beat_cmd, env, "/tmp/bench-campaign-beat.log")
         procs.append(beat)
@@ -210,15 +223,21 @@ def main() -> None:
 
         def sample() -> None:
             while not stop.wait(5):
-                memory.append(rss_mb(worker.pid))
-                progress.append((tree_cpu(worker.pid) + tree_cpu(beat.pid), int(psql(args.db, sent_sql))))
+                memory.append(sum(rss_mb(w.pid) for w in workers))
+                busy = sum(tree_cpu(w.pid) for w in workers) + tree_cpu(beat.pid)
+                progress.append((busy, int(psql(args.db, sent_sql))))
 
         threading.Thread(target=sample, daemon=True).start()
         wait_for(lambda: psql(args.db, sent_sql) == str(total), 3 * total / (args.rate * args.numbers) + 300,
                  "every text handed to the sandbox")  # fmt: skip
         elapsed = time.monotonic() - begin
         stop.set()
-        cpu = tree_cpu(worker.pid) - cpu0 + tree_cpu(beat.pid)
+        cpu = sum(tree_cpu(w.pid) for w in workers) - cpu0 + tree_cpu(beat.pid)
+        others = {
+            name: tree_cpu(p.pid) - others0[name] for name, p in (("sandbox", procs[0]), ("web", procs[1]))
+        }
+        host = _host_busy()
+        host_share = (host[0] - host0[0]) / max(1e-9, host[1] - host0[1])
 
         per_second: dict[str, Counter] = defaultdict(Counter)
         number_owner = {}
@@ -240,12 +259,17 @@ def main() -> None:
         rate = len(inner) / span
         print(f"people: {total}, numbers: {args.numbers} at {args.rate:g} segments/s each "
               f"({allowed:g}/s allowed), campaigns: {len(campaign_ids)}, "
-              f"worker threads: {args.worker_threads}")  # fmt: skip
+              f"workers: {args.workers} x {args.worker_threads} threads")  # fmt: skip
         print(f"sustained (sandbox accept times): {rate:.1f} texts/s = "
               f"{100 * rate / allowed:.1f} % of allowed; run {elapsed:.0f} s wall")  # fmt: skip
         print(f"seconds over any sender's rate: {over}; busiest sender-second: "
               f"{max(n for c in per_second.values() for n in c.values())}")  # fmt: skip
         print(f"CPU (worker + beat) per text: {1000 * cpu / total:.1f} ms")
+        print(
+            "CPU per text elsewhere: "
+            + ", ".join(f"{name} {1000 * seconds / total:.1f} ms" for name, seconds in others.items())
+            + f"; the host's CPUs were {100 * host_share:.0f} % busy over the run"
+        )
         if len(progress) >= 4:
             # CPU per text in each third of the run: flat means the cost does not grow with the backlog.
             thirds = [
