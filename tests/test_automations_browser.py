@@ -19,6 +19,7 @@ from tests.automation_helpers import daytime_number, template
 from tests.factories import PASSWORD, MembershipFactory
 from tests.factories_send import FAST_RATES
 from tests.plugins.servers import start_asgi_server, wait_until
+from tests.test_automations_notify_browser import log_in
 
 line = factories_send.line
 fast_rates = factories_send.fast_rates
@@ -128,10 +129,7 @@ def test_what_an_admin_types_before_the_builder_script_runs_is_kept(page, tmp_pa
     try:
         page.set_default_timeout(WAIT)
         base = server.base_url
-        page.goto(base + "/login/")
-        page.fill("input[name=username]", "ada")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
+        log_in(page, base, "ada")
         page.route("**/automation_builder*.js", lambda route: held.append(route))
         page.goto(base + "/settings/automations/new", wait_until="commit")
         page.get_by_label("Name", exact=True).fill("Typed early")

@@ -441,21 +441,7 @@ def _send_group(dues: list[_Due], wanted, steps_of, outcomes: dict[int, str], no
             queue_delivery=False,
         )
     except SendRefused as refused:
-        # The sender itself cannot send (its Twilio account needs an admin, the number was released…):
-        # nothing is wrong with these people. They wait, with the reason on the campaign's page, and are
-        # tried again every few minutes, so the campaign goes on once an admin has fixed it.
-        held = []
-        for d in dues:
-            d.recipient.next_at = now + timedelta(seconds=SENDER_HOLD_SECONDS)
-            d.recipient.claimed_until = None
-            d.recipient.waiting_reason = f"Held: {refused}"[:200]
-            d.recipient.updated_at = now
-            held.append(d.recipient)
-            outcomes[d.recipient.pk] = "held"
-        CampaignRecipient.objects.bulk_update(
-            held, ["next_at", "claimed_until", "waiting_reason", "updated_at"]
-        )
-        log.warning("campaign %s: sender refused, %s people held: %s", campaign.pk, len(held), refused)
+        _hold(campaign, [d.recipient for d in dues], refused, outcomes, now)
         return []
     steps = steps_of[campaign.pk]
     messages = {m.idempotency_key: m for m in result.queued + result.existing}
@@ -511,6 +497,21 @@ def _send_group(dues: list[_Due], wanted, steps_of, outcomes: dict[int, str], no
          "updated_at"],
     )  # fmt: skip
     return deliveries
+
+
+def _hold(campaign, recipients: list[CampaignRecipient], refused: SendRefused, outcomes, now) -> None:
+    """The sender itself cannot send (its Twilio account needs an admin, the number was released…): nothing
+    is wrong with these people. They wait, with the reason on the campaign's page, and are tried again every
+    few minutes, so the campaign goes on once an admin has fixed it."""
+    for recipient in recipients:
+        recipient.next_at = now + timedelta(seconds=SENDER_HOLD_SECONDS)
+        recipient.claimed_until = None
+        recipient.waiting_reason = f"Held: {refused}"[:200]
+        recipient.updated_at = now
+        outcomes[recipient.pk] = "held"
+    fields = ["next_at", "claimed_until", "waiting_reason", "updated_at"]
+    CampaignRecipient.objects.bulk_update(recipients, fields)
+    log.warning("campaign %s: sender refused, %s people held: %s", campaign.pk, len(recipients), refused)
 
 
 # Texts due within the same 50 ms go to Twilio together: the senders' slot clocks run in step, so each
