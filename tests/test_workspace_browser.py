@@ -197,9 +197,9 @@ Object.defineProperty(document, "visibilityState", { configurable: true, get: ()
 """
 
 
-def test_a_new_text_shows_a_desktop_notification_while_the_tab_is_in_the_background(
-    chromium, twilio_sandbox, app_server, line, org_a, aaron
-):
+def _background_tab(chromium, app_server, org_a, aaron):
+    """Aaron with desktop notifications on, notifications allowed, the tab in the background (the probe
+    records what would be shown); logged in, on no page yet."""
     membership = aaron.memberships.get(organization=org_a)
     MemberMessagingSettings.objects.update_or_create(
         membership=membership, defaults={"organization": org_a, "desktop_notifications": True}
@@ -209,6 +209,13 @@ def test_a_new_text_shows_a_desktop_notification_while_the_tab_is_in_the_backgro
     context.add_init_script(NOTIFICATION_PROBE)
     page = context.new_page()
     page.set_default_timeout(20_000)
+    return context, page
+
+
+def test_a_new_text_shows_a_desktop_notification_while_the_tab_is_in_the_background(
+    chromium, twilio_sandbox, app_server, line, org_a, aaron
+):
+    context, page = _background_tab(chromium, app_server, org_a, aaron)
     console = []
     page.on("console", lambda m: console.append(m.text))
     page.on("pageerror", lambda e: console.append(str(e)))
@@ -403,15 +410,7 @@ def test_a_text_heard_before_the_preferences_load_still_shows_its_desktop_notifi
 ):
     """The page's first summary (which carries the member's desktop and sound preferences) may come back after
     the first text's live event: that text waits for the preferences instead of being dropped."""
-    membership = aaron.memberships.get(organization=org_a)
-    MemberMessagingSettings.objects.update_or_create(
-        membership=membership, defaults={"organization": org_a, "desktop_notifications": True}
-    )
-    context = chromium.new_context(viewport={"width": 1366, "height": 900})
-    context.grant_permissions(["notifications"], origin=app_server.base_url)
-    context.add_init_script(NOTIFICATION_PROBE)
-    page = context.new_page()
-    page.set_default_timeout(20_000)
+    context, page = _background_tab(chromium, app_server, org_a, aaron)
     page.goto(app_server.base_url + "/login/")
     page.get_by_label("Email").fill("aaron")
     page.get_by_label("Password").fill(PASSWORD)
