@@ -483,3 +483,19 @@ def test_people_wait_with_the_reason_while_their_sender_cannot_send(org_a, alice
         assert person.status == "pending" and person.claimed_until is None
         assert person.next_at == NOON_NEW_YORK + timedelta(seconds=dispatcher.SENDER_HOLD_SECONDS)
         assert person.waiting_reason.startswith("Held: The Twilio account of")
+
+
+def test_a_step_released_just_before_the_window_closed_waits_for_it_to_open_again(
+    org_a, alice, line, released, no_twilio
+):
+    drip = campaign(org_a, alice, [line.number])
+    enroll(drip, people(3))
+    do_start_campaign(drip, alice)
+    dispatcher.dispatch(NOON_NEW_YORK)
+    night = NOON_NEW_YORK + timedelta(hours=12)  # the tasks ran late: the window has closed meanwhile
+    done = dispatcher.send_steps(released, now=night)
+    assert set(done.outcomes.values()) == {"waiting"} and done.deliveries == []
+    assert not Message.objects.filter(organization=org_a).exists()
+    for person in CampaignRecipient.objects.filter(campaign=drip):
+        assert person.claimed_until is None and person.next_at > night
+        assert person.waiting_reason.startswith("Waiting for the sending window")

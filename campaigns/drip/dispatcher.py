@@ -376,6 +376,7 @@ def send_steps(items: list[tuple[int, int, float | None]], now: datetime | None 
     gates: dict[tuple, windows.Gate] = {}
     records = _records(recipients)
     groups: dict[tuple, list[_Due]] = defaultdict(list)
+    given_back: list[CampaignRecipient] = []  # not sent now: the claim released (and when to come back)
     for recipient in recipients:
         step_index = wanted[recipient.pk][0]
         if recipient.step_index != step_index or recipient.status not in CampaignRecipient.ACTIVE:
@@ -383,7 +384,7 @@ def send_steps(items: list[tuple[int, int, float | None]], now: datetime | None 
             continue
         campaign = recipient.campaign
         if campaign.status != Campaign.Status.RUNNING:
-            CampaignRecipient.objects.filter(pk=recipient.pk).update(claimed_until=None)
+            given_back.append(recipient)
             outcomes[recipient.pk] = "not running"
             continue
         zone = (campaign.pk, recipient.time_zone, recipient.state)
@@ -393,12 +394,8 @@ def send_steps(items: list[tuple[int, int, float | None]], now: datetime | None 
             )
         gate = gates[zone]
         if not gate.allowed:
-            recipient.next_at, recipient.waiting_reason, recipient.claimed_until = (
-                gate.opens_at,
-                gate.reason,
-                None,
-            )
-            recipient.save(update_fields=["next_at", "waiting_reason", "claimed_until", "updated_at"])
+            recipient.next_at, recipient.waiting_reason = gate.opens_at, gate.reason
+            given_back.append(recipient)
             outcomes[recipient.pk] = "waiting"
             continue
         if campaign.pk not in steps_of:
@@ -420,6 +417,10 @@ def send_steps(items: list[tuple[int, int, float | None]], now: datetime | None 
         groups[(campaign.pk, recipient.sender_id, getattr(actor, "pk", None))].append(
             _Due(recipient, gate, key, text, actor)
         )
+    for recipient in given_back:
+        recipient.claimed_until, recipient.updated_at = None, now
+    fields = ["next_at", "waiting_reason", "claimed_until", "updated_at"]
+    CampaignRecipient.objects.bulk_update(given_back, fields)
     deliveries: list[tuple[int, float | None]] = []
     for dues in groups.values():
         deliveries += _send_group(dues, wanted, steps_of, outcomes, now)
