@@ -11,6 +11,8 @@ on a shared host; PostgreSQL's own CPU is not in them):
   middleware stack, token authentication, the serializer, the send service, the commit, the after-commit
   work that runs in the request (queueing the task; the inbox's step of the new message) and the answer.
   The inbox's step is also timed on its own (its share is printed apart).
+- **API filing** (where the code files API sends from a worker): the drain that files the messages those
+  sends stored, in batches (``file_waiting_outbound_task``), as a worker runs it after a burst.
 - **worker send**: ``messaging.services.delivery.deliver(id)`` for each message those sends stored (what
   the Celery task runs): re-read, consent at send time, throttle, claim, the Twilio request to the
   sandbox, the status, and the after-commit work of the status.
@@ -178,7 +180,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--db", default="qs_send_cost_bench")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/7")
-    parser.add_argument("--profile", choices=["api", "worker", "bulk", "filing"])
+    parser.add_argument("--profile", choices=["api", "api-filing", "worker", "bulk", "filing"])
     parser.add_argument("--show-queries", action="store_true")
     args = parser.parse_args()
 
@@ -221,6 +223,7 @@ def _run(args, sandbox_url: str) -> None:
     warm = [post(i) for i in range(20)]
     for message_id in warm:
         delivery.deliver(message_id)
+    _file_api_sends()  # the warm-up's own, when a worker files them
 
     n = args.messages
     inbox_step = _Timed(steps._handlers, "outbound")
@@ -232,6 +235,7 @@ def _run(args, sandbox_url: str) -> None:
     )
     if args.show_queries:
         _print_queries(api_queries, n)
+    _measure_api_filing(n, args)
 
     from messaging.inbox import actions as inbox_actions
 
@@ -282,6 +286,26 @@ def _run(args, sandbox_url: str) -> None:
 
     ids = list(Message.objects.filter(source=Message.Source.CAMPAIGN).values_list("pk", flat=True))
     _measure("filing", len(ids), lambda: file_outbound_batch_task.run(ids), args.profile)
+
+
+def _file_api_sends() -> None:
+    try:
+        from messaging.tasks.sending import file_waiting_outbound_task
+    except ImportError:
+        return
+    file_waiting_outbound_task.run()
+
+
+def _measure_api_filing(n: int, args) -> None:
+    """Where the API sends' inbox step runs in a worker (the drain of ``messaging.inbox.outbound_batch``):
+    the drain over what the API phase stored, as a worker would run it after a burst."""
+    try:
+        from messaging.tasks.sending import file_waiting_outbound_task
+    except ImportError:
+        return  # older code files each message inside its request (counted in the api row)
+    _done, queries = _measure("api-filing", n, lambda: file_waiting_outbound_task.run(), args.profile)
+    if args.show_queries:
+        _print_queries(queries, n)
 
 
 def _print_queries(counter, n: int) -> None:

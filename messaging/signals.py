@@ -12,8 +12,9 @@ retried from that row (messaging/inbox/steps.py). Whoever announces a stored mes
 - ``inbound_message_stored(message_id, conversation_id, organization_id, created_conversation, blocked)``:
   an inbound text was stored in its conversation (after record matching and keyword handling). The inbox
   raises notifications and unread counts from it; ``blocked`` numbers raise nothing.
-- ``outbound_message_created(message_id, conversation_id, organization_id, sender_id)``: a message to send
-  was stored (status ``pending``); the sending user's own thread updates from it.
+- ``outbound_message_created(message_id, conversation_id, organization_id, sender_id, file_later)``: a
+  message to send was stored (status ``pending``); the sending user's own thread updates from it.
+  ``file_later``: its sender has the answer already (the API), so the inbox may file it from a worker.
 - ``message_status_changed(message_id, conversation_id, organization_id, status, error_code)``: a message's
   status moved forward (webhooks, polling, the send task).
 - ``consent_changed(organization_id, phone_number, action, method)``: the consent of a number changed; the

@@ -10,13 +10,23 @@ behave as with a direct call.
 Batch tasks take a list of items (``task(items)``). ``enqueue_item(name, item)`` queues ``task([item])``, or,
 inside a ``coalesce()`` block (a batch of inbound texts announcing itself), gathers the items and queues one
 ``task(items)`` per task when the block ends: one Celery message per batch instead of one per text.
+
+Drains (a task with no arguments that finds its own work, rows waiting in a table): ``wake_drain(name, flag)``
+queues one unless one is queued already that has not started (a Redis ``SET NX`` flag, which the drain clears
+with ``drain_started(flag)`` before it first looks for work), so a burst of writers from many processes costs
+one Celery message, not one each.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import threading
 from contextlib import contextmanager
+
+from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 
 
 def task(task_name: str):
@@ -57,3 +67,66 @@ def enqueue_item(task_name: str, item) -> None:
         enqueue(task_name, [item])
         return
     items.setdefault(task_name, []).append(item)
+
+
+# A drain's flag outlives a task that was queued and lost by at most this long.
+FLAG_SECONDS = 60
+# Setting or clearing a flag must never hold up a request: its Redis calls give up after this long.
+FLAG_TIMEOUT_SECONDS = 0.25
+_flag_redis: tuple[int, object] | None = None
+
+
+def _flag_client():
+    """This process's Redis client for drain flags, with short timeouts. (The Django cache builds a client
+    object per call.)"""
+    global _flag_redis
+    if _flag_redis is None or _flag_redis[0] != os.getpid():  # a forked worker needs its own connections
+        import redis
+
+        client = redis.Redis.from_url(
+            settings.CACHES["default"]["LOCATION"],
+            socket_timeout=FLAG_TIMEOUT_SECONDS,
+            socket_connect_timeout=FLAG_TIMEOUT_SECONDS,
+        )
+        _flag_redis = (os.getpid(), client)
+    return _flag_redis[1]
+
+
+def _flag_add(flag: str) -> bool:
+    backend = caches["default"]
+    if not isinstance(backend, RedisCache):
+        return backend.add(flag, 1, timeout=FLAG_SECONDS)
+    return bool(_flag_client().set(backend.make_and_validate_key(flag), 1, nx=True, ex=FLAG_SECONDS))
+
+
+def drain_started(flag: str) -> None:
+    """Called by a drain before it first looks for work: work stored from now on queues another drain."""
+    backend = caches["default"]
+    if not isinstance(backend, RedisCache):
+        backend.delete(flag)
+        return
+    _flag_client().delete(backend.make_and_validate_key(flag))
+
+
+def wake_drain(task_name: str, flag: str) -> bool:
+    """Make sure the drain task ``task_name`` runs after this point; True when this call queued it.
+
+    When ``flag`` is set, a drain is queued that has not looked for work yet and will see what the caller
+    stored; when it is not, this call sets it and queues one. A lost task leaves the flag set until it
+    expires (``FLAG_SECONDS``): the caller's work must be durable on its own (a periodic retry). With tasks
+    run eagerly (embedded mode) the drain runs here, now. Raises when Redis or the broker fails."""
+    drain = task(task_name)
+    if getattr(drain.app.conf, "task_always_eager", False):
+        drain.delay()
+        return True
+    if not _flag_add(flag):
+        return False
+    try:
+        drain.delay()
+    except Exception:
+        try:
+            drain_started(flag)  # nothing was queued: the next writer must try again
+        except Exception:  # noqa: S110 - the flag expires by itself (FLAG_SECONDS)
+            pass
+        raise
+    return True

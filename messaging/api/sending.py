@@ -268,6 +268,7 @@ class SendMessageViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
             media=files,
             idempotency_key=key,
             template=template,
+            file_in_worker=True,  # the answer tells the sender; other agents hear of it from a worker
         )
         replayed = getattr(message, "replayed", False)
         response = Response(

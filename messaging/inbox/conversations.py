@@ -123,6 +123,7 @@ def record_message(
     happened_at: datetime | None = None,
     quiet: bool = False,
     blocked: bool = False,
+    file_later: bool = False,
     **fields,
 ) -> Message | None:
     """Store a message in ``conversation``, with everything that follows every stored message: the one way
@@ -138,7 +139,8 @@ def record_message(
     * after commit, the inbox is told (``inbound_message_stored`` for an inbound text,
       ``outbound_message_created`` otherwise) and files the message in its session, counts and
       notifications (none for an inbound text from a ``blocked`` number); ``quiet`` (the history sync: old
-      news) files it in its session now and tells no one.
+      news) files it in its session now and tells no one; ``file_later`` (an outbound message whose sender
+      has the answer already: the API) has a worker file it shortly after, with the others sent meanwhile.
 
     A message whose SID is stored already (a webhook retried, the sync and the webhook racing) is refused by
     the unique constraint inside a savepoint: None, and nothing else happens.
@@ -177,7 +179,7 @@ def record_message(
             inbound_message_stored, **ids, created_conversation=new_conversation, blocked=blocked
         )
     else:
-        send_after_commit(outbound_message_created, **ids, sender_id=message.sender_id)
+        send_after_commit(outbound_message_created, **ids, sender_id=message.sender_id, file_later=file_later)
     return message
 
 

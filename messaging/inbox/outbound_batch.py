@@ -13,19 +13,85 @@ statements, by the same rules:
 - after commit: ``message.created`` per message (to its thread, its sender and the owner), then one
   ``conversation.updated`` per conversation.
 
-PostgreSQL only; elsewhere ``file_outbound_batch_task`` runs the single step per message.
+PostgreSQL only; elsewhere ``file_outbound`` runs the single step per message.
+
+Messages sent one at a time through the API are filed here too, by a drain (``file_waiting``): the request
+stores the message with its step and wakes the drain (``wake_filing``: one Redis ``SET NX``, and one Celery
+message per burst rather than per send); the drain leases the outbound steps nobody has tried yet and files
+them a batch at a time. A lost drain leaves its steps to ``steps.retry_due`` when their lease runs out.
 """
 
 from __future__ import annotations
+
+import logging
+import time
 
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from messaging.inbox import events
+from messaging.inbox import events, steps
 from messaging.inbox.inbound_batch import InboundGroup, join_sessions
 from messaging.inbox.visibility import inbox_settings_for
 from messaging.models import ConversationUserState, InboxStep, Message, Notification
+from quicksend import queue, realtime
+
+log = logging.getLogger(__name__)
+
+FILING_TASK = "messaging.tasks.sending.file_waiting_outbound_task"
+FILING_FLAG = "inbox:outbound-filing-queued"
+# Messages a drain files in one transaction; it stops after DRAIN_SECONDS and queues its successor.
+DRAIN_BATCH = 100
+DRAIN_SECONDS = 20.0
+
+
+def wake_filing(message_id: int) -> None:
+    """After the commit that stored outbound message ``message_id`` (its step written) for the drain to
+    file: make sure a drain runs. Best effort (the caller's answer never depends on it): a failure is
+    logged, and the step waits for ``steps.retry_due`` (the periodic job) once its lease runs out. Where
+    tasks run in place (embedded mode) there is no worker to hand it to: its step runs here, now."""
+    if getattr(queue.task(FILING_TASK).app.conf, "task_always_eager", False):
+        steps.run_step(message_id, outbound=True)
+        return
+    try:
+        queue.wake_drain(FILING_TASK, FILING_FLAG)
+    except Exception:
+        log.warning(
+            "could not wake the filing of sent messages; the periodic retry will file them", exc_info=True
+        )
+
+
+def file_waiting(seconds: float = DRAIN_SECONDS) -> dict:
+    """The drain: file the outbound messages whose step nobody has tried yet, ``DRAIN_BATCH`` at a time,
+    until there are none or ``seconds`` have passed (then a successor is queued). Returns counts."""
+    queue.drain_started(FILING_FLAG)
+    deadline = time.monotonic() + seconds
+    totals = {"messages": 0, "done": 0}
+    while ids := steps.lease_fresh_outbound(DRAIN_BATCH):
+        done = file_outbound(ids)["done"]
+        totals["messages"] += len(ids)
+        totals["done"] += done
+        if len(ids) < DRAIN_BATCH:
+            break  # what is stored from now on has woken a drain of its own
+        if time.monotonic() > deadline:
+            queue.task(FILING_TASK).delay()
+            break
+    return totals
+
+
+def file_outbound(message_ids) -> dict:
+    """File ``message_ids`` (outbound messages whose steps were written): as one batch on PostgreSQL; should
+    the batch fail (or elsewhere), each message's step is tried alone, and a step that fails then is
+    recorded on its row and retried from there."""
+    if connection.vendor == "postgresql":
+        try:
+            with realtime.collect():
+                done = file_outbound_batch(message_ids)
+            return {"messages": len(message_ids), "done": done, "batch": True}
+        except Exception:
+            log.exception("filing a batch of sent messages failed; one by one now")
+    done = sum(bool(steps.run_step(message_id, outbound=True)) for message_id in message_ids)
+    return {"messages": len(message_ids), "done": done}
 
 
 @transaction.atomic

@@ -21,7 +21,13 @@ def on_inbound_message_stored(
     )
 
 
-def on_outbound_message_created(sender, message_id, sender_id=None, **kwargs) -> None:
+def on_outbound_message_created(sender, message_id, sender_id=None, file_later=False, **kwargs) -> None:
+    if file_later:
+        # Its sender has the answer already: a drain in a worker files it with the others sent meanwhile.
+        from messaging.inbox.outbound_batch import wake_filing
+
+        wake_filing(message_id)
+        return
     steps.run_step(message_id, outbound=True)
 
 

@@ -8,9 +8,12 @@ every message, even when Redis or PostgreSQL blinks in between, so it is an outb
 - ``expect_step`` writes the row in the transaction that stores the message: it is the durable form of the
   inbox's receivers of ``inbound_message_stored`` / ``outbound_message_created``
   (``messaging.signals.make_durable``), so every path that announces a stored message gets it;
-- right after that commit the step is tried at once (the signal's receiver calls ``run_step``); the
-  bookkeeping marks the row done in its own transaction (``claim``), so a step that runs twice (a retry
-  racing a slow first try, a redelivered task) counts and notifies once;
+- right after that commit the step is tried at once (the signal's receiver calls ``run_step``), or, for a
+  message whose sender already has the answer (an API send), by a drain task in a worker that files the
+  outbound messages stored meanwhile in one batch (``lease_fresh_outbound``, then
+  ``messaging.inbox.outbound_batch``); the bookkeeping marks the row done in its own transaction
+  (``claim``), so a step that runs twice (a retry racing a slow first try, a redelivered task) counts and
+  notifies once;
 - a try that raises is recorded on the row (``attempts``, ``error``) and tried again after a backoff (5 s,
   doubling, at most 10 min) by ``retry_due``, which the periodic job ``messaging.retry_inbox_steps`` and the
   end of every inbound drain call. A row whose try never reported back (the worker died, the database was
@@ -201,6 +204,25 @@ def retry_due(limit: int = RETRY_BATCH) -> dict:
         )
         stats["failed" if outcome is None else "done"] += 1
     return stats
+
+
+def lease_fresh_outbound(limit: int) -> list[int]:
+    """For a drain that files outbound messages in batches (``messaging.inbox.outbound_batch.file_waiting``):
+    lease up to ``limit`` outbound steps that nobody has tried yet, oldest first, and return their message
+    ids. A leased step is not offered to another drain; should its drain die, ``retry_due`` tries it once
+    the lease (``LEASE_SECONDS``) runs out. Its bookkeeping still marks it done only once (``done_at``)."""
+    table = InboxStep._meta.db_table
+    now = timezone.now()
+    adapt = connection.ops.adapt_datetimefield_value
+    lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    sql = (
+        f"UPDATE {table} SET run_after = %s, last_tried_at = %s WHERE id IN ("  # noqa: S608
+        f"SELECT id FROM {table} WHERE done_at IS NULL AND failed_at IS NULL AND outbound = %s "
+        f"AND last_tried_at IS NULL ORDER BY run_after LIMIT %s{lock}) RETURNING message_id"
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, [adapt(now + timedelta(seconds=LEASE_SECONDS)), adapt(now), True, limit])
+        return sorted(row[0] for row in cursor.fetchall())
 
 
 def do_retry_steps(step_ids) -> int:

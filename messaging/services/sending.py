@@ -336,6 +336,7 @@ def do_send_message(
     template: MessageTemplate | None = None,
     source_label: str = "",
     agent=None,
+    file_in_worker: bool = False,
 ) -> Message:
     """Check, store (``pending``) and queue one outbound message; return it.
 
@@ -351,6 +352,10 @@ def do_send_message(
     ``agent``: whom ``{{agent.*}}`` names when nobody sends by hand (automations: the owner); else ``actor``.
 
     ``idempotency_key``: the same key within 24 hours returns the first message instead of sending again.
+
+    ``file_in_worker``: the inbox files the message (session, the sender's read state, live events) from a
+    worker shortly after commit, not in this process (``record_message``'s ``file_later``): for a caller
+    whose answer already tells the sender (the REST API).
 
     ``template`` (instead of ``body``): its body rendered for the record (``record``, else the conversation's
     record, else a record with the number), ``actor`` as the agent; the message remembers the template and
@@ -388,13 +393,15 @@ def do_send_message(
         raise SendRefused(" ".join(exc.messages), field="media") from None
     info = analyze(body)
     stored = (number, e164, record, matches, body, info, media, validated, key, template, source_label[:120])
-    return _store_or_replay(org, actor, source, key, stored)
+    return _store_or_replay(org, actor, source, key, stored, file_in_worker)
 
 
-def _store_or_replay(org: Organization, actor, source: str, key: str, stored: tuple) -> Message:
+def _store_or_replay(
+    org: Organization, actor, source: str, key: str, stored: tuple, file_later: bool = False
+) -> Message:
     try:
         with transaction.atomic():
-            return _store(org, actor, source, *stored)
+            return _store(org, actor, source, *stored, file_later=file_later)
     except IntegrityError:
         # Two requests with one idempotency key raced: the loser returns the winner's message.
         if key:
@@ -429,6 +436,7 @@ def _store(
     key,
     template=None,
     source_label="",
+    file_later=False,
 ) -> Message:
     if key:
         # A key older than the window may be used again: the old message lets go of it.
@@ -462,6 +470,7 @@ def _store(
         idempotency_key=key,
         template=template,
         source_label=source_label,
+        file_later=file_later,
     )
     if template is not None:
         note_template_used(template.pk)

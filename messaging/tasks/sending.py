@@ -56,22 +56,16 @@ def deliver_batch_task(self, message_ids: list[int]) -> dict:
 def file_outbound_batch_task(message_ids: list[int]) -> dict:
     """The inbox's step of each message a batch stored (its rows were written with the messages): the same
     step ``outbound_message_created`` runs for one message, for the whole batch at once on PostgreSQL
-    (``inbox.outbound_batch``). Should the batch fail, each message's step is tried alone, and a step that
-    fails then is recorded on its row and retried from there."""
-    import logging
+    (``inbox.outbound_batch.file_outbound``)."""
+    from messaging.inbox.outbound_batch import file_outbound
 
-    from django.db import connection
+    return file_outbound(message_ids)
 
-    from messaging.inbox import steps
-    from messaging.inbox.outbound_batch import file_outbound_batch
-    from quicksend import realtime
 
-    if connection.vendor == "postgresql":
-        try:
-            with realtime.collect():
-                done = file_outbound_batch(message_ids)
-            return {"messages": len(message_ids), "done": done, "batch": True}
-        except Exception:
-            logging.getLogger(__name__).exception("filing a batch of sent messages failed; one by one now")
-    done = sum(bool(steps.run_step(message_id, outbound=True)) for message_id in message_ids)
-    return {"messages": len(message_ids), "done": done}
+@shared_task(acks_late=True)
+def file_waiting_outbound_task() -> dict:
+    """The drain that files the messages sent one at a time through the API, in batches
+    (``inbox.outbound_batch.file_waiting``); woken after their commits (``wake_filing``)."""
+    from messaging.inbox.outbound_batch import file_waiting
+
+    return file_waiting()
