@@ -8,6 +8,7 @@ import re
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 from quicksend import crypto
 from tenancy.models import Membership, Organization, Team
@@ -360,7 +361,9 @@ class Message(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    # Set when the row is built, or given: a new conversation is written with its first message's time
+    # (``messaging.inbox.conversations``) instead of being updated after it.
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -20,13 +20,14 @@ fast_rates = factories_send.fast_rates
 URL = "/api/v1/messages"
 
 # The request's statements (the inbox's bookkeeping of the new message is a worker's, below):
-# token with membership (1); records with the number, consent, the sender (3); BEGIN, the conversation
-# (read; a new one in a savepoint: 4), the message, the conversation's preview, the inbox step's row, the
-# audit row, COMMIT.
-API_SEND_OWN = 14
+# token with membership (1); records with the number, consent, the sender (3); BEGIN, the new conversation
+# with its preview (in a savepoint, not read first: the sender choice saw the number has none with the
+# customer: 3), the message, the inbox step's row, the audit row, COMMIT. (To a customer with a conversation:
+# its read, the message, the preview's UPDATE: one fewer.)
+API_SEND_OWN = 12
 # With what runs after its commit: queueing the send task and waking the drain that files API sends (Redis
 # and the broker, no statement).
-API_SEND_REQUEST = 14
+API_SEND_REQUEST = 12
 # That drain (``messaging.inbox.outbound_batch.file_waiting``) files a burst of API sends with a constant
 # number of statements on PostgreSQL: the lease (in its transaction), then in one transaction the claim,
 # the messages, their sessions (3), the senders' read state and notifications; and the empty lease at the end.

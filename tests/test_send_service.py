@@ -368,3 +368,27 @@ def test_a_task_for_a_message_already_handed_over_does_nothing(
         message = send(org_a, alice, to=CUSTOMER, body="Hi")
     assert send_message_task.apply(args=[message.pk]).get() == "done"
     assert len(twilio_sandbox.messages(line.sid)) == 1
+
+
+def test_a_first_message_writes_its_conversation_with_its_preview_and_its_status_follows_it_there(
+    org_a, alice, line, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        first = send(org_a, alice, to="+12065550177", body="Your order has shipped")
+    conversation = Conversation.objects.get(pk=first.conversation_id)
+    assert conversation.last_message_at == first.created_at
+    assert (conversation.last_message_preview, conversation.last_message_direction) == (
+        "Your order has shipped",
+        "outbound",
+    )
+    # The send task ran after commit: the list shows the newest message's status.
+    first.refresh_from_db()
+    assert first.status == "queued" and conversation.last_message_status == "queued"
+    with django_capture_on_commit_callbacks(execute=True):
+        second = send(org_a, alice, to="+12065550177", body="It arrives tomorrow")
+    conversation.refresh_from_db()
+    assert second.conversation_id == conversation.pk
+    assert (conversation.last_message_at, conversation.last_message_preview) == (
+        second.created_at,
+        "It arrives tomorrow",
+    )

@@ -12,20 +12,22 @@ from messaging.signals import inbound_message_stored, outbound_message_created, 
 
 
 def get_or_create_conversation(
-    number: PhoneNumber, customer_number: str, **defaults
+    number: PhoneNumber, customer_number: str, *, absent: bool = False, **defaults
 ) -> tuple[Conversation, bool]:
     """The current conversation of (our number, customer number), created if there is none.
 
     Concurrent first messages from one number race on the partial unique constraint
     ``conversation_one_current_thread``: the loser's insert fails inside a savepoint and it reads the
     winner's row (unique constraint + get on conflict, never one conversation per message).
+    ``absent``: the caller has just read that the number has no conversation with the customer at all, so
+    the insert is tried without reading first (a race is still settled by the constraint).
     """
     lookup = {
         "organization_id": number.organization_id,
         "phone_number": number,
         "customer_number": customer_number,
     }
-    existing = Conversation.objects.filter(is_current=True, **lookup).first()
+    existing = None if absent else Conversation.objects.filter(is_current=True, **lookup).first()
     if existing is not None:
         return existing, False
     try:
@@ -35,12 +37,31 @@ def get_or_create_conversation(
         return Conversation.objects.get(is_current=True, **lookup), False
 
 
+def preview_text(body: str, num_media: int) -> str:
+    """What a conversation list shows of a message."""
+    return (body or ("[media]" if num_media else ""))[:160]
+
+
+def first_preview(at: datetime, **fields) -> dict:
+    """The preview columns of a conversation created with its first message (the message's ``fields`` and
+    its ``created_at``, ``at``), so ``record_message`` need not update it right after: pass them to
+    ``get_or_create_conversation`` and ``created_at=at`` to ``record_message``."""
+    return {
+        "last_message_at": at,
+        "last_message_preview": preview_text(fields.get("body") or "", fields.get("num_media") or 0),
+        "last_message_direction": fields["direction"],
+        "last_message_status": fields.get("status", MessageStatus.PENDING),
+        "last_message_source": fields["source"],
+        "last_message_source_label": fields.get("source_label") or "",
+    }
+
+
 def touch_conversation(conversation: Conversation, message) -> None:
     """Denormalize ``message`` onto its conversation (preview, time, direction, status) and reopen it if it
     was archived. One conditional UPDATE: an older message (history sync, a late webhook) never overwrites a
     newer preview, and still reopens an archived conversation."""
     when = connection.ops.adapt_datetimefield_value(message.created_at)
-    preview = (message.body or ("[media]" if message.num_media else ""))[:160]
+    preview = preview_text(message.body, message.num_media)
     newest = "(last_message_at IS NULL OR last_message_at <= %s)"
     # One statement written out: the ORM's Case/When version of it cost more CPU to build than to run.
     sql = (
@@ -84,7 +105,7 @@ def touch_conversations(messages) -> dict[int, tuple]:
     values, params = [], []
     for pk, message in newest.items():
         values.append("(%s::bigint, %s::timestamptz, %s::text, %s::text, %s::text, %s::text, %s::text)")
-        preview = (message.body or ("[media]" if message.num_media else ""))[:160]
+        preview = preview_text(message.body, message.num_media)
         params += [pk, message.created_at, preview, message.direction, message.status, message.source,
                    message.source_label or ""]  # fmt: skip
     newer = "(c.last_message_at IS NULL OR c.last_message_at <= v.at)"
@@ -163,7 +184,10 @@ def record_message(
         # created_at is auto_now_add: set afterwards.
         Message.objects.filter(pk=message.pk).update(created_at=happened_at)
         message.created_at = happened_at
-    touch_conversation(conversation, message)
+    if not (new_conversation and conversation.last_message_at == message.created_at):
+        touch_conversation(
+            conversation, message
+        )  # (a conversation created with it carries it: first_preview)
     if quiet:
         from messaging.inbox.state import attach_to_session
 

@@ -32,7 +32,7 @@ from messaging.access import (
     org_default_number,
     sendable_numbers,
 )
-from messaging.inbox.conversations import get_or_create_conversation, record_message
+from messaging.inbox.conversations import first_preview, get_or_create_conversation, record_message
 from messaging.media.validation import MediaError, MediaFile, validate_media
 from messaging.models import (
     Conversation,
@@ -412,6 +412,22 @@ def _store_or_replay(
         raise
 
 
+def _save_media(org: Organization, message: Message, media, validated) -> None:
+    items = []
+    for file, checked in zip(media, validated, strict=True):
+        item = MessageMedia(
+            organization=org,
+            message=message,
+            filename=(file.name or "")[:200],
+            content_type=checked.content_type,
+            size=checked.size,
+        )
+        item.file.save(_media_name(file.name or "", checked.content_type), ContentFile(file.data), save=False)
+        item.save()
+        items.append(item)
+    _remember_media(message, items)
+
+
 def _remember_media(message: Message, items: list[MessageMedia]) -> None:
     # The caller serializes the new message with its media: hand it the rows just written (what
     # prefetch_related would have stored) instead of reading them back.
@@ -444,49 +460,47 @@ def _store(
             organization=org, idempotency_key=key, created_at__lt=timezone.now() - IDEMPOTENCY_WINDOW
         ).update(idempotency_key="")
     best = record or (matches[0] if matches else None)
+    sender = actor if getattr(actor, "is_authenticated", False) else None
     defaults = {
-        "owner": actor if getattr(actor, "is_authenticated", False) else None,
+        "owner": sender,
         "record_type": best.record_type if best is not None else "",
         "record_id": best.pk if best is not None else None,
         "other_matches": [
             {"record_type": r.record_type, "record_id": r.pk} for r in matches if r is not best
         ],
     }
-    conversation, created = get_or_create_conversation(number, e164, **defaults)
+    fields = {
+        "account": number.account,
+        "direction": Message.Direction.OUTBOUND,
+        "source": source,
+        "status": MessageStatus.PENDING,
+        "from_number": number.phone_number,
+        "to_number": e164,
+        "body": body,
+        "num_segments": info.segments,
+        "encoding": info.encoding,
+        "num_media": len(validated),
+        "sender": sender,
+        "idempotency_key": key,
+        "template": template,
+        "source_label": source_label,
+    }
+    now = timezone.now()
+    # A new conversation is written with this message as its preview; the sender choice has just read
+    # whether the number has any conversation with the customer (``chosen_sender``: ``has_thread``).
+    conversation, created = get_or_create_conversation(
+        number,
+        e164,
+        absent=getattr(number, "has_thread", None) is False,
+        **defaults,
+        **first_preview(now, **fields),
+    )
     message = record_message(
-        conversation,
-        new_conversation=created,
-        account=number.account,
-        direction=Message.Direction.OUTBOUND,
-        source=source,
-        status=MessageStatus.PENDING,
-        from_number=number.phone_number,
-        to_number=e164,
-        body=body,
-        num_segments=info.segments,
-        encoding=info.encoding,
-        num_media=len(validated),
-        sender=actor if getattr(actor, "is_authenticated", False) else None,
-        idempotency_key=key,
-        template=template,
-        source_label=source_label,
-        file_later=file_later,
+        conversation, new_conversation=created, created_at=now, file_later=file_later, **fields
     )
     if template is not None:
         note_template_used(template.pk)
-    items = []
-    for file, checked in zip(media, validated, strict=True):
-        item = MessageMedia(
-            organization=org,
-            message=message,
-            filename=(file.name or "")[:200],
-            content_type=checked.content_type,
-            size=checked.size,
-        )
-        item.file.save(_media_name(file.name or "", checked.content_type), ContentFile(file.data), save=False)
-        item.save()
-        items.append(item)
-    _remember_media(message, items)
+    _save_media(org, message, media, validated)
     audit.record(
         org,
         actor,
