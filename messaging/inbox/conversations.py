@@ -184,10 +184,9 @@ def record_message(
         # created_at is auto_now_add: set afterwards.
         Message.objects.filter(pk=message.pk).update(created_at=happened_at)
         message.created_at = happened_at
+    # A conversation created with this message carries its preview already (``first_preview``).
     if not (new_conversation and conversation.last_message_at == message.created_at):
-        touch_conversation(
-            conversation, message
-        )  # (a conversation created with it carries it: first_preview)
+        touch_conversation(conversation, message)
     if quiet:
         from messaging.inbox.state import attach_to_session
 
