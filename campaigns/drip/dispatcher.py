@@ -16,8 +16,8 @@
 - After commit the texts are handed to Twilio at their slots, those due together (one per sender) in one
   batch (``deliver_due``); a text whose hand-over task was lost is queued again by the tick
   (``_requeue_stranded``), and the hand-over claims a text before calling Twilio: never sent twice.
-- The per-sender token bucket at the hand-over to Twilio (``messaging.services.throttle``) stays the hard
-  limit: whatever reaches it early waits, so no second ever holds more than the sender's rate.
+- The sender's allowance per second at the hand-over to Twilio (``messaging.services.throttle``) stays the
+  hard limit: whatever finds its second full waits, so no second ever holds more than the sender's rate.
 """
 
 from __future__ import annotations
@@ -65,7 +65,11 @@ def _lease() -> timedelta:
 
 TICK_SECONDS = 1.0
 # How far ahead of now a sender's slots are handed out (one tick, plus room for the tick's own lateness).
-HORIZON_SECONDS = 2.0
+HORIZON_SECONDS = 2.5
+# A new slot is at least this far ahead of now: the time it takes to store the tick's texts.
+LEAD_SECONDS = 0.5
+# Texts of a sender stored and overdue for this long (at its rate) mean the workers are behind it.
+BEHIND_SECONDS = 1.0
 # A window closing sooner than this is not worth a text: the carrier may hold it past the close.
 MIN_VALIDITY_SECONDS = 60
 Status = CampaignRecipient.Status
@@ -249,7 +253,7 @@ def dispatch(now: datetime | None = None) -> dict:
         by_sender[number_id].append(next(c for c in running if c.pk == campaign_id))
     numbers = list(PhoneNumber.objects.filter(pk__in=list(by_sender)))
     rates = sender_rates(numbers)
-    # A number's own rate lives beside the throttle's buckets; say it again each tick (a flushed store).
+    # A number's own rate lives beside the throttle's allowances; say it again each tick (a flushed store).
     for number_id in SenderRate.objects.filter(number_id__in=list(rates)).values_list("number_id", flat=True):
         throttle.set_number_rate(number_id, rates[number_id])
     steps_of = {c.pk: _steps(c.pk) for c in running}
@@ -261,13 +265,15 @@ def dispatch(now: datetime | None = None) -> dict:
         rate = rates.get(number_id)
         if not rate:
             continue
-        if backlog.get(number_id, 0) >= max(1.0, rate * (HORIZON_SECONDS + 1)):
-            # More stored than this tick's slots can hold: the workers are behind this sender. Release
-            # nothing until they catch up.
-            continue
-        clock = max(float(cache.get(_slot_key(number_id)) or 0.0), now_ts)
+        clock = float(cache.get(_slot_key(number_id)) or 0.0)
         if clock > now_ts + 3600:
-            clock = now_ts  # the clock was set on another host's time, far ahead: start again from now
+            clock = 0.0  # the clock was set on another host's time, far ahead: start again from now
+        if backlog.get(number_id, 0) - max(0.0, clock - now_ts) * rate >= max(1.0, rate * BEHIND_SECONDS):
+            # More stored than the slots still ahead account for: the workers are behind this sender.
+            # Release nothing until they catch up.
+            continue
+        # The first new slot leaves the step task time to store its texts before they are due.
+        clock = max(clock, now_ts + LEAD_SECONDS)
         room = now_ts + HORIZON_SECONDS - clock
         if room <= 0:
             continue
@@ -286,7 +292,7 @@ def dispatch(now: datetime | None = None) -> dict:
                 # Over this tick's room: give the lease back, the next tick takes it.
                 CampaignRecipient.objects.filter(pk=recipient.pk).update(claimed_until=None)
                 continue
-            released[number_id].append((recipient.pk, recipient.step_index, max(clock, now_ts)))
+            released[number_id].append((recipient.pk, recipient.step_index, clock))
             clock += cost / rate
             if allowance[campaign.pk] is not None:
                 allowance[campaign.pk] -= 1
@@ -516,13 +522,13 @@ def _hold(campaign, recipients: list[CampaignRecipient], refused: SendRefused, o
 
 
 # Texts due within the same 50 ms go to Twilio together: the senders' slot clocks run in step, so each
-# group holds at most one text per sender and every sender's bucket grants it.
+# group holds at most one text per sender and every sender's allowance has room for it.
 GROUP_SECONDS = 0.05
 
 
 def deliver_due(deliveries: list[tuple[int, float | None]]) -> None:
     """Queue the hand-over to Twilio of the stored messages at their due times (the senders' slots): one
-    batch task (``deliver_batch_task``) per 50 ms; a text its sender's bucket still holds back is retried
+    batch task (``deliver_batch_task``) per 50 ms; a text its sender's allowance still holds back is retried
     by that task after the wait."""
     hand_over = task("messaging.tasks.sending.deliver_batch_task")
     now_ts = time.time()
