@@ -53,7 +53,7 @@ from campaigns.drip.services import add_recipients, do_create_campaign, do_start
 from messaging.models import PhoneNumber, TwilioAccount
 from messaging.services import throttle
 from tenancy.models import Membership, Organization, Role
-spec = json.loads(sys.argv[1])
+spec = json.loads(sys.stdin.read())
 out = []
 for o, org_spec in enumerate(spec["orgs"]):
     org = Organization.objects.create(name=f"Bench {o}", slug=f"bench-{o}-{org_spec['sid'][-6:]}")
@@ -190,8 +190,9 @@ def main() -> None:
                 person += share
             spec["orgs"].append({"sid": sid, "token": account["auth_token"], "numbers": numbers,
                                  "campaigns": people_lists})  # fmt: skip
-        setup = subprocess.run([PY, "-c", SETUP, json.dumps(spec)], cwd=ROOT, env=env, capture_output=True,
-                               text=True)  # fmt: skip
+        # The spec on standard input: 100,000 numbers are too long for a command line.
+        setup = subprocess.run([PY, "-c", SETUP], input=json.dumps(spec), cwd=ROOT, env=env,
+                               capture_output=True, text=True)  # fmt: skip
         if setup.returncode:
             raise SystemExit(setup.stderr[-3000:])
         campaign_ids = json.loads(setup.stdout.strip().splitlines()[-1])
