@@ -39,6 +39,7 @@ from campaigns.drip import windows
 from campaigns.drip.compose import compose, with_opt_out
 from campaigns.drip.models import (
     Campaign,
+    CampaignMedia,
     CampaignRecipient,
     CampaignSend,
     CampaignStep,
@@ -49,7 +50,7 @@ from crm.models import model_for
 from messaging.models import Message, MessageStatus, PhoneNumber
 from messaging.segments import analyze
 from messaging.services import throttle
-from messaging.services.bulk_sending import Recipient, send_many
+from messaging.services.bulk_sending import Recipient, StoredMedia, send_many
 from messaging.services.sending import SendRefused
 from quicksend.queue import task
 
@@ -348,6 +349,18 @@ class _Due:
     key: str
     text: str
     actor: object
+    media: tuple[StoredMedia, ...] = ()
+
+
+def _media_of(steps: list[CampaignStep]) -> dict[int, StoredMedia]:
+    """The attachments the steps send, read once for a campaign."""
+    ids = {i for step in steps for i in step.media}
+    if not ids:
+        return {}
+    return {
+        m.pk: StoredMedia(m.file.name, m.filename, m.content_type, m.size)
+        for m in CampaignMedia.objects.filter(pk__in=ids)
+    }
 
 
 @dataclass
@@ -379,6 +392,7 @@ def send_steps(items: list[tuple[int, int, float | None]], now: datetime | None 
         .order_by("pk")
     )
     steps_of: dict[int, list[CampaignStep]] = {}
+    media_of: dict[int, dict[int, StoredMedia]] = {}
     gates: dict[tuple, windows.Gate] = {}
     records = _records(recipients)
     groups: dict[tuple, list[_Due]] = defaultdict(list)
@@ -406,6 +420,7 @@ def send_steps(items: list[tuple[int, int, float | None]], now: datetime | None 
             continue
         if campaign.pk not in steps_of:
             steps_of[campaign.pk] = _steps(campaign.pk)
+            media_of[campaign.pk] = _media_of(steps_of[campaign.pk])
         steps = steps_of[campaign.pk]
         if step_index >= len(steps):
             outcomes[recipient.pk] = _stop(recipient, Status.COMPLETED, "")
@@ -420,8 +435,9 @@ def send_steps(items: list[tuple[int, int, float | None]], now: datetime | None 
         ).text
         actor = getattr(record, "owner", None) or campaign.created_by
         key = f"campaign-{recipient.pk}-{step_index}"
+        media = tuple(media_of[campaign.pk][i] for i in steps[step_index].media if i in media_of[campaign.pk])
         groups[(campaign.pk, recipient.sender_id, getattr(actor, "pk", None))].append(
-            _Due(recipient, gate, key, text, actor)
+            _Due(recipient, gate, key, text, actor, media)
         )
     for recipient in given_back:
         recipient.claimed_until, recipient.updated_at = None, now
@@ -440,7 +456,7 @@ def _send_group(dues: list[_Due], wanted, steps_of, outcomes: dict[int, str], no
     try:
         result = send_many(
             campaign.organization,
-            [Recipient(key=d.key, to=d.recipient.phone, body=d.text) for d in dues],
+            [Recipient(key=d.key, to=d.recipient.phone, body=d.text, media=d.media) for d in dues],
             source=Message.Source.CAMPAIGN,
             source_label=campaign.name,
             from_number=first.sender,
