@@ -168,6 +168,9 @@ class CampaignRecipient(models.Model):
                 name="campaign_recipient_due",
             ),
             models.Index(fields=["organization", "phone"], name="campaign_recipient_phone"),
+            models.Index(
+                fields=["organization", "record_type", "record_id"], name="campaign_recipient_record"
+            ),
             models.Index(fields=["campaign", "status"], name="campaign_recipient_status"),
         ]
 
