@@ -54,5 +54,7 @@ def campaigns_card(request, record) -> str:
     ]
     is_admin = getattr(getattr(request, "membership", None), "is_admin", False)
     return render_to_string(
-        "campaigns/drip/_record_activity.html", {"rows": rows, "is_admin": is_admin}, request=request
+        "campaigns/drip/_record_activity.html",
+        {"rows": rows, "is_admin": is_admin, "zone": org.time_zone or "UTC"},
+        request=request,
     )
