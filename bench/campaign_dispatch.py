@@ -53,7 +53,7 @@ from campaigns.drip.services import add_recipients, do_create_campaign, do_start
 from messaging.models import PhoneNumber, TwilioAccount
 from messaging.services import throttle
 from tenancy.models import Membership, Organization, Role
-spec = json.loads(sys.argv[1])
+spec = json.loads(sys.stdin.read())
 out = []
 for o, org_spec in enumerate(spec["orgs"]):
     org = Organization.objects.create(name=f"Bench {o}", slug=f"bench-{o}-{org_spec['sid'][-6:]}")
@@ -131,6 +131,7 @@ def main() -> None:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/11")
     parser.add_argument("--worker-threads", type=int, default=8)
     parser.add_argument("--workers", type=int, default=1, help="Celery worker processes")
+    parser.add_argument("--timeline", action="store_true", help="print the texts accepted in each 5 s")
     args = parser.parse_args()
 
     web_port, sandbox_port = free_port(), free_port()
@@ -189,8 +190,9 @@ def main() -> None:
                 person += share
             spec["orgs"].append({"sid": sid, "token": account["auth_token"], "numbers": numbers,
                                  "campaigns": people_lists})  # fmt: skip
-        setup = subprocess.run([PY, "-c", SETUP, json.dumps(spec)], cwd=ROOT, env=env, capture_output=True,
-                               text=True)  # fmt: skip
+        # The spec on standard input: 100,000 numbers are too long for a command line.
+        setup = subprocess.run([PY, "-c", SETUP], input=json.dumps(spec), cwd=ROOT, env=env,
+                               capture_output=True, text=True)  # fmt: skip
         if setup.returncode:
             raise SystemExit(setup.stderr[-3000:])
         campaign_ids = json.loads(setup.stdout.strip().splitlines()[-1])
@@ -242,14 +244,39 @@ def main() -> None:
         per_second: dict[str, Counter] = defaultdict(Counter)
         number_owner = {}
         stamps = []
+        accepted_at: dict[str, float] = {}
         for sid in sids:
             for m in requests.get(f"{sandbox_url}/control/accounts/{sid}/messages", timeout=60).json()[
                 "messages"
             ]:
                 second = int(parsedate_to_datetime(m["date_created"]).timestamp())
+                accepted_at[m["sid"]] = float(m["history"][0][1])
                 per_second[m["from"]][second] += int(m.get("num_segments") or 1)
                 stamps.append(second)
                 number_owner[m["from"]] = sid
+        if args.timeline:
+            windows = Counter((s - min(stamps)) // 5 for s in stamps)
+            print("accepted per 5 s: " + " ".join(str(windows[w]) for w in range(max(windows) + 1)))
+        # From our claim (just after the sender's allowance granted the text) to the sandbox accepting it.
+        claimed = psql(
+            args.db,
+            "SELECT sid, extract(epoch FROM handed_over_at), from_number, num_segments "
+            "FROM messaging_message WHERE sid IS NOT NULL AND handed_over_at IS NOT NULL",
+        )
+        rows = [line.split("|") for line in claimed.splitlines() if line]
+        lags = sorted(accepted_at[sid] - float(at) for sid, at, *_ in rows if sid in accepted_at)
+        # The same count by our own clock: the second each text was handed over in (its claim, just after
+        # the throttle granted it, counted as the throttle does: the last 50 ms of a second in the next).
+        ours: dict[str, Counter] = defaultdict(Counter)
+        for _sid, at, sender, segments in rows:
+            ours[sender][int(float(at) + 0.05)] += int(segments or 1)
+        over_ours = sum(1 for counts in ours.values() for n in counts.values() if n > args.rate)
+        print(f"seconds over a sender's rate by the hand-over clock: {over_ours}; busiest "
+              f"{max((n for c in ours.values() for n in c.values()), default=0)}")  # fmt: skip
+        if lags:
+            pick = lambda q: 1000 * lags[min(len(lags) - 1, int(q * len(lags)))]  # noqa: E731
+            print(f"claim to sandbox accept: p50 {pick(0.5):.0f} ms, p90 {pick(0.9):.0f} ms, "
+                  f"p99 {pick(0.99):.0f} ms, max {1000 * lags[-1]:.0f} ms")  # fmt: skip
         over = sum(1 for counts in per_second.values() for n in counts.values() if n > args.rate)
         first, last = min(stamps), max(stamps)
         # Sustained: the seconds strictly inside the run (the first and last are partial).

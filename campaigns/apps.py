@@ -7,6 +7,8 @@ class CampaignsConfig(AppConfig):
     def ready(self) -> None:
         from campaigns.automations import triggers
         from campaigns.drip import receivers as drip
+        from campaigns.drip.record_activity import campaigns_card
+        from crm import record_panels
         from crm.events import record_changed
         from messaging.signals import consent_changed, inbound_message_stored
         from quicksend import periodic
@@ -18,3 +20,4 @@ class CampaignsConfig(AppConfig):
         inbound_message_stored.connect(drip.inbound_text_receiver, dispatch_uid="campaigns.inbound")
         consent_changed.connect(drip.consent_receiver, dispatch_uid="campaigns.consent")
         periodic.register("campaigns-dispatch", "campaigns.tasks.dispatch_campaigns", 1)
+        record_panels.register(campaigns_card)

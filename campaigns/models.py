@@ -136,6 +136,7 @@ class StepRun(models.Model):
 
 from campaigns.drip.models import (  # noqa: E402 - drip campaigns live in their own module
     Campaign,
+    CampaignMedia,
     CampaignRecipient,
     CampaignSend,
     CampaignStep,
@@ -146,6 +147,7 @@ from campaigns.drip.models import (  # noqa: E402 - drip campaigns live in their
 __all__ = [
     "Automation",
     "Campaign",
+    "CampaignMedia",
     "CampaignRecipient",
     "CampaignSend",
     "CampaignStep",

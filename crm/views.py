@@ -16,7 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from rest_framework.request import Request
 
-from crm import access, imports, services
+from crm import access, imports, record_panels, services
 from crm.api import report_response
 from crm.filters import SORTS, filter_records, sort_ordering
 from crm.forms import (
@@ -169,6 +169,7 @@ def record_detail(request, record_type: str, pk: int):
             "sms_number": answer.number,
             "reassign_form": ReassignForm(org=request.org, initial={"owner": record.owner_id}),
             "may_delete": services.may_delete_record(record, request.user, request.membership),
+            "panels": record_panels.panels_for(request, record),
         },
     )
 

@@ -3,6 +3,7 @@
 from campaigns.models import (
     Automation,
     Campaign,
+    CampaignMedia,
     CampaignRecipient,
     CampaignSend,
     CampaignStep,
@@ -123,3 +124,15 @@ def build_keyword_optin(org, admin, canary):
         campaign=campaign,
         brand=f"Brand {canary}",
     )
+
+
+@builds(CampaignMedia)
+def build_campaign_media(org, admin, canary):
+    from django.core.files.base import ContentFile
+
+    item = CampaignMedia(
+        organization=org, filename=f"flyer-{canary}.png", content_type="image/png", size=8, created_by=admin
+    )
+    item.file.save(f"flyer-{canary}.png", ContentFile(b"\x89PNG\r\n\x1a\n"), save=False)
+    item.save()
+    return item

@@ -167,11 +167,12 @@ def test_dispatcher_releases_one_long_code_text_per_second_spaced(org_a, alice, 
     enroll(drip, people(10))
     do_start_campaign(drip, alice)
     dispatcher.dispatch(NOON_NEW_YORK)
-    # A 2-second horizon at 1 segment/s: two texts, one second apart.
-    assert _delays(released, NOON_NEW_YORK) == [0.0, 1.0]
+    # Slots from half a second ahead (time to store the texts) to 2.5 s at 1 segment/s: two texts, one
+    # second apart.
+    assert _delays(released, NOON_NEW_YORK) == [0.5, 1.5]
     released.clear()
     dispatcher.dispatch(NOON_NEW_YORK + timedelta(seconds=1))
-    assert _delays(released, NOON_NEW_YORK + timedelta(seconds=1)) == [1.0]  # the slot clock carried over
+    assert _delays(released, NOON_NEW_YORK + timedelta(seconds=1)) == [1.5]  # the slot clock carried over
 
 
 def test_a_numbers_own_rate_and_segments_count(org_a, alice, line, released, settings):

@@ -17,7 +17,7 @@ from tenancy.models import Role
 from tests.campaign_helpers import daytime_people
 from tests.factories import PASSWORD, MembershipFactory
 from tests.factories_messaging import PhoneNumberFactory, TwilioAccountFactory
-from tests.factories_send import FAST_RATES
+from tests.factories_send import FAST_RATES, PNG
 from tests.page_checks import check_page
 from tests.plugins import servers
 from tests.plugins.servers import start_asgi_server, start_celery_worker, wait_until
@@ -74,6 +74,9 @@ def test_an_admin_runs_a_csv_campaign_and_a_reply_stops_that_person(
         page.get_by_label("Step 1").fill("Acme Homes: hi {{First Name}}, open house Saturday!")
         page.get_by_label("Step 2").fill("Acme Homes: see you Saturday, {{First Name}}?")
         page.get_by_label("Step 3").fill("Acme Homes: last call for Saturday.")
+        flyer = tmp_path / "flyer.png"
+        flyer.write_bytes(PNG)
+        page.locator("#id_step1_media").set_input_files(str(flyer))  # the first text carries the flyer
         page.get_by_label("Read the window on").select_option("recipient")
         page.get_by_label("From", exact=True).fill("00:00")
         page.get_by_label("Until", exact=True).fill("23:59")
@@ -92,6 +95,7 @@ def test_an_admin_runs_a_csv_campaign_and_a_reply_stops_that_person(
         page.screenshot(path=str(tmp_path / "campaign-new-1366.png"), full_page=True)
         page.get_by_role("button", name="Create campaign").click()
         expect(page.get_by_test_id("sendable")).to_have_text("3")
+        expect(page.get_by_text("With flyer.png")).to_be_visible()
         campaign = Campaign.objects.get(organization=org_a)
         assert [s.wait_minutes for s in campaign.steps.all()] == [0, 1440, 1440]
 
@@ -109,6 +113,7 @@ def test_an_admin_runs_a_csv_campaign_and_a_reply_stops_that_person(
         texts = twilio_sandbox.received(people[0])
         assert texts and texts[0]["body"].startswith("Acme Homes: hi Guest0, open house Saturday!")
         assert texts[0]["body"].endswith("Reply STOP to opt out.")
+        assert int(texts[0]["num_media"]) == 1
 
         twilio_sandbox.inbound(people[0], number.phone_number, "Yes, we'll come!")
         wait_until(

@@ -1,7 +1,12 @@
-"""The per-sender token bucket (``messaging.services.throttle``): in production mode it lives in Redis and
-keeps its clock to the microsecond, so a very fast sender is never held back by rounding."""
+"""The per-sender allowance (``messaging.services.throttle``): at most the sender's rate in segments per
+calendar second, in Redis (production mode, the clock to the microsecond, so a very fast sender is never
+held back by rounding) or in the process (embedded mode)."""
 
 from __future__ import annotations
+
+import math
+import time
+from collections import Counter
 
 import pytest
 
@@ -18,36 +23,137 @@ def fast(settings):
     throttle.reset(NUMBER_ID)
 
 
+def _away_from_the_guard():
+    """Start a test early in a second, so its few quick takes fall in one second."""
+    if time.time() % 1 > 0.5:
+        time.sleep(1.02 - time.time() % 1)
+
+
 def test_a_sender_a_million_segments_a_second_is_never_held_back(fast):
-    # Takes a few tens of microseconds apart: with the bucket's time rounded to 100 µs, some saw no time pass.
+    _away_from_the_guard()
     waits = [throttle.take(NUMBER_ID, "local", 1) for _ in range(300)]
     assert waits == [0] * 300
 
 
-def test_a_sender_at_one_segment_a_second_waits_for_its_next_slot(settings):
+def test_a_sender_at_one_segment_a_second_waits_for_the_next_second(settings):
     settings.QUICKSEND_SEND_RATES = {"local": 1}
     throttle.reset(NUMBER_ID)
     try:
+        _away_from_the_guard()
         assert throttle.take(NUMBER_ID, "local", 1) == 0
         wait = throttle.take(NUMBER_ID, "local", 1)
-        assert 0.9 < wait <= 1.0
-        assert throttle.take(NUMBER_ID + 1, "local", 1) == 0  # another number has its own bucket
+        assert 0 < wait <= 1.0
+        assert math.floor(time.time() + wait) == math.floor(time.time()) + 1  # the next second, not later
+        assert throttle.take(NUMBER_ID + 1, "local", 1) == 0  # another number has its own allowance
+        time.sleep(wait + 0.01)
+        assert throttle.take(NUMBER_ID, "local", 1) == 0
     finally:
         throttle.reset(NUMBER_ID)
         throttle.reset(NUMBER_ID + 1)
 
 
-def test_a_batch_takes_from_each_senders_bucket_in_order_in_one_trip(settings):
+def test_a_batch_takes_from_each_senders_allowance_in_order_in_one_trip(settings):
     settings.QUICKSEND_SEND_RATES = {"local": 1}
     for n in (NUMBER_ID, NUMBER_ID + 1):
         throttle.reset(n)
     try:
+        _away_from_the_guard()
         waits = throttle.take_many(
             [(NUMBER_ID, "local", 1), (NUMBER_ID + 1, "local", 1), (NUMBER_ID, "local", 1)]
         )
         assert waits[:2] == [0, 0]  # one text per sender goes now
-        assert 0.9 < waits[2] <= 1.0  # the first sender's second text waits for its next slot
-        assert 0.9 < throttle.take(NUMBER_ID + 1, "local", 1) <= 1.0  # the batch took from that bucket too
+        assert 0 < waits[2] <= 1.0  # the first sender's second text waits for the next second
+        assert 0 < throttle.take(NUMBER_ID + 1, "local", 1) <= 1.0  # the batch took from that one too
     finally:
         for n in (NUMBER_ID, NUMBER_ID + 1):
             throttle.reset(n)
+
+
+def test_texts_that_keep_retrying_never_exceed_the_rate_in_any_second_and_fill_every_second(settings):
+    # Eight texts' worth of demand on one number at 20 segments/s for about two and a half seconds, each
+    # text retrying after the wait it is given (with some lateness, as a queued task has).
+    settings.QUICKSEND_SEND_RATES = {"local": 20}
+    throttle.reset(NUMBER_ID)
+    try:
+        granted: list[float] = []
+        next_try = [time.time()] * 8
+        end = math.floor(time.time()) + 3
+        while time.time() < end:
+            i = min(range(8), key=next_try.__getitem__)
+            time.sleep(max(0.0, next_try[i] - time.time()))
+            wait = throttle.take(NUMBER_ID, "local", 1)
+            if wait == 0:
+                granted.append(time.time())
+                next_try[i] = time.time()
+            else:
+                assert 0 < wait <= 1.0
+                next_try[i] = time.time() + wait + 0.003
+        # Counted in the second each reaches the carrier in (the last moment of a second counts in the next).
+        per_second = Counter(math.floor(t + throttle.GUARD_SECONDS) for t in granted)
+        assert max(per_second.values()) <= 20
+        full = [n for second, n in per_second.items() if second not in (min(per_second), end)]
+        assert full and all(n >= 19 for n in full)  # the whole seconds were used (a boundary may shift one)
+    finally:
+        throttle.reset(NUMBER_ID)
+
+
+def _run(takes: list[tuple[float, int]], rate: float) -> list[float]:
+    """The process's own allowance with a clock given: the wait of each ``(time, cost)`` take."""
+    buckets = throttle._LocalBuckets()
+    return [buckets.take(NUMBER_ID, rate, cost, now=at) for at, cost in takes]
+
+
+def test_a_sender_whose_texts_run_late_catches_up_instead_of_losing_their_slots():
+    # A 10/s sender: the second text is handed over 150 ms after its slot; the third, due 100 ms after the
+    # second's slot, comes right after it and still goes (a one-segment bucket would have made it wait).
+    assert _run([(100.0, 1), (100.25, 1), (100.26, 1)], rate=10) == [0, 0, 0]
+
+
+def test_a_burst_after_a_quiet_moment_is_at_most_half_a_second_of_the_rate():
+    waits = _run([(100.2, 1)] * 6, rate=10)
+    assert waits[:5] == [0] * 5
+    assert waits[5] == pytest.approx(0.1)
+
+
+def test_texts_told_to_wait_at_the_same_moment_come_back_one_after_the_other():
+    # Eight texts at once to a 10/s sender: five go (the bucket's half second), the other three are given
+    # turns 100 ms apart instead of one moment they would all come back at.
+    waits = _run([(100.2, 1)] * 8, rate=10)
+    assert waits[:5] == [0] * 5
+    assert waits[5:] == [pytest.approx(0.1), pytest.approx(0.2), pytest.approx(0.3)]
+
+
+def test_no_calendar_second_holds_more_than_the_rate_whatever_the_bucket_holds():
+    # Texts every 20 ms from a full bucket: the bucket alone would let 5 + 9 through in the second.
+    takes = [(100.0 + i * 0.02, 1) for i in range(47)]
+    waits = _run(takes, rate=10)
+    assert sum(1 for w in waits if w == 0) == 10
+    tenth = [i for i, w in enumerate(waits) if w == 0][-1]
+    later = [at + w for (at, _), w in list(zip(takes, waits, strict=True))[tenth + 1 :]]
+    # Once full, come back when the next second starts (at x.95: what leaves then reaches the carrier in it).
+    assert later and all(math.floor(t + throttle.GUARD_SECONDS) >= 101 for t in later)
+
+
+def test_a_text_handed_over_in_the_last_moment_of_a_second_counts_in_the_next():
+    # Second 100 full (ten texts), then one at 100.97: it reaches the carrier in second 101, so it goes
+    # and leaves second 101 nine.
+    takes = [(100.0 + i * 0.09, 1) for i in range(10)] + [(100.97, 1)]
+    takes += [(101.0 + i * 0.1, 1) for i in range(10)]
+    waits = _run(takes, rate=10)
+    assert waits[:11] == [0] * 11
+    assert waits[11:20] == [0] * 9
+    assert waits[20] == pytest.approx(101.95 - 101.9)  # the tenth of second 101 waits for 102 (at 101.95)
+
+
+def test_a_message_larger_than_a_seconds_allowance_goes_alone_and_the_next_seconds_pay_for_it():
+    # A 5-segment text from a long code (1 segment/s) goes when the number is idle; the next text waits
+    # until the five seconds it cost have passed.
+    waits = _run([(100.2, 5), (100.3, 1), (105.2, 1)], rate=1)
+    assert waits[0] == 0
+    assert waits[1] == pytest.approx(4.9)
+    assert waits[2] == 0
+
+
+def test_a_rate_under_one_segment_a_second_sends_one_every_few_seconds():
+    waits = _run([(100.1, 1), (101.1, 1), (102.1, 1)], rate=0.5)
+    assert waits == [0, pytest.approx(1.0), 0]

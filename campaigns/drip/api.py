@@ -19,8 +19,10 @@ from rest_framework.response import Response
 from campaigns.drip import audience, services
 from campaigns.drip import results as outcome_report
 from campaigns.drip.compose import brand_warning
-from campaigns.drip.models import Campaign, CampaignRecipient, KeywordOptIn, SenderRate
+from campaigns.drip.models import Campaign, CampaignMedia, CampaignRecipient, KeywordOptIn, SenderRate
 from crm.access import access_record
+from messaging.media.validation import MAX_TOTAL_BYTES as MAX_UPLOAD_BYTES
+from messaging.media.validation import MediaFile
 from messaging.models import PhoneNumber
 from messaging.services import throttle
 from quicksend.api import StrictModelSerializer, StrictSerializer
@@ -45,6 +47,13 @@ class StepSerializer(StrictSerializer):
     body = serializers.CharField(max_length=1570, help_text="Text with merge fields ({{first_name}}).")
     wait_minutes = serializers.IntegerField(
         min_value=0, max_value=525_600, default=0, help_text="Wait after the previous step (0 for the first)."
+    )
+    media = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        required=False,
+        max_length=10,
+        help_text="Ids of pictures or files the step sends (upload them to /api/v1/campaign-media first). "
+        "Every sender must be MMS-capable.",
     )
 
 
@@ -93,7 +102,9 @@ class CampaignSerializer(StrictModelSerializer):
     def to_representation(self, obj):
         data = super().to_representation(obj)
         data["senders"] = sorted(obj.senders.values_list("pk", flat=True))
-        data["steps"] = [{"body": s.body, "wait_minutes": s.wait_minutes} for s in obj.steps.all()]
+        data["steps"] = [
+            {"body": s.body, "wait_minutes": s.wait_minutes, "media": s.media} for s in obj.steps.all()
+        ]
         return data
 
     def get_warnings(self, obj) -> list[str]:
@@ -336,6 +347,48 @@ class CampaignViewSet(
 def _csv_safe(value: str) -> str:
     # A cell starting with = + - @ is a formula to a spreadsheet.
     return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+
+
+class CampaignMediaSerializer(StrictModelSerializer):
+    file = serializers.FileField(write_only=True, help_text="A picture, video, audio, vCard or PDF (≤ 5 MB).")
+
+    class Meta:
+        model = CampaignMedia
+        fields = ["id", "file", "filename", "content_type", "size", "created_at"]
+        read_only_fields = ["id", "filename", "content_type", "size", "created_at"]
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Pictures and files uploaded for campaign steps", tags=[TAG]),
+    retrieve=extend_schema(summary="A campaign attachment", tags=[TAG]),
+    create=extend_schema(
+        summary="Upload a picture or file for campaign steps (checked as an MMS attachment)", tags=[TAG]
+    ),
+)
+class CampaignMediaViewSet(
+    mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet
+):
+    queryset = CampaignMedia.objects.none()
+    serializer_class = CampaignMediaSerializer
+    permission_classes = [IsOrgAdmin]
+    parser_classes = [MultiPartParser]
+    pagination_class = CursorPagination
+
+    def get_queryset(self):
+        return CampaignMedia.objects.filter(organization=self.request.org).order_by("-id")
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        upload = serializer.validated_data["file"]
+        item = services.store_media(
+            request.org,
+            request.user,
+            MediaFile(
+                name=upload.name, data=upload.read(MAX_UPLOAD_BYTES + 1), declared_type=upload.content_type
+            ),
+        )
+        return Response(self.get_serializer(item).data, status=status.HTTP_201_CREATED)
 
 
 class SenderRateSerializer(StrictModelSerializer):

@@ -16,8 +16,8 @@
 - After commit the texts are handed to Twilio at their slots, those due together (one per sender) in one
   batch (``deliver_due``); a text whose hand-over task was lost is queued again by the tick
   (``_requeue_stranded``), and the hand-over claims a text before calling Twilio: never sent twice.
-- The per-sender token bucket at the hand-over to Twilio (``messaging.services.throttle``) stays the hard
-  limit: whatever reaches it early waits, so no second ever holds more than the sender's rate.
+- The sender's allowance per second at the hand-over to Twilio (``messaging.services.throttle``) stays the
+  hard limit: whatever finds its second full waits, so no second ever holds more than the sender's rate.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from campaigns.drip import windows
 from campaigns.drip.compose import compose, with_opt_out
 from campaigns.drip.models import (
     Campaign,
+    CampaignMedia,
     CampaignRecipient,
     CampaignSend,
     CampaignStep,
@@ -49,7 +50,7 @@ from crm.models import model_for
 from messaging.models import Message, MessageStatus, PhoneNumber
 from messaging.segments import analyze
 from messaging.services import throttle
-from messaging.services.bulk_sending import Recipient, send_many
+from messaging.services.bulk_sending import Recipient, StoredMedia, send_many
 from messaging.services.sending import SendRefused
 from quicksend.queue import task
 
@@ -65,7 +66,11 @@ def _lease() -> timedelta:
 
 TICK_SECONDS = 1.0
 # How far ahead of now a sender's slots are handed out (one tick, plus room for the tick's own lateness).
-HORIZON_SECONDS = 2.0
+HORIZON_SECONDS = 2.5
+# A new slot is at least this far ahead of now: the time it takes to store the tick's texts.
+LEAD_SECONDS = 0.5
+# Texts of a sender stored and overdue for this long (at its rate) mean the workers are behind it.
+BEHIND_SECONDS = 1.0
 # A window closing sooner than this is not worth a text: the carrier may hold it past the close.
 MIN_VALIDITY_SECONDS = 60
 Status = CampaignRecipient.Status
@@ -249,7 +254,7 @@ def dispatch(now: datetime | None = None) -> dict:
         by_sender[number_id].append(next(c for c in running if c.pk == campaign_id))
     numbers = list(PhoneNumber.objects.filter(pk__in=list(by_sender)))
     rates = sender_rates(numbers)
-    # A number's own rate lives beside the throttle's buckets; say it again each tick (a flushed store).
+    # A number's own rate lives beside the throttle's allowances; say it again each tick (a flushed store).
     for number_id in SenderRate.objects.filter(number_id__in=list(rates)).values_list("number_id", flat=True):
         throttle.set_number_rate(number_id, rates[number_id])
     steps_of = {c.pk: _steps(c.pk) for c in running}
@@ -261,13 +266,15 @@ def dispatch(now: datetime | None = None) -> dict:
         rate = rates.get(number_id)
         if not rate:
             continue
-        if backlog.get(number_id, 0) >= max(1.0, rate * (HORIZON_SECONDS + 1)):
-            # More stored than this tick's slots can hold: the workers are behind this sender. Release
-            # nothing until they catch up.
-            continue
-        clock = max(float(cache.get(_slot_key(number_id)) or 0.0), now_ts)
+        clock = float(cache.get(_slot_key(number_id)) or 0.0)
         if clock > now_ts + 3600:
-            clock = now_ts  # the clock was set on another host's time, far ahead: start again from now
+            clock = 0.0  # the clock was set on another host's time, far ahead: start again from now
+        if backlog.get(number_id, 0) - max(0.0, clock - now_ts) * rate >= max(1.0, rate * BEHIND_SECONDS):
+            # More stored than the slots still ahead account for: the workers are behind this sender.
+            # Release nothing until they catch up.
+            continue
+        # The first new slot leaves the step task time to store its texts before they are due.
+        clock = max(clock, now_ts + LEAD_SECONDS)
         room = now_ts + HORIZON_SECONDS - clock
         if room <= 0:
             continue
@@ -286,7 +293,7 @@ def dispatch(now: datetime | None = None) -> dict:
                 # Over this tick's room: give the lease back, the next tick takes it.
                 CampaignRecipient.objects.filter(pk=recipient.pk).update(claimed_until=None)
                 continue
-            released[number_id].append((recipient.pk, recipient.step_index, max(clock, now_ts)))
+            released[number_id].append((recipient.pk, recipient.step_index, clock))
             clock += cost / rate
             if allowance[campaign.pk] is not None:
                 allowance[campaign.pk] -= 1
@@ -342,6 +349,18 @@ class _Due:
     key: str
     text: str
     actor: object
+    media: tuple[StoredMedia, ...] = ()
+
+
+def _media_of(steps: list[CampaignStep]) -> dict[int, StoredMedia]:
+    """The attachments the steps send, read once for a campaign."""
+    ids = {i for step in steps for i in step.media}
+    if not ids:
+        return {}
+    return {
+        m.pk: StoredMedia(m.file.name, m.filename, m.content_type, m.size)
+        for m in CampaignMedia.objects.filter(pk__in=ids)
+    }
 
 
 @dataclass
@@ -373,6 +392,7 @@ def send_steps(items: list[tuple[int, int, float | None]], now: datetime | None 
         .order_by("pk")
     )
     steps_of: dict[int, list[CampaignStep]] = {}
+    media_of: dict[int, dict[int, StoredMedia]] = {}
     gates: dict[tuple, windows.Gate] = {}
     records = _records(recipients)
     groups: dict[tuple, list[_Due]] = defaultdict(list)
@@ -400,6 +420,7 @@ def send_steps(items: list[tuple[int, int, float | None]], now: datetime | None 
             continue
         if campaign.pk not in steps_of:
             steps_of[campaign.pk] = _steps(campaign.pk)
+            media_of[campaign.pk] = _media_of(steps_of[campaign.pk])
         steps = steps_of[campaign.pk]
         if step_index >= len(steps):
             outcomes[recipient.pk] = _stop(recipient, Status.COMPLETED, "")
@@ -414,8 +435,9 @@ def send_steps(items: list[tuple[int, int, float | None]], now: datetime | None 
         ).text
         actor = getattr(record, "owner", None) or campaign.created_by
         key = f"campaign-{recipient.pk}-{step_index}"
+        media = tuple(media_of[campaign.pk][i] for i in steps[step_index].media if i in media_of[campaign.pk])
         groups[(campaign.pk, recipient.sender_id, getattr(actor, "pk", None))].append(
-            _Due(recipient, gate, key, text, actor)
+            _Due(recipient, gate, key, text, actor, media)
         )
     for recipient in given_back:
         recipient.claimed_until, recipient.updated_at = None, now
@@ -434,7 +456,7 @@ def _send_group(dues: list[_Due], wanted, steps_of, outcomes: dict[int, str], no
     try:
         result = send_many(
             campaign.organization,
-            [Recipient(key=d.key, to=d.recipient.phone, body=d.text) for d in dues],
+            [Recipient(key=d.key, to=d.recipient.phone, body=d.text, media=d.media) for d in dues],
             source=Message.Source.CAMPAIGN,
             source_label=campaign.name,
             from_number=first.sender,
@@ -516,13 +538,13 @@ def _hold(campaign, recipients: list[CampaignRecipient], refused: SendRefused, o
 
 
 # Texts due within the same 50 ms go to Twilio together: the senders' slot clocks run in step, so each
-# group holds at most one text per sender and every sender's bucket grants it.
+# group holds at most one text per sender and every sender's allowance has room for it.
 GROUP_SECONDS = 0.05
 
 
 def deliver_due(deliveries: list[tuple[int, float | None]]) -> None:
     """Queue the hand-over to Twilio of the stored messages at their due times (the senders' slots): one
-    batch task (``deliver_batch_task``) per 50 ms; a text its sender's bucket still holds back is retried
+    batch task (``deliver_batch_task``) per 50 ms; a text its sender's allowance still holds back is retried
     by that task after the wait."""
     hand_over = task("messaging.tasks.sending.deliver_batch_task")
     now_ts = time.time()

@@ -7,6 +7,8 @@ recipient and step, written in the same transaction as the message (so a step ca
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -71,12 +73,39 @@ class Campaign(models.Model):
         return self.name
 
 
+def campaign_media_upload_to(instance: CampaignMedia, filename: str) -> str:
+    return f"campaigns/{instance.organization_id}/{uuid.uuid4().hex}/{filename}"
+
+
+class CampaignMedia(models.Model):
+    """A picture or file that campaign steps send: uploaded and checked once, then every text of the step
+    carries it (each message's ``MessageMedia`` row points at this same stored file)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    file = models.FileField(upload_to=campaign_media_upload_to, max_length=300)
+    filename = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "campaign media"
+
+    def __str__(self) -> str:
+        return self.filename
+
+
 class CampaignStep(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="steps")
     position = models.PositiveSmallIntegerField()
     body = models.TextField()
-    media_urls = models.JSONField(default=list, blank=True)
+    media = models.JSONField(
+        default=list, blank=True, help_text="Ids of the step's attachments (CampaignMedia)."
+    )
     wait_minutes = models.PositiveIntegerField(
         default=0, help_text="How long after the previous step this one goes (0 for the first)."
     )
@@ -139,6 +168,9 @@ class CampaignRecipient(models.Model):
                 name="campaign_recipient_due",
             ),
             models.Index(fields=["organization", "phone"], name="campaign_recipient_phone"),
+            models.Index(
+                fields=["organization", "record_type", "record_id"], name="campaign_recipient_record"
+            ),
             models.Index(fields=["campaign", "status"], name="campaign_recipient_status"),
         ]
 

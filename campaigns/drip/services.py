@@ -8,15 +8,20 @@ from collections.abc import Iterable
 from datetime import datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
 from campaigns import quiet_hours
-from campaigns.drip.models import Campaign, CampaignRecipient, CampaignStep
+from campaigns.drip.models import Campaign, CampaignMedia, CampaignRecipient, CampaignStep
 from crm.models import CrmRecord
 from crm.texting import texting
+from messaging.media.validation import MAX_ITEMS as MAX_MEDIA_ITEMS
+from messaging.media.validation import MAX_TOTAL_BYTES as MAX_MEDIA_BYTES
+from messaging.media.validation import MediaError, MediaFile, validate_media
 from messaging.models import Conversation, PhoneNumber
 from messaging.segments import MAX_BODY_CHARACTERS
+from messaging.services.sending import safe_media_name
 from quicksend.errors import DomainError
 from tenancy import audit
 from tenancy.models import Organization
@@ -90,6 +95,49 @@ def _senders(org: Organization, ids: Iterable) -> list[PhoneNumber]:
     return numbers
 
 
+def store_media(org: Organization, actor, upload: MediaFile) -> CampaignMedia:
+    """Check a picture or file for campaign steps (what an MMS may carry) and store it once."""
+    try:
+        checked = validate_media([upload])[0]
+    except MediaError as error:
+        raise DomainError(" ".join(error.messages), field="file") from None
+    item = CampaignMedia(
+        organization=org,
+        filename=(upload.name or "attachment")[:200],
+        content_type=checked.content_type,
+        size=checked.size,
+        created_by=actor if getattr(actor, "pk", None) else None,
+    )
+    item.file.save(
+        safe_media_name(upload.name or "", checked.content_type), ContentFile(upload.data), save=False
+    )
+    item.save()
+    audit.record(org, actor, "campaign.media_added", item, {"filename": item.filename, "size": item.size})
+    return item
+
+
+def _step_media(campaign: Campaign, index: int, ids) -> list[int]:
+    """A step's attachments: media of this organization, at most what one MMS may carry."""
+    field = f"steps[{index}].media"
+    if not ids:
+        return []
+    if not isinstance(ids, list) or not all(isinstance(i, int) and i > 0 for i in ids):
+        raise DomainError("Attachments are a list of media ids.", field=field)
+    found = {
+        m.pk: m for m in CampaignMedia.objects.filter(organization_id=campaign.organization_id, pk__in=ids)
+    }
+    if missing := [i for i in ids if i not in found]:
+        raise DomainError(f"Step {index + 1}: no attachment with id {missing[0]}.", field=field)
+    if len(ids) > MAX_MEDIA_ITEMS:
+        raise DomainError(f"Step {index + 1} can carry at most {MAX_MEDIA_ITEMS} attachments.", field=field)
+    if sum(found[i].size for i in ids) > MAX_MEDIA_BYTES:
+        raise DomainError(
+            f"Step {index + 1}: attachments can add up to at most {MAX_MEDIA_BYTES // 1_000_000} MB.",
+            field=field,
+        )
+    return list(ids)
+
+
 def _set_steps(campaign: Campaign, steps: list[dict]) -> None:
     if not isinstance(steps, list) or not 1 <= len(steps) <= MAX_STEPS:
         raise DomainError(f"A campaign has 1 to {MAX_STEPS} steps.", field="steps")
@@ -109,6 +157,7 @@ def _set_steps(campaign: Campaign, steps: list[dict]) -> None:
                 campaign=campaign,
                 position=index,
                 body=body,
+                media=_step_media(campaign, index, (step or {}).get("media")),
                 wait_minutes=0 if index == 0 else wait,
             )
         )
@@ -257,9 +306,17 @@ def do_start_campaign(campaign: Campaign, actor, *, at: datetime | None = None) 
     campaign.status = Status.SCHEDULED if starts > now else Status.RUNNING
     campaign.started_at = None if starts > now else now
     campaign.save()
-    pool_ids = [n.pk for n in _pool(campaign)]
+    pool = _pool(campaign)
+    pool_ids = [n.pk for n in pool]
     if not pool_ids:
         raise DomainError("The campaign has no number able to send.", field="senders")
+    with_media = any(step.media for step in CampaignStep.objects.filter(campaign=campaign))
+    if with_media and (no_mms := [n.display_name for n in pool if not n.mms_capable]):
+        raise DomainError(
+            f"A step sends a picture or file, and {', '.join(no_mms)} cannot send them (not MMS-capable): "
+            "remove the attachments or those numbers.",
+            field="senders",
+        )
     CampaignRecipient.objects.filter(campaign=campaign, status=CampaignRecipient.Status.PENDING).update(
         next_at=starts
     )

@@ -9,6 +9,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.contrib import messages
+from django.db import transaction
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -17,7 +18,8 @@ from django.views.decorators.http import require_POST
 from campaigns.drip import audience, services
 from campaigns.drip import results as outcome_report
 from campaigns.drip.compose import OPT_OUT_LINE, brand_warning
-from campaigns.drip.models import Campaign, CampaignRecipient, KeywordOptIn, SenderRate
+from campaigns.drip.models import Campaign, CampaignMedia, CampaignRecipient, KeywordOptIn, SenderRate
+from messaging.media.validation import MAX_TOTAL_BYTES, MediaFile
 from messaging.models import PhoneNumber
 from quicksend.errors import FAILED, attempt
 from tenancy.access import get_in_org
@@ -49,8 +51,32 @@ def _steps_from(post) -> list[dict]:
         if not body:
             continue
         days = post.get(f"step{i}_wait_days") or "0"
-        steps.append({"body": body, "wait_minutes": int(float(days) * 1440) if days.strip() else 0})
+        steps.append(
+            {"body": body, "wait_minutes": int(float(days) * 1440) if days.strip() else 0, "form": i}
+        )
     return steps
+
+
+def _store_step_media(request, steps: list[dict]) -> bool:
+    """Check and store the pictures or files attached to each step; False (with the reason shown) when one
+    is refused."""
+    for number, step in enumerate(steps, start=1):
+        ids = []
+        for upload in request.FILES.getlist(f"step{step.pop('form')}_media"):
+            data = upload.read(MAX_TOTAL_BYTES + 1)
+            item = attempt(
+                request,
+                services.store_media,
+                request.org,
+                request.user,
+                MediaFile(name=upload.name, data=data, declared_type=upload.content_type),
+                prefix=f"Step {number}'s attachment was not accepted:",
+            )
+            if item is FAILED:
+                return False
+            ids.append(item.pk)
+        step["media"] = ids
+    return True
 
 
 @admin_required
@@ -74,15 +100,20 @@ def campaign_new(request):
             "stop_on_reply": post.get("stop_on_reply") == "on",
         }
         senders = [int(n) for n in post.getlist("senders") if n.isdigit()]
-        campaign = attempt(
-            request,
-            services.do_create_campaign,
-            request.org,
-            request.user,
-            senders=senders,
-            steps=steps,
-            **values,
-        )
+        with transaction.atomic():  # the attachments are kept only with the campaign that sends them
+            campaign = FAILED
+            if _store_step_media(request, steps):
+                campaign = attempt(
+                    request,
+                    services.do_create_campaign,
+                    request.org,
+                    request.user,
+                    senders=senders,
+                    steps=steps,
+                    **values,
+                )
+            if campaign is FAILED:
+                transaction.set_rollback(True)
         if campaign is not FAILED:
             upload = request.FILES.get("file")
             if upload is not None:
@@ -149,8 +180,12 @@ def campaign_page(request, pk: int):
     if outcome in outcome_report.OUTCOMES:
         people = outcome_report.people_for(campaign, outcome).order_by("id")[:200]
     steps = list(campaign.steps.order_by("position"))
+    media = CampaignMedia.objects.filter(
+        organization=request.org, pk__in={i for step in steps for i in step.media}
+    ).in_bulk()
     for step in steps:
         step.wait = _wait_words(step.wait_minutes)
+        step.attachments = [media[i] for i in step.media if i in media]
     context = {
         **_progress_context(campaign),
         "steps": steps,

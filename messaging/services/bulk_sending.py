@@ -29,7 +29,7 @@ from crm.phones import InvalidPhoneNumber
 from crm.texting import organization_phone, texting
 from messaging.inbox import steps
 from messaging.inbox.conversations import touch_conversations
-from messaging.models import Conversation, InboxStep, Message, MessageStatus, PhoneNumber
+from messaging.models import Conversation, InboxStep, Message, MessageMedia, MessageStatus, PhoneNumber
 from messaging.segments import analyze
 from messaging.services.consent import contact_refusals
 from messaging.services.sending import (
@@ -62,6 +62,18 @@ class Recipient:
     to: str | None = None
     record: CrmRecord | None = None
     body: str = ""
+    media: tuple[StoredMedia, ...] = ()
+
+
+@dataclass(frozen=True)
+class StoredMedia:
+    """An attachment already checked (``validate_media``) and stored, sent as it is with every message of the
+    batch that names it: each message gets its own ``MessageMedia`` row pointing at the same stored file."""
+
+    file: str  # the name in Django's storage
+    filename: str
+    content_type: str
+    size: int
 
 
 @dataclass
@@ -240,7 +252,7 @@ def _with_senders(org, planned: list[_Planned], from_number, result: BatchResult
         return planned
     if from_number:
         number = _lookup_number(org, from_number)
-        check_sender(number, None, with_media=False)
+        check_sender(number, None, with_media=any(p.recipient.media for p in planned))
         for p in planned:
             p.number = number
         return planned
@@ -303,7 +315,7 @@ def _with_bodies(org, planned: list[_Planned], template, actor, result: BatchRes
             body = p.recipient.body or ""
             if template is not None:
                 body = _render_template(org, template, body, p.record, None, p.matches, actor)
-            _check_body(body, ())
+            _check_body(body, p.recipient.media)
         except SendRefused as refused:
             result.refused[p.recipient.key] = refused
             continue
@@ -337,7 +349,7 @@ def _store_batch(org, planned: list[_Planned], source, source_label, template, a
                 body=p.body,
                 num_segments=info.segments,
                 encoding=info.encoding,
-                num_media=0,
+                num_media=len(p.recipient.media),
                 sender=sender,
                 idempotency_key=p.recipient.key,
                 template=template,
@@ -345,6 +357,20 @@ def _store_batch(org, planned: list[_Planned], source, source_label, template, a
             )
         )
     Message.objects.bulk_create(messages)
+    attachments = [
+        MessageMedia(
+            organization_id=org.pk,
+            message=m,
+            file=item.file,
+            filename=item.filename[:200],
+            content_type=item.content_type,
+            size=item.size,
+        )
+        for m, p in zip(messages, planned, strict=True)
+        for item in p.recipient.media
+    ]
+    if attachments:
+        MessageMedia.objects.bulk_create(attachments)
     # The conversations' previews and times, as ``record_message`` does for one message.
     touch_conversations(messages)
     # Each message's inbox step, durable from this transaction on (what ``record_message`` writes through

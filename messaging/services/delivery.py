@@ -9,7 +9,7 @@ and schedules the retry it asks for. The order of steps is what makes it safe:
    before the SID was stored: reconcile with Twilio first (list by To/From/DateSent, match body and time)
    and adopt the SID if it is there. Only a message Twilio does not have is sent again.
 3. Consent again, at send time (a message queued before a STOP is not sent: it fails with the reason).
-4. The sender number's token bucket (``messaging.services.throttle``); when short, retry later.
+4. The sender number's allowance per second (``messaging.services.throttle``); when spent, retry later.
 5. Claim the message by setting ``handed_over_at`` (a conditional UPDATE, committed) BEFORE calling Twilio.
 6. Create the message at Twilio with ``StatusCallback = status_callback_url() + "?m=<our id>"``; store the
    SID and status through ``apply_status``.
@@ -300,8 +300,8 @@ def deliver_many(message_ids) -> dict[int, str | float]:
     shared. Returns ``{id: outcome}``: a word as ``deliver`` returns, or the seconds to wait (a float) for a
     message that must be tried again later (throttled, a retryable error, a hand-over in flight).
 
-    Every message gets every check of ``deliver`` (consent at send time, the account, the sender's token
-    bucket); the messages are read in one query (with their consent) and claimed in one committed UPDATE
+    Every message gets every check of ``deliver`` (consent at send time, the account, the sender's
+    allowance); the messages are read in one query (with their consent) and claimed in one committed UPDATE
     before the first Twilio request, so a worker killed in the middle of the batch leaves each message
     either unclaimed (sent by the next try) or claimed (reconciled with Twilio by the next try, never sent
     twice). The Twilio requests overlap, ``QUICKSEND_SEND_CONCURRENCY`` at a time (8), each thread reusing
@@ -321,14 +321,14 @@ def deliver_many(message_ids) -> dict[int, str | float]:
             outcomes[message.pk] = refused
         else:
             candidates.append(message)
-    # The senders' buckets, in one trip for the batch.
+    # The senders' allowances, in one trip for the batch.
     waits = throttle.take_many(
         [(m.conversation.phone_number.pk, m.conversation.phone_number.number_type, m.num_segments)
          for m in candidates]
     )  # fmt: skip
     for message, wait in zip(candidates, waits, strict=True):
         if wait > 0:
-            outcomes[message.pk] = wait + random.uniform(0, 0.05)  # noqa: S311 - jitter
+            outcomes[message.pk] = wait + random.uniform(0, 0.01)  # noqa: S311 - jitter
         else:
             ready.append(message)
     claimed = _claim_many(ready)
@@ -414,15 +414,23 @@ def _claim_many(messages: list[Message]) -> set[int]:
         return set()
     now = timezone.now()
     table = Message._meta.db_table
-    marks = ", ".join(["%s"] * len(messages))
     # One statement in autocommit: committed before the first Twilio request. A row another worker claimed
-    # meanwhile fails the condition and is not returned.
-    sql = (
-        f"UPDATE {table} SET handed_over_at = %s, send_attempts = send_attempts + 1 "  # noqa: S608
-        f"WHERE id IN ({marks}) AND status_rank = 0 AND sid IS NULL AND handed_over_at IS NULL RETURNING id"
+    # meanwhile fails the condition (or, on PostgreSQL, is locked by it and skipped) and is not returned.
+    # The rows are locked in id order, so two batches sharing messages never deadlock.
+    ids = [m.pk for m in messages]
+    claim = (
+        f"UPDATE {table} SET handed_over_at = %s, send_attempts = send_attempts + 1 WHERE id IN ({{}}) "  # noqa: S608
+        "AND status_rank = 0 AND sid IS NULL AND handed_over_at IS NULL RETURNING id"
     )
+    when = connection.ops.adapt_datetimefield_value(now)
+    if connection.vendor == "postgresql":
+        locked = f"SELECT id FROM {table} WHERE id = ANY(%s) ORDER BY id FOR UPDATE SKIP LOCKED"  # noqa: S608
+        sql = f"WITH locked AS MATERIALIZED ({locked}) " + claim.format("SELECT id FROM locked")
+        params = [ids, when]
+    else:
+        sql, params = claim.format(", ".join(["%s"] * len(ids))), [when, *ids]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [connection.ops.adapt_datetimefield_value(now), *[m.pk for m in messages]])
+        cursor.execute(sql, params)
         rows = [row[0] for row in cursor.fetchall()]
     mine = set(rows)
     for message in messages:

@@ -328,7 +328,7 @@ def _render_template(
     return result.text
 
 
-def _media_name(name: str, content_type: str) -> str:
+def safe_media_name(name: str, content_type: str) -> str:
     # Stored names are ours (never the uploader's path): random, with the extension of the sniffed type so
     # the public URL ends like the content (Twilio and handsets look at it).
     import mimetypes
@@ -448,7 +448,9 @@ def _save_media(org: Organization, message: Message, media, validated) -> None:
             content_type=checked.content_type,
             size=checked.size,
         )
-        item.file.save(_media_name(file.name or "", checked.content_type), ContentFile(file.data), save=False)
+        item.file.save(
+            safe_media_name(file.name or "", checked.content_type), ContentFile(file.data), save=False
+        )
         item.save()
         items.append(item)
     _remember_media(message, items)

@@ -244,6 +244,12 @@ def apply_statuses(updates: list[StatusUpdate]) -> list[str]:
     return unknown
 
 
+# Prefix of a batched UPDATE: lock the rows it may change in id order (``%s``: their ids), so that two
+# transactions updating overlapping sets of rows never wait on each other in a cycle.
+_LOCK_IN_ORDER = (
+    "WITH locked AS MATERIALIZED (SELECT id FROM {table} WHERE id = ANY(%s) ORDER BY id FOR UPDATE) "
+)
+
 _ROUND_COLUMNS = (
     "mid, org, sid, status, rank, at, sent, delivered, failed, code, code_message, default_message"
 )
@@ -274,8 +280,11 @@ def _update_round(batch: list[StatusUpdate]) -> list[tuple]:
             describe_code(code)[:300] if code else None,
             fallback if u.status in _FAILED else None,
         ]
+    # The rows are locked in id order first (``_LOCK_IN_ORDER``): batches of callbacks and of hand-overs
+    # that share messages then wait for each other instead of deadlocking.
     sql = (
-        f"UPDATE {table} AS m SET status = v.status, status_rank = v.rank, updated_at = v.at, "  # noqa: S608
+        _LOCK_IN_ORDER.format(table=table)
+        + f"UPDATE {table} AS m SET status = v.status, status_rank = v.rank, updated_at = v.at, "  # noqa: S608
         "sent_at = CASE WHEN v.sent THEN COALESCE(m.sent_at, v.at) ELSE m.sent_at END, "
         "delivered_at = CASE WHEN v.delivered THEN COALESCE(m.delivered_at, v.at) ELSE m.delivered_at END, "
         "failed_at = CASE WHEN v.failed THEN v.at ELSE m.failed_at END, "
@@ -286,13 +295,14 @@ def _update_round(batch: list[StatusUpdate]) -> list[tuple]:
         f"WHEN EXISTS (SELECT 1 FROM {table} x WHERE x.sid = v.sid AND x.id <> m.id) THEN m.sid "
         "ELSE v.sid END "
         f"FROM (VALUES {', '.join(values)}) AS v({_ROUND_COLUMNS}) "
-        "WHERE m.id = v.mid AND (v.org IS NULL OR m.organization_id = v.org) AND m.status_rank < v.rank "
+        "WHERE m.id = v.mid AND m.id IN (SELECT id FROM locked) "
+        "AND (v.org IS NULL OR m.organization_id = v.org) AND m.status_rank < v.rank "
         "AND (v.sid IS NULL OR m.sid IS NULL OR m.sid = v.sid) "
         "RETURNING m.id, m.conversation_id, m.organization_id, m.created_at, m.sender_id, m.status, "
         "m.error_code, m.error_message"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, [[u.message_id for u in batch], *params])
         return cursor.fetchall()
 
 
@@ -301,12 +311,13 @@ def _attach_sids(updates: list[StatusUpdate]) -> None:
     table = Message._meta.db_table
     pairs = {u.message_id: u.sid for u in updates}
     values = ", ".join(["(%s::bigint, %s::text)"] * len(pairs))
-    sql = (
+    sql = _LOCK_IN_ORDER.format(table=table) + (
         f"UPDATE {table} AS m SET sid = v.sid FROM (VALUES {values}) AS v(mid, sid) "  # noqa: S608
-        f"WHERE m.id = v.mid AND m.sid IS NULL AND NOT EXISTS (SELECT 1 FROM {table} x WHERE x.sid = v.sid)"
+        "WHERE m.id = v.mid AND m.id IN (SELECT id FROM locked) AND m.sid IS NULL "
+        f"AND NOT EXISTS (SELECT 1 FROM {table} x WHERE x.sid = v.sid)"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [v for pair in pairs.items() for v in pair])
+        cursor.execute(sql, [list(pairs), *[v for pair in pairs.items() for v in pair]])
 
 
 def _after_batch(changed: dict[int, list], events) -> None:
@@ -315,12 +326,13 @@ def _after_batch(changed: dict[int, list], events) -> None:
     finals = [entry[0] for entry in changed.values()]
     values = ", ".join(["(%s::bigint, %s::timestamptz, %s::text)"] * len(finals))
     params = [v for row in finals for v in (row[1], row[3], row[5])]
-    sql = (
+    sql = _LOCK_IN_ORDER.format(table=table) + (
         f"UPDATE {table} AS c SET last_message_status = v.status "  # noqa: S608
         f"FROM (VALUES {values}) AS v(cid, at, status) "
-        "WHERE c.id = v.cid AND c.last_message_at = v.at AND c.last_message_status <> v.status RETURNING c.id"
+        "WHERE c.id = v.cid AND c.id IN (SELECT id FROM locked) "
+        "AND c.last_message_at = v.at AND c.last_message_status <> v.status RETURNING c.id"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, [sorted({row[1] for row in finals}), *params])
         touched = {row[0] for row in cursor.fetchall()}
     events.publish_status_batch([step for entry in changed.values() for step in entry[1]], touched)

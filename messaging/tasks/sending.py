@@ -3,11 +3,16 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import time
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from messaging.services import delivery
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(bind=True, max_retries=None, acks_late=True)
@@ -30,23 +35,39 @@ def send_message_task(self, message_id: int) -> str:
 @shared_task(bind=True, max_retries=None, acks_late=True)
 def deliver_batch_task(self, message_ids: list[int]) -> dict:
     """Hand a batch of stored messages to Twilio (``delivery.deliver_many``); the messages that must wait
-    (throttled, a retryable error) are queued again together, after the shortest wait. Returns the count of
+    (throttled, a retryable error) are queued again, each group after its own wait. Returns the count of
     each outcome. A redelivered task (the worker died) is safe: every message is claimed before Twilio is
     called, and a claimed one is reconciled, not sent again."""
     counts: dict[str, int] = {}
     pending = list(message_ids)
     while pending:
-        outcomes = delivery.deliver_many(pending)
+        try:
+            outcomes = delivery.deliver_many(pending)
+        except (OperationalError, InterfaceError) as error:
+            # The database refused the batch (a deadlock, a lost connection): the whole batch goes again in a
+            # moment. What was claimed before the error is reconciled with Twilio then, never sent twice.
+            if self.request.is_eager:
+                raise
+            log.warning(
+                "a batch of %d hand-overs: %s; trying again", len(pending), str(error).splitlines()[0]
+            )
+            raise self.retry(countdown=1.0, max_retries=None) from error
         later = {i: w for i, w in outcomes.items() if isinstance(w, float)}
         for outcome in outcomes.values():
             word = "waiting" if isinstance(outcome, float) else outcome
             counts[word] = counts.get(word, 0) + 1
         if not later:
             break
-        wait = min(later.values())
         if not self.request.is_eager:
-            deliver_batch_task.apply_async(args=[sorted(later)], countdown=wait)
+            # Each comes back at its own turn (the throttle spaces a sender's waiting texts): those due
+            # within the same 50 ms together.
+            turns: dict[int, list[int]] = {}
+            for message_id, seconds in later.items():
+                turns.setdefault(math.ceil(seconds / 0.05), []).append(message_id)
+            for turn, ids in sorted(turns.items()):
+                deliver_batch_task.apply_async(args=[sorted(ids)], countdown=turn * 0.05)
             break
+        wait = min(later.values())
         time.sleep(min(wait, 5.0))  # embedded mode: no broker to schedule the retry on
         pending = sorted(later)
     return counts

@@ -570,7 +570,9 @@ def _status_batch() -> tuple[int, int] | None:
             return len(rows), 0
         except Exception as exc:
             if _connection_lost(exc):
-                log.warning("a batch of %d status events: the database connection failed", len(rows))
+                # A lost connection, or the database gave up on the batch (a deadlock): tried again at once.
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                log.warning("a batch of %d status events: %s; trying them again", len(rows), reason)
                 for row in rows:
                     _release("status", row[0])
                 return 0, len(rows)
