@@ -82,12 +82,31 @@ print(json.dumps(out))
 """
 
 
-def daytime_code() -> str:
+# Mobile ranges elsewhere, for the hours no North American area is in daytime (prefix + 6 digits is a valid
+# mobile number there: the recipients' time zone comes from the number).
+ABROAD = {
+    "+4915100": "Europe/Berlin",
+    "+447700": "Europe/London",
+    "+919800": "Asia/Kolkata",
+}
+
+
+def daytime_prefix() -> str:
+    """A prefix of numbers whose local time is between 9:00 and 19:00 now (quiet hours are 8:00–21:00)."""
     now = datetime.now(UTC)
     for code, zone in AREA_CODES.items():
         if 9 <= now.astimezone(ZoneInfo(zone)).hour < 19:
-            return code
-    raise SystemExit("no US area code in daytime now")
+            return f"+1{code}"
+    for prefix, zone in ABROAD.items():
+        if 9 <= now.astimezone(ZoneInfo(zone)).hour < 19:
+            return prefix
+    raise SystemExit("no area in daytime now")
+
+
+def person_number(prefix: str, n: int) -> str:
+    if prefix.startswith("+1"):
+        return f"{prefix}{200 + n // 10000}{n % 10000:04d}"  # a valid exchange (200–999)
+    return f"{prefix}{n:06d}"
 
 
 def start(cmd: list[str], env: dict, log: str) -> subprocess.Popen:
@@ -154,7 +173,7 @@ def main() -> None:
         cmd = [PY, "manage.py", "twilio_sandbox", "--host", "127.0.0.1", "--port", str(sandbox_port)]
         procs.append(start(cmd, env, "/tmp/bench-campaign-sandbox.log"))
         wait_for(lambda: _ok(sandbox_url + "/control/health"), 30, "the sandbox")
-        code = daytime_code()
+        prefix = daytime_prefix()
         org_count = 2 if args.fair else 1
         per_org_numbers = args.numbers // org_count
         spec = {"rate": args.rate, "orgs": []}
@@ -183,10 +202,7 @@ def main() -> None:
             share = args.people // (3 if args.fair else 1)
             people_lists = []
             for _ in range(campaigns):
-                # Valid exchanges (200–999), so each number maps to its area code's time zone.
-                people_lists.append(
-                    [f"+1{code}{200 + (person + i) // 10000}{(person + i) % 10000:04d}" for i in range(share)]
-                )
+                people_lists.append([person_number(prefix, person + i) for i in range(share)])
                 person += share
             spec["orgs"].append({"sid": sid, "token": account["auth_token"], "numbers": numbers,
                                  "campaigns": people_lists})  # fmt: skip

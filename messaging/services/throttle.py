@@ -7,10 +7,11 @@ is spent it gets the seconds to wait and retries the task later (it never sleeps
 
 Two rules, both kept for every message:
 
-- **A token bucket** spaces the texts ``1/rate`` apart. It holds up to half a second of the rate
+- **A token bucket** spaces the texts ``1/rate`` apart. It holds a fifth of a second of the rate
   (``TOLERANCE_SECONDS``, at least one segment), so a sender whose texts were handed over a little late
   (queued tasks run tens of milliseconds off their due time) catches up on its next texts instead of losing
-  the slots for good, while a burst after a quiet moment stays small.
+  the slots for good, while a burst after a quiet moment stays small (a larger bucket sends more, but its
+  bursts reach the carrier in the same second as the next texts: docs/benchmarks.md, "Campaigns").
 - **No calendar second ever holds more than the rate**, whatever the bucket holds. A text handed over in the
   last ``GUARD_SECONDS`` of a second counts in the next one: it reaches the carrier then.
 
@@ -39,8 +40,9 @@ DEFAULT_RATES: dict[str, float] = {
 
 # The end of each second whose hand-overs count in the next one (the time a hand-over takes to reach Twilio).
 GUARD_SECONDS = 0.05
-# How late a sender's texts may run and still catch up (the bucket's size, in seconds of the rate).
-TOLERANCE_SECONDS = 0.5
+# How late a sender's texts may run and still catch up (the bucket's size, in seconds of the rate). Larger
+# sends more of the rate but in bursts, which reach the carrier with the next second's texts.
+TOLERANCE_SECONDS = 0.2
 
 
 def rate_for(number_type: str) -> float:
@@ -50,7 +52,7 @@ def rate_for(number_type: str) -> float:
 
 
 def capacity_for(rate: float) -> float:
-    """The bucket's size: half a second of the rate, at least one segment."""
+    """The bucket's size: ``TOLERANCE_SECONDS`` of the rate, at least one segment."""
     return max(1.0, rate * TOLERANCE_SECONDS)
 
 
@@ -66,7 +68,7 @@ def _decide(state: tuple[float, float, float, int, float], now: float, rate: flo
     if current > second:
         used = max(0.0, used - rate * (current - second))
     need = min(cost, capacity)
-    wait = 0.0 if tokens >= need else (need - tokens) / rate
+    wait = 0.0 if tokens >= need - 1e-9 else (need - tokens) / rate
     if used > 1e-9 and used + cost > rate + 1e-9:
         # The first second in which the debt left leaves room for this message (or is paid off).
         seconds = max(1, math.ceil((used - max(0.0, rate - cost)) / rate - 1e-9))
@@ -105,7 +107,7 @@ if current > second then
 end
 local need = math.min(cost, capacity)
 local wait = 0
-if tokens < need then
+if tokens < need - 1e-9 then
   wait = (need - tokens) / rate
 end
 if used > 1e-9 and used + cost > rate + 1e-9 then
