@@ -88,7 +88,9 @@ class ApiTokenCreatedSerializer(ApiTokenSerializer):
 
 
 class AuditLogSerializer(serializers.ModelSerializer):
-    actor = UserSerializer(read_only=True)
+    actor = UserSerializer(
+        read_only=True, allow_null=True, help_text="Who did it; null: the system (a worker, a webhook)."
+    )
 
     class Meta:
         model = AuditLog

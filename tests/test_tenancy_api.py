@@ -117,3 +117,13 @@ def test_member_list_uses_a_constant_number_of_queries(alice_client, org_a, djan
         MembershipFactory(organization=org_a)
     with django_assert_max_num_queries(len(small.captured_queries)):
         assert len(alice_client.get("/api/v1/members").json()["results"]) == 14
+
+
+def test_an_audit_row_the_system_wrote_has_no_actor_and_the_schema_says_it_may_not(alice_client, org_a):
+    # A worker or a webhook (an account's credentials found invalid, a campaign finishing) acts for nobody.
+    AuditLog.objects.create(organization=org_a, actor=None, action="twilio_account.invalidated")
+    rows = alice_client.get("/api/v1/audit-log?action=twilio_account.invalidated").json()["results"]
+    assert [r["actor"] for r in rows] == [None]
+    schema = alice_client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    actor = schema["components"]["schemas"]["AuditLog"]["properties"]["actor"]
+    assert {"type": "object", "nullable": True, "enum": [None]} in actor["oneOf"]
