@@ -306,9 +306,9 @@ def test_a_long_history_loads_older_pages_on_scroll_with_days_sessions_media_and
     expect(rtl).to_have_attribute("dir", "auto")
     expect(rtl).to_have_css("direction", "rtl")
     expect(page.locator(".qs-body", has_text="The signed lease")).to_have_css("direction", "ltr")
-    assert page.locator(".qs-in").count() == 30  # one page
-    assert page.get_by_text("Old text 0", exact=True).count() == 0
-    assert page.get_by_text("New session").count() == 1
+    expect(page.locator(".qs-in")).to_have_count(30)  # one page
+    expect(page.get_by_text("Old text 0", exact=True)).to_have_count(0)
+    expect(page.get_by_text("New session")).to_have_count(1)
 
     page.locator(".qs-scroll").evaluate("el => { el.scrollTop = 0; }")
     page.get_by_text("Old text 0", exact=True).wait_for()
