@@ -167,12 +167,13 @@ def test_dispatcher_releases_one_long_code_text_per_second_spaced(org_a, alice, 
     enroll(drip, people(10))
     do_start_campaign(drip, alice)
     dispatcher.dispatch(NOON_NEW_YORK)
-    # Slots from half a second ahead (time to store the texts) to 2.5 s at 1 segment/s: two texts, one
-    # second apart.
-    assert _delays(released, NOON_NEW_YORK) == [0.5, 1.5]
+    # Slots from half a second ahead (time to store the texts) to 2.5 s at 1 segment/s, each second's slots
+    # in its first half: half a second ahead is 12:00:00.5, in the second half, so the first slot is at
+    # 12:00:01, the next one second later.
+    assert _delays(released, NOON_NEW_YORK) == [1.0, 2.0]
     released.clear()
     dispatcher.dispatch(NOON_NEW_YORK + timedelta(seconds=1))
-    assert _delays(released, NOON_NEW_YORK + timedelta(seconds=1)) == [1.5]  # the slot clock carried over
+    assert _delays(released, NOON_NEW_YORK + timedelta(seconds=1)) == [2.0]  # the slot clock carried over
 
 
 def test_a_numbers_own_rate_and_segments_count(org_a, alice, line, released, settings):
@@ -185,7 +186,8 @@ def test_a_numbers_own_rate_and_segments_count(org_a, alice, line, released, set
     dispatcher.dispatch(NOON_NEW_YORK)
     delays = _delays(released, NOON_NEW_YORK)
     assert len(delays) == 10  # 20 segments in 2 seconds
-    assert all(abs(b - a - 0.2) < 1e-6 for a, b in zip(delays, delays[1:], strict=False))
+    # Five texts in the first half of each second, a tenth of a second apart (0.2 s of the slot clock).
+    assert delays == [1.0, 1.1, 1.2, 1.3, 1.4, 2.0, 2.1, 2.2, 2.3, 2.4]
 
 
 def test_campaigns_sharing_a_sender_take_turns(org_a, alice, line, released, settings):

@@ -36,7 +36,7 @@ def test_a_sender_at_one_segment_a_second_waits_for_its_next_turn(settings):
         assert throttle.take(NUMBER_ID, "local", 1) == 0
         told = time.monotonic()
         wait = throttle.take(NUMBER_ID, "local", 1)
-        assert 0 < wait <= 1.0
+        assert 0 < wait <= 1.0 + throttle.MARGIN_SECONDS  # the next second (or the next but one)
         assert throttle.take(NUMBER_ID + 1, "local", 1) == 0  # another number has its own allowance
         wait_until(lambda: throttle.take(NUMBER_ID, "local", 1) == 0, timeout=2, interval=0.02)
         assert time.monotonic() - told >= wait - 0.05  # not before its turn
@@ -54,8 +54,9 @@ def test_a_batch_takes_from_each_senders_allowance_in_order_in_one_trip(settings
             [(NUMBER_ID, "local", 1), (NUMBER_ID + 1, "local", 1), (NUMBER_ID, "local", 1)]
         )
         assert waits[:2] == [0, 0]  # one text per sender goes now
-        assert 0 < waits[2] <= 1.0  # the first sender's second text waits for its turn
-        assert 0 < throttle.take(NUMBER_ID + 1, "local", 1) <= 1.0  # the batch took from that one too
+        limit = 1.0 + throttle.MARGIN_SECONDS
+        assert 0 < waits[2] <= limit  # the first sender's second text waits for its turn
+        assert 0 < throttle.take(NUMBER_ID + 1, "local", 1) <= limit  # the batch took from that one too
     finally:
         for n in (NUMBER_ID, NUMBER_ID + 1):
             throttle.reset(n)
@@ -75,9 +76,10 @@ def test_a_sender_asked_without_pause_never_exceeds_its_rate_in_a_second_and_fil
             return time.time() >= end
 
         wait_until(asked_until_the_end, timeout=5, interval=0)
-        # Counted in the second each reaches the carrier in (the last moment of a second counts in the next).
-        per_second = Counter(math.floor(t + throttle.GUARD_SECONDS) for t in granted)
+        per_second = Counter(math.floor(t) for t in granted)
         assert max(per_second.values()) <= 20
+        # Nothing in the last part of a second (its texts would reach the carrier in the next one).
+        assert all(t - math.floor(t) < throttle.ACTIVE + 0.02 for t in granted)
         full = [n for second, n in per_second.items() if second not in (min(per_second), end)]
         assert full and all(n >= 19 for n in full)  # the whole seconds were used (a boundary may shift one)
     finally:
@@ -96,40 +98,42 @@ def test_a_sender_whose_texts_run_late_catches_up_instead_of_losing_their_slots(
     assert _run([(100.0, 1), (100.25, 1), (100.26, 1)], rate=10) == [0, 0, 0]
 
 
-def test_a_burst_after_a_quiet_moment_is_at_most_a_fifth_of_a_second_of_the_rate():
-    waits = _run([(100.2, 1)] * 3, rate=10)
-    assert waits[:2] == [0, 0]
-    assert waits[2] == pytest.approx(0.1)
+def test_a_burst_goes_at_once_up_to_the_seconds_allowance_and_the_rest_take_turns_in_the_next():
+    waits = _run([(100.2, 1)] * 12, rate=10)
+    assert waits[:10] == [0] * 10
+    # The 11th waits for second 101; the 12th for its turn a tenth of 101's active part later.
+    assert waits[10:] == [pytest.approx(0.8), pytest.approx(0.8 + throttle.ACTIVE / 10)]
 
 
 def test_texts_told_to_wait_at_the_same_moment_come_back_one_after_the_other():
-    # Six texts at once to a 10/s sender: two go (the bucket's fifth of a second), the other four are given
-    # turns 100 ms apart instead of one moment they would all come back at.
-    waits = _run([(100.2, 1)] * 6, rate=10)
-    assert waits[:2] == [0, 0]
-    assert waits[2:] == [pytest.approx(0.1), pytest.approx(0.2), pytest.approx(0.3), pytest.approx(0.4)]
+    # A full second, then six more texts at once: they are given turns spread over the next second's active
+    # part instead of one moment they would all come back at.
+    waits = _run([(100.1, 1)] * 16, rate=10)
+    assert waits[10:] == [pytest.approx(0.9 + i * throttle.ACTIVE / 10) for i in range(6)]
 
 
-def test_no_calendar_second_holds_more_than_the_rate_whatever_the_bucket_holds():
-    # Texts every 20 ms from a full bucket at 10/s: the bucket alone would let 2 + 9 through in the second.
+def test_no_calendar_second_holds_more_than_the_rate():
     takes = [(100.0 + i * 0.02, 1) for i in range(47)]
     waits = _run(takes, rate=10)
     assert sum(1 for w in waits if w == 0) == 10
     tenth = [i for i, w in enumerate(waits) if w == 0][-1]
     later = [at + w for (at, _), w in list(zip(takes, waits, strict=True))[tenth + 1 :]]
-    # Once full, come back when the next second starts (at x.95: what leaves then reaches the carrier in it).
-    assert later and all(math.floor(t + throttle.GUARD_SECONDS) >= 101 for t in later)
+    # Once full, come back when the next second starts.
+    assert later and all(t >= 101 - 1e-9 for t in later)
 
 
-def test_a_text_handed_over_in_the_last_moment_of_a_second_counts_in_the_next():
-    # Second 100 full (ten texts), then one at 100.97: it reaches the carrier in second 101, so it goes
-    # and leaves second 101 nine.
-    takes = [(100.0 + i * 0.09, 1) for i in range(10)] + [(100.97, 1)]
-    takes += [(101.0 + i * 0.1, 1) for i in range(10)]
+def test_a_text_handed_over_in_the_last_part_of_a_second_counts_in_that_second_and_the_next():
+    margin = 100.0 + throttle.ACTIVE + 0.05
+    # An idle sender's text goes at once, and second 101 then has room for nine.
+    takes = [(margin, 1)] + [(101.0 + i * 0.01, 1) for i in range(10)]
+    assert _run(takes, rate=10) == [0] * 10 + [pytest.approx(1.0 - 0.09)]
+    # A sender whose second is full waits for the next one (second 100 full: its tenth text went at 100.5).
+    takes = [(100.0 + i * 0.05, 1) for i in range(10)] + [(margin, 1)]
+    assert _run(takes, rate=10)[10] == pytest.approx(101.0 - margin)
+    # A second with room left, in the margin: it goes, charged to both seconds.
+    takes = [(100.0 + i * 0.05, 1) for i in range(5)] + [(margin, 1)] + [(101.0, 1)] * 10
     waits = _run(takes, rate=10)
-    assert waits[:11] == [0] * 11
-    assert waits[11:20] == [0] * 9
-    assert waits[20] == pytest.approx(101.95 - 101.9)  # the tenth of second 101 waits for 102 (at 101.95)
+    assert waits[5] == 0 and waits[6:15] == [0] * 9 and waits[15] > 0
 
 
 def test_a_message_larger_than_a_seconds_allowance_goes_alone_and_the_next_seconds_pay_for_it():
@@ -137,10 +141,18 @@ def test_a_message_larger_than_a_seconds_allowance_goes_alone_and_the_next_secon
     # until the five seconds it cost have passed.
     waits = _run([(100.2, 5), (100.3, 1), (105.2, 1)], rate=1)
     assert waits[0] == 0
-    assert waits[1] == pytest.approx(4.9)
+    assert waits[1] == pytest.approx(4.7)
     assert waits[2] == 0
 
 
 def test_a_rate_under_one_segment_a_second_sends_one_every_few_seconds():
     waits = _run([(100.1, 1), (101.1, 1), (102.1, 1)], rate=0.5)
-    assert waits == [0, pytest.approx(1.0), 0]
+    assert waits == [0, pytest.approx(0.9), 0]
+
+
+def test_the_virtual_clock_runs_only_in_each_seconds_active_part():
+    assert throttle.virtual(100.0) == 100.0
+    assert throttle.virtual(100.0 + throttle.ACTIVE / 2) == pytest.approx(100.5)
+    assert throttle.virtual(100.99) == 101.0
+    for v in (100.0, 100.25, 100.5, 100.99):
+        assert throttle.virtual(throttle.real(v)) == pytest.approx(v)

@@ -71,6 +71,8 @@ HORIZON_SECONDS = 2.5
 LEAD_SECONDS = 0.5
 # Texts of a sender stored and overdue for this long (at its rate) mean the workers are behind it.
 BEHIND_SECONDS = 1.0
+# The part of each second a sender's slots are spread over (the rest is slack before the throttle's margin).
+SLOT_PART = 0.5
 # A window closing sooner than this is not worth a text: the carrier may hold it past the close.
 MIN_VALIDITY_SECONDS = 60
 Status = CampaignRecipient.Status
@@ -266,16 +268,20 @@ def dispatch(now: datetime | None = None) -> dict:
         rate = rates.get(number_id)
         if not rate:
             continue
+        # The slot clock is virtual: each second's slots are spread over its first half (``SLOT_PART``), so a
+        # text handed over a little late still goes before the throttle's margin at the end of the second.
         clock = float(cache.get(_slot_key(number_id)) or 0.0)
-        if clock > now_ts + 3600:
+        now_v = throttle.virtual(now_ts, SLOT_PART)
+        if clock > now_v + 3600:
             clock = 0.0  # the clock was set on another host's time, far ahead: start again from now
-        if backlog.get(number_id, 0) - max(0.0, clock - now_ts) * rate >= max(1.0, rate * BEHIND_SECONDS):
+        if backlog.get(number_id, 0) - max(0.0, clock - now_v) * rate >= max(1.0, rate * BEHIND_SECONDS):
             # More stored than the slots still ahead account for: the workers are behind this sender.
             # Release nothing until they catch up.
             continue
         # The first new slot leaves the step task time to store its texts before they are due.
-        clock = max(clock, now_ts + LEAD_SECONDS)
-        room = now_ts + HORIZON_SECONDS - clock
+        clock = max(clock, throttle.virtual(now_ts + LEAD_SECONDS, SLOT_PART))
+        horizon = throttle.virtual(now_ts + HORIZON_SECONDS, SLOT_PART)
+        room = horizon - clock
         if room <= 0:
             continue
         budget = max(1, int(room * rate))  # in segments: at least one text once the clock has room
@@ -289,11 +295,11 @@ def dispatch(now: datetime | None = None) -> dict:
             if recipient.step_index >= len(steps):
                 continue
             cost = step_segments(steps, recipient.step_index)
-            if clock >= now_ts + HORIZON_SECONDS:
+            if clock >= horizon:
                 # Over this tick's room: give the lease back, the next tick takes it.
                 CampaignRecipient.objects.filter(pk=recipient.pk).update(claimed_until=None)
                 continue
-            released[number_id].append((recipient.pk, recipient.step_index, clock))
+            released[number_id].append((recipient.pk, recipient.step_index, throttle.real(clock, SLOT_PART)))
             clock += cost / rate
             if allowance[campaign.pk] is not None:
                 allowance[campaign.pk] -= 1

@@ -5,15 +5,19 @@ code 100 segments per second) and queues the rest for up to 10 hours before refu
 task takes ``cost = segments`` from the sender number's allowance before calling Twilio; when the allowance
 is spent it gets the seconds to wait and retries the task later (it never sleeps in a worker).
 
-Two rules, both kept for every message:
+Three rules, kept for every message:
 
-- **A token bucket** spaces the texts ``1/rate`` apart. It holds a fifth of a second of the rate
-  (``TOLERANCE_SECONDS``, at least one segment), so a sender whose texts were handed over a little late
-  (queued tasks run tens of milliseconds off their due time) catches up on its next texts instead of losing
-  the slots for good, while a burst after a quiet moment stays small (a larger bucket sends more, but its
-  bursts reach the carrier in the same second as the next texts: docs/benchmarks.md, "Campaigns").
-- **No calendar second ever holds more than the rate**, whatever the bucket holds. A text handed over in the
-  last ``GUARD_SECONDS`` of a second counts in the next one: it reaches the carrier then.
+- **No calendar second holds more than the rate.** The carrier (and the sandbox) count a sender's texts by
+  the second they arrive in.
+- **A text handed over in the last ``MARGIN_SECONDS`` of a second counts in that second and the next.** A
+  text reaches the carrier tens of milliseconds after it is handed over (up to about 200 ms on a busy host),
+  so one handed over at x.95 may be counted in second x + 1. A sender whose second is full waits for the
+  next; an idle sender's text still goes at once.
+- **Texts told to wait come back one after the other**, each given its own turn ``cost / rate`` apart in
+  the first ``ACTIVE`` part of the seconds, not all at the start of the next second.
+
+Turns are counted on a *virtual* clock, each second's active part stretched to the whole second
+(``virtual``/``real``): a rate of 10 gives ten turns in the first 0.7 s of every second.
 
 A message larger than a second's allowance goes alone into an empty second, and its excess is debt the next
 seconds pay: a 5-segment message from a long code goes when the number is idle, and the number's next message
@@ -38,11 +42,9 @@ DEFAULT_RATES: dict[str, float] = {
     "shortcode": 100.0,
 }
 
-# The end of each second whose hand-overs count in the next one (the time a hand-over takes to reach Twilio).
-GUARD_SECONDS = 0.05
-# How late a sender's texts may run and still catch up (the bucket's size, in seconds of the rate). Larger
-# sends more of the rate but in bursts, which reach the carrier with the next second's texts.
-TOLERANCE_SECONDS = 0.2
+# The end of each second whose hand-overs may reach Twilio in the next one (longer than a hand-over takes).
+MARGIN_SECONDS = 0.3
+ACTIVE = 1.0 - MARGIN_SECONDS
 
 
 def rate_for(number_type: str) -> float:
@@ -51,80 +53,83 @@ def rate_for(number_type: str) -> float:
     return float(rates.get(number_type) or rates["local"])
 
 
-def capacity_for(rate: float) -> float:
-    """The bucket's size: ``TOLERANCE_SECONDS`` of the rate, at least one segment."""
-    return max(1.0, rate * TOLERANCE_SECONDS)
+def virtual(t: float, active: float = ACTIVE) -> float:
+    """``t`` on the clock that runs only in each second's first ``active`` part (and stands at the next
+    second in the rest of it)."""
+    second = math.floor(t)
+    return second + min((t - second) / active, 1.0)
 
 
-def _decide(state: tuple[float, float, float, int, float], now: float, rate: float, cost: float):
-    """The rule, for the process's own store (the Lua script below is the same rule in Redis). ``state``:
-    the bucket's tokens and the time they were counted, the segments charged to a calendar second (debt
-    included) and that second, and the time up to which the texts told to wait were given their turns.
-    Returns the new state and the seconds to wait (0: granted)."""
-    tokens, at, used, second, promised = state
-    capacity = capacity_for(rate)
-    tokens = min(capacity, tokens + max(0.0, now - at) * rate)
-    current = math.floor(now + GUARD_SECONDS)  # the second the text reaches the carrier in
+def real(v: float, active: float = ACTIVE) -> float:
+    """The moment of virtual time ``v`` (the inverse of ``virtual`` within the seconds' active parts)."""
+    second = math.floor(v)
+    return second + (v - second) * active
+
+
+def _decide(state: tuple[float, float, int, float], now: float, rate: float, cost: float):
+    """The rule, for the process's own store (the Lua script below is the same rule in Redis). ``state``: the
+    segments charged to a calendar second (the debt of a large message included), those charged to the
+    next one by texts handed over in the margin, that second, and the virtual time up to which the texts
+    told to wait were given their turns. Returns the new state and the seconds to wait (0: granted)."""
+    used, ahead, second, promised = state
+    current = math.floor(now)
     if current > second:
-        used = max(0.0, used - rate * (current - second))
-    need = min(cost, capacity)
-    wait = 0.0 if tokens >= need - 1e-9 else (need - tokens) / rate
-    if used > 1e-9 and used + cost > rate + 1e-9:
-        # The first second in which the debt left leaves room for this message (or is paid off).
-        seconds = max(1, math.ceil((used - max(0.0, rate - cost)) / rate - 1e-9))
-        wait = max(wait, current + seconds - GUARD_SECONDS - now)
-    if wait <= 0:
-        tokens, used = tokens - cost, used + cost
-    else:
-        # Texts told to wait come back one after the other, each ``cost / rate`` after the one before,
-        # not all at once.
-        wait = max(wait, promised - now)
-        promised = now + wait + cost / rate
-    return (tokens, now, used, current, promised), wait
+        used = max(max(0.0, used - rate * (current - second)), ahead if current == second + 1 else 0.0)
+        ahead = 0.0
+    margin = now - current >= ACTIVE
+    if (used <= 1e-9 or used + cost <= rate + 1e-9) and not (margin and ahead + cost > rate + 1e-9):
+        # In the margin the text may reach the carrier in this second or the next: it counts in both.
+        return (used + cost, ahead + cost if margin else ahead, current, promised), 0.0
+    # The first second in which the debt left leaves room for this message, at its turn.
+    due = current + max(1, math.ceil((max(used, ahead) - max(0.0, rate - cost)) / rate - 1e-9))
+    due = max(due, promised)
+    return (used, ahead, current, due + cost / rate), real(due) - now
 
 
-# KEYS[1] = the allowance, KEYS[2] = the number's own rate (if set); ARGV = rate, cost, tolerance, guard.
+# KEYS[1] = the allowance, KEYS[2] = the number's own rate (if set); ARGV = rate, cost, active part.
 # Returns 0 (granted) or the milliseconds to wait. The time comes from Redis itself, so every worker shares
 # one clock. Times are stored with microseconds: tostring keeps 14 digits, which rounds a Unix time to
 # 100 µs (a fast sender's next take could then see no time pass at all).
 _LUA = """
 local rate = tonumber(redis.call('GET', KEYS[2]) or ARGV[1])
 local cost = tonumber(ARGV[2])
-local capacity = math.max(1, rate * tonumber(ARGV[3]))
-local guard = tonumber(ARGV[4])
+local active = tonumber(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local current = math.floor(now + guard)
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at', 'used', 'second', 'promised')
-local tokens = tonumber(state[1]) or capacity
-local at = tonumber(state[2]) or now
-local used = tonumber(state[3]) or 0
-local second = tonumber(state[4]) or current
-local promised = tonumber(state[5]) or 0
-tokens = math.min(capacity, tokens + math.max(0, now - at) * rate)
+local function real(v)
+  local s = math.floor(v)
+  return s + (v - s) * active
+end
+local current = math.floor(now)
+local state = redis.call('HMGET', KEYS[1], 'used', 'ahead', 'second', 'promised')
+local used = tonumber(state[1]) or 0
+local ahead = tonumber(state[2]) or 0
+local second = tonumber(state[3]) or current
+local promised = tonumber(state[4]) or 0
 if current > second then
-  used = math.max(0, used - rate * (current - second))
+  local carried = 0
+  if current == second + 1 then
+    carried = ahead
+  end
+  used = math.max(math.max(0, used - rate * (current - second)), carried)
+  ahead = 0
 end
-local need = math.min(cost, capacity)
+local margin = now - current >= active
 local wait = 0
-if tokens < need - 1e-9 then
-  wait = (need - tokens) / rate
-end
-if used > 1e-9 and used + cost > rate + 1e-9 then
-  local seconds = math.max(1, math.ceil((used - math.max(0, rate - cost)) / rate - 1e-9))
-  wait = math.max(wait, current + seconds - guard - now)
-end
-if wait <= 0 then
-  tokens = tokens - cost
+if (used <= 1e-9 or used + cost <= rate + 1e-9) and not (margin and ahead + cost > rate + 1e-9) then
   used = used + cost
+  if margin then
+    ahead = ahead + cost
+  end
 else
-  wait = math.max(wait, promised - now)
-  promised = now + wait + cost / rate
+  local debt = math.max(used, ahead) - math.max(0, rate - cost)
+  local due = math.max(current + math.max(1, math.ceil(debt / rate - 1e-9)), promised)
+  promised = due + cost / rate
+  wait = real(due) - now
 end
-redis.call('HSET', KEYS[1], 'tokens', string.format('%.9f', tokens), 'at', string.format('%.6f', now),
-  'used', string.format('%.9f', used), 'second', current, 'promised', string.format('%.6f', promised))
-local idle = (capacity - tokens) / rate + used / rate + math.max(0, promised - now)
-redis.call('EXPIRE', KEYS[1], math.ceil(idle) + 60)
+redis.call('HSET', KEYS[1], 'used', string.format('%.9f', used), 'ahead', string.format('%.9f', ahead),
+  'second', current, 'promised', string.format('%.6f', promised))
+redis.call('EXPIRE', KEYS[1], math.ceil((used + ahead) / rate + math.max(0, promised - now)) + 60)
 if wait > 0 then
   return math.max(1, math.ceil(wait * 1000))
 end
@@ -163,14 +168,14 @@ class _LocalBuckets:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.state: dict[int, tuple[float, float, float, int, float]] = {}
+        self.state: dict[int, tuple[float, float, int, float]] = {}
         self.rates: dict[int, float] = {}
 
     def take(self, number_id: int, rate: float, cost: float, now: float | None = None) -> float:
         now = time.time() if now is None else now
         with self.lock:
             rate = self.rates.get(number_id, rate)
-            fresh = (capacity_for(rate), now, 0.0, math.floor(now + GUARD_SECONDS), 0.0)
+            fresh = (0.0, 0.0, math.floor(now), 0.0)
             self.state[number_id], wait = _decide(self.state.get(number_id, fresh), now, rate, cost)
             return wait
 
@@ -185,7 +190,7 @@ def take(number_id: int, number_type: str, cost: int) -> float:
     cost = max(1, int(cost))
     if settings.CONFIG.redis_url:
         keys = [_key(number_id), _key(number_id, "send-rate")]
-        waited_ms = int(_redis()(keys=keys, args=[rate, cost, TOLERANCE_SECONDS, GUARD_SECONDS]))
+        waited_ms = int(_redis()(keys=keys, args=[rate, cost, ACTIVE]))
         return waited_ms / 1000.0
     return _local.take(number_id, rate, cost)
 
@@ -201,7 +206,7 @@ def take_many(items: list[tuple[int, str, int]]) -> list[float]:
         keys = [_key(number_id), _key(number_id, "send-rate")]
         script(
             keys=keys,
-            args=[rate_for(number_type), max(1, int(cost)), TOLERANCE_SECONDS, GUARD_SECONDS],
+            args=[rate_for(number_type), max(1, int(cost)), ACTIVE],
             client=pipe,
         )
     return [int(waited_ms) / 1000.0 for waited_ms in pipe.execute()]
