@@ -282,10 +282,10 @@ def main() -> None:
         rows = [line.split("|") for line in claimed.splitlines() if line]
         lags = sorted(accepted_at[sid] - float(at) for sid, at, *_ in rows if sid in accepted_at)
         # The same count by our own clock: the second each text was handed over in (its claim, just after
-        # the throttle granted it, counted as the throttle does: the last 50 ms of a second in the next).
+        # the throttle granted it).
         ours: dict[str, Counter] = defaultdict(Counter)
         for _sid, at, sender, segments in rows:
-            ours[sender][int(float(at) + 0.05)] += int(segments or 1)
+            ours[sender][int(float(at))] += int(segments or 1)
         over_ours = sum(1 for counts in ours.values() for n in counts.values() if n > args.rate)
         print(f"seconds over a sender's rate by the hand-over clock: {over_ours}; busiest "
               f"{max((n for c in ours.values() for n in c.values()), default=0)}")  # fmt: skip
@@ -337,6 +337,17 @@ def main() -> None:
                 "campaigns_campaignsend GROUP BY campaign_id) x) GROUP BY campaign_id ORDER BY campaign_id",
             )
             print("sends per campaign while all were running: " + shares.replace("\n", "; "))
+            until = float(
+                psql(
+                    args.db,
+                    "SELECT extract(epoch FROM min(m)) FROM (SELECT max(sent_at) m FROM "
+                    "campaigns_campaignsend GROUP BY campaign_id) x",
+                )
+            )
+            together = [s for s in stamps if first < s < int(until)]
+            seconds = max(1, int(until) - first - 1)
+            print(f"while all were running: {len(together) / seconds:.1f} texts/s = "
+                  f"{100 * len(together) / seconds / allowed:.1f} % of allowed ({seconds} s)")  # fmt: skip
         print(f"host load (1, 5, 15 min): {Path('/proc/loadavg').read_text().split()[:3]}")
     finally:
         for proc in reversed(procs):

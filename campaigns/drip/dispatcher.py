@@ -52,6 +52,7 @@ from messaging.segments import analyze
 from messaging.services import throttle
 from messaging.services.bulk_sending import Recipient, StoredMedia, send_many
 from messaging.services.sending import SendRefused
+from quicksend.bulk import update_rows
 from quicksend.queue import task
 
 log = logging.getLogger(__name__)
@@ -448,7 +449,7 @@ def send_steps(items: list[tuple[int, int, float | None]], now: datetime | None 
     for recipient in given_back:
         recipient.claimed_until, recipient.updated_at = None, now
     fields = ["next_at", "waiting_reason", "claimed_until", "updated_at"]
-    CampaignRecipient.objects.bulk_update(given_back, fields)
+    update_rows(given_back, fields)
     deliveries: list[tuple[int, float | None]] = []
     for dues in groups.values():
         deliveries += _send_group(dues, wanted, steps_of, outcomes, now)
@@ -520,7 +521,7 @@ def _send_group(dues: list[_Due], wanted, steps_of, outcomes: dict[int, str], no
     for seconds, ids in validity.items():
         Message.objects.filter(pk__in=ids).update(validity_period=seconds)
     CampaignSend.objects.bulk_create(sends, ignore_conflicts=True)
-    CampaignRecipient.objects.bulk_update(
+    update_rows(
         moved,
         ["step_index", "last_sent_at", "claimed_until", "waiting_reason", "sender", "status", "next_at",
          "updated_at"],
@@ -539,7 +540,7 @@ def _hold(campaign, recipients: list[CampaignRecipient], refused: SendRefused, o
         recipient.updated_at = now
         outcomes[recipient.pk] = "held"
     fields = ["next_at", "claimed_until", "waiting_reason", "updated_at"]
-    CampaignRecipient.objects.bulk_update(recipients, fields)
+    update_rows(recipients, fields)
     log.warning("campaign %s: sender refused, %s people held: %s", campaign.pk, len(recipients), refused)
 
 

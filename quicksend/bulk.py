@@ -1,0 +1,45 @@
+"""Writing many rows' fields at once.
+
+``update_rows(objs, fields)`` does what ``QuerySet.bulk_update`` does, on PostgreSQL as one
+``UPDATE … FROM (VALUES …)`` statement: Django builds a ``CASE WHEN id = … THEN …`` expression per field and
+row, whose compilation costs more CPU than the rows' own work in a batch of a hundred (the campaign
+dispatcher's bookkeeping measured it at a sixth of a worker's time). Elsewhere (SQLite) it is
+``bulk_update``. The rows are updated in id order, like every other batched write that locks rows.
+"""
+
+from __future__ import annotations
+
+from django.db import connections, router
+from django.db.models import Model
+
+
+def update_rows(objs: list[Model], fields: list[str]) -> int:
+    """Write ``fields`` of every instance in ``objs`` (all of one model, saved already). Returns the rows
+    updated."""
+    if not objs:
+        return 0
+    model = type(objs[0])
+    using = router.db_for_write(model)
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return model._base_manager.using(using).bulk_update(objs, fields)
+    meta = model._meta
+    columns = [meta.get_field(name) for name in fields]
+    pk = meta.pk
+    casts = [f"%s::{pk.db_type(connection)}"] + [f"%s::{f.db_type(connection)}" for f in columns]
+    row = f"({', '.join(casts)})"
+    params: list = []
+    for obj in sorted(objs, key=lambda o: o.pk):
+        params.append(pk.get_db_prep_save(obj.pk, connection))
+        params += [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in columns]
+    quote = connection.ops.quote_name
+    names = ["__pk"] + [f"__{i}" for i in range(len(columns))]
+    assignments = ", ".join(f"{quote(f.column)} = v.{names[i + 1]}" for i, f in enumerate(columns))
+    sql = (
+        f"UPDATE {quote(meta.db_table)} AS t SET {assignments} "  # noqa: S608 (names from the model)
+        f"FROM (VALUES {', '.join([row] * len(objs))}) AS v({', '.join(names)}) "
+        f"WHERE t.{quote(pk.column)} = v.__pk"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
