@@ -248,6 +248,25 @@ def deliver_many(items: list[tuple[list[str], dict]]) -> None:
         raise
 
 
+def listened(groups: set[str]) -> set[str]:
+    """The ``groups`` some socket is in now (one Redis pipeline), so a publisher can skip building the
+    events nobody would receive. Called after commit: a socket that joins later fetches the committed state
+    when it joins. With another layer, or when the layer cannot answer, all of them (the events are built
+    and ``deliver_many`` decides)."""
+    layer = get_channel_layer()
+    if layer is None or not groups:
+        return set()
+    if isinstance(layer, InMemoryChannelLayer) or time.monotonic() < _broken_until:
+        return set(groups)
+    future = asyncio.run_coroutine_threadsafe(_groups_with_members(layer, set(groups)), _publisher_loop())
+    try:
+        return future.result(timeout=PUBLISH_TIMEOUT_SECONDS)
+    except Exception:
+        future.cancel()
+        log.warning("could not tell which of %d socket groups are listened to", len(groups), exc_info=True)
+        return set(groups)
+
+
 async def _groups_with_members(layer, groups: set[str]) -> set[str]:
     """The ``groups`` that have a channel in them (channels_redis keeps a sorted set per group), read
     with one pipeline per Redis connection. A layer of another kind: all of them."""

@@ -9,6 +9,7 @@ import pytest
 from django.db import OperationalError
 from django.db.models import Sum
 
+from messaging.inbox import events as events_module
 from messaging.models import (
     ConsentState,
     Conversation,
@@ -52,6 +53,7 @@ def published(monkeypatch):
         frames.append((event_type, payload, kwargs))
 
     monkeypatch.setattr("messaging.inbox.events.publish", record)
+    monkeypatch.setattr("messaging.inbox.events.listened", lambda groups: set(groups))  # someone watches all
     return frames
 
 
@@ -245,12 +247,13 @@ def store_statuses(line, pairs, *, by_sid=False):
 
 
 def test_a_batch_of_status_callbacks_costs_a_constant_number_of_queries(
-    line, published, django_assert_max_num_queries
+    line, published, django_assert_max_num_queries, django_capture_on_commit_callbacks
 ):
     n = ingest.STATUS_BATCH
     messages = outbound(line, n // 2)
     store_statuses(line, [(m, s, None) for m in messages for s in ("sent", "delivered")])  # one full batch
-    with django_assert_max_num_queries(12):  # whatever the batch's size
+    # Its live events included (built after commit):
+    with django_assert_max_num_queries(12), django_capture_on_commit_callbacks(execute=True):
         assert ingest._status_batch() == (n, 0)
     assert set(Message.objects.filter(pk__in=[m.pk for m in messages]).values_list("status", flat=True)) == {
         "delivered"
@@ -265,7 +268,9 @@ def test_a_batch_of_status_callbacks_costs_a_constant_number_of_queries(
     ) == {"delivered"}
 
 
-def test_statuses_in_a_batch_only_move_forward_and_keep_the_first_final_one(line, published):
+def test_statuses_in_a_batch_only_move_forward_and_keep_the_first_final_one(
+    line, published, django_capture_on_commit_callbacks
+):
     first, second, third = outbound(line, 3)
     store_statuses(
         line,
@@ -278,7 +283,8 @@ def test_statuses_in_a_batch_only_move_forward_and_keep_the_first_final_one(line
             (third, "sent", None),
         ],
     )
-    assert ingest._status_batch() == (6, 0)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert ingest._status_batch() == (6, 0)
     first.refresh_from_db(), second.refresh_from_db(), third.refresh_from_db()
     assert (first.status, first.sent_at is not None, first.delivered_at is not None) == (
         "delivered",
@@ -290,6 +296,42 @@ def test_statuses_in_a_batch_only_move_forward_and_keep_the_first_final_one(line
     assert third.status == "sent" and third.sent_at is not None
     changes = [(p["message_id"], p["status"]) for t, p, _ in published if t == "message.status"]
     assert changes == [(first.pk, "delivered"), (second.pk, "undelivered"), (third.pk, "sent")]
+
+
+def test_a_status_batch_builds_live_events_only_for_what_someone_watches(
+    line, published, monkeypatch, django_assert_max_num_queries, django_capture_on_commit_callbacks
+):
+    watched, unwatched = outbound(line, 2)
+    asked: list[set[str]] = []
+
+    def only_the_watched_thread(groups):
+        asked.append(set(groups))
+        return {g for g in groups if g == f"conv.{watched.conversation_id}"}
+
+    monkeypatch.setattr("messaging.inbox.events.listened", only_the_watched_thread)
+    store_statuses(line, [(watched, "delivered", None), (unwatched, "delivered", None)])
+    with django_capture_on_commit_callbacks(execute=True):
+        assert ingest._status_batch() == (2, 0)
+    assert f"conv.{unwatched.conversation_id}" in asked[0]  # asked about both threads
+    events = [(t, p.get("message_id") or p["conversation"]["id"]) for t, p, _ in published]
+    assert ("message.status", watched.pk) in events
+    assert all(key != unwatched.pk and key != unwatched.conversation_id for _, key in events)
+    # Nobody watching at all: one query (the threads' owners), no events built.
+    published.clear()
+    monkeypatch.setattr("messaging.inbox.events.listened", lambda groups: set())
+    step = (
+        unwatched.pk,
+        unwatched.conversation_id,
+        line.org.pk,
+        unwatched.created_at,
+        None,
+        "read",
+        None,
+        "",
+    )
+    with django_assert_max_num_queries(1):
+        events_module._publish_status_batch_now([step], {unwatched.conversation_id})
+    assert published == []
 
 
 def test_a_status_batch_finds_messages_by_sid_and_never_touches_another_organizations(

@@ -176,6 +176,21 @@ def test_a_worker_publishes_every_frame_through_one_long_lived_loop_and_a_new_on
         async_to_sync(layer.group_discard)("user.987654", channel)
 
 
+@needs_shared_channel_layer
+def test_a_publisher_learns_which_groups_someone_is_in():
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)("conv.987654", channel)
+    try:
+        assert realtime.listened({"conv.987654", "conv.987655", "user.987654"}) == {"conv.987654"}
+        assert realtime.listened(set()) == set()
+    finally:
+        async_to_sync(layer.group_discard)("conv.987654", channel)
+    assert realtime.listened({"conv.987654"}) == set()
+
+
 def _publish_a_batch(user_id):
     with realtime.collect():
         for n in range(3):

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.db import transaction
 from django.db.models import Q, Sum
 
 from messaging.inbox.message_shape import (
@@ -36,7 +37,14 @@ from messaging.inbox.message_shape import (
     sender_name,
 )
 from messaging.models import ConsentState, Conversation, ConversationUserState, Message, Notification
-from quicksend.realtime import new_event_id, publish, publish_access_changed
+from quicksend.realtime import (
+    conversation_group,
+    listened,
+    new_event_id,
+    publish,
+    publish_access_changed,
+    user_group,
+)
 from tenancy.models import Membership
 
 MESSAGE_CREATED = "message.created"
@@ -358,7 +366,26 @@ def publish_status_batch(steps: list[tuple], touched: set[int]) -> None:
     commit: ``message.status`` for every step a message moved (to its thread, its sender and the
     conversation's owner), and ``conversation.updated`` for the conversations whose last message's status
     changed (``touched``). ``steps``: ``(id, conversation_id, organization_id, created_at, sender_id,
-    status, error_code, error_message)`` rows in the order they were applied. Two queries for the batch."""
+    status, error_code, error_message)`` rows in the order they were applied.
+
+    Most of a batch's messages have nobody watching (a campaign's texts, an agent who closed the page): the
+    groups listened to are asked first (``realtime.listened``, after commit, so a socket that joins later
+    reads the committed state) and only their events are built. Three queries for a batch someone watches,
+    one for a batch nobody does."""
+    transaction.on_commit(lambda: _publish_status_batch_now(steps, touched))
+
+
+def _publish_status_batch_now(steps: list[tuple], touched: set[int]) -> None:
+    owners = dict(Conversation.objects.filter(pk__in={row[1] for row in steps}).values_list("pk", "owner_id"))
+
+    def groups_of(conversation_id: int, sender_id: int | None) -> list[str]:
+        users = {u for u in (sender_id, owners.get(conversation_id)) if u}
+        return [user_group(u) for u in users] + [conversation_group(conversation_id)]
+
+    heard = listened({g for row in steps for g in groups_of(row[1], row[4])})
+    steps = [row for row in steps if heard.intersection(groups_of(row[1], row[4]))]
+    if not steps:
+        return
     conversations = {
         c.pk: c
         for c in Conversation.objects.filter(pk__in={row[1] for row in steps}).select_related(
@@ -385,7 +412,6 @@ def publish_status_batch(steps: list[tuple], touched: set[int]) -> None:
             conversation_ids=[conversation_id],
             event_id=f"{MESSAGE_STATUS}.{message_id}.{status}",
         )
-    # Read after the conversations' update in the same transaction: their last status is current.
     touched_items = {pk: (conversations[pk], users.get(pk, set())) for pk in touched if pk in conversations}
     if touched_items:
         publish_conversations_updated(touched_items)
