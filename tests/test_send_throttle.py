@@ -77,10 +77,11 @@ def test_a_sender_asked_without_pause_never_exceeds_its_rate_in_a_second_and_fil
 
         wait_until(asked_until_the_end, timeout=5, interval=0)
         per_second = Counter(math.floor(t) for t in granted)
-        assert max(per_second.values()) <= 20
-        # Nothing in the last part of a second (its texts would reach the carrier in the next one).
-        assert all(t - math.floor(t) < throttle.ACTIVE + 0.02 for t in granted)
-        full = [n for second, n in per_second.items() if second not in (min(per_second), end)]
+        # A text granted in a second's last part may reach the carrier in the next one: it counts there too.
+        margin = Counter(math.floor(t) for t in granted if t - math.floor(t) >= throttle.ACTIVE + 0.02)
+        counted = {second: n + margin[second - 1] for second, n in per_second.items()}
+        assert max(counted.values()) <= 20
+        full = [n for second, n in counted.items() if second not in (min(per_second), end)]
         assert full and all(n >= 19 for n in full)  # the whole seconds were used (a boundary may shift one)
     finally:
         throttle.reset(NUMBER_ID)
