@@ -78,23 +78,23 @@ def enqueue_item(task_name: str, item) -> None:
 FLAG_SECONDS = 60
 # Setting or clearing a flag must never hold up a request: its Redis calls give up after this long.
 FLAG_TIMEOUT_SECONDS = 0.25
-_flag_redis: tuple[int, object] | None = None
+# A drain's own calls (taking its items, looking again) run in a worker: a slow moment must not kill it.
+DRAIN_TIMEOUT_SECONDS = 5.0
+_clients: dict[tuple[int, float], object] = {}
 
 
-def _flag_client():
-    """This process's Redis client for drain flags, with short timeouts. (The Django cache builds a client
-    object per call.)"""
-    global _flag_redis
-    if _flag_redis is None or _flag_redis[0] != os.getpid():  # a forked worker needs its own connections
+def _flag_client(timeout: float = FLAG_TIMEOUT_SECONDS):
+    """This process's Redis client for drain flags and lists, with short timeouts (``timeout``). (The Django
+    cache builds a client object per call.)"""
+    key = (os.getpid(), timeout)  # a forked worker needs its own connections
+    client = _clients.get(key)
+    if client is None:
         import redis
 
-        client = redis.Redis.from_url(
-            settings.CACHES["default"]["LOCATION"],
-            socket_timeout=FLAG_TIMEOUT_SECONDS,
-            socket_connect_timeout=FLAG_TIMEOUT_SECONDS,
+        client = _clients[key] = redis.Redis.from_url(
+            settings.CACHES["default"]["LOCATION"], socket_timeout=timeout, socket_connect_timeout=timeout
         )
-        _flag_redis = (os.getpid(), client)
-    return _flag_redis[1]
+    return client
 
 
 def _flag_add(flag: str) -> bool:
@@ -183,7 +183,7 @@ def pop_items(key: str, count: int) -> list[str]:
             items = _local_lists.get(key, [])
             taken, _local_lists[key] = items[:count], items[count:]
         return [str(item) for item in taken]
-    return [item.decode() for item in _flag_client().lpop(redis_key, count) or []]
+    return [item.decode() for item in _flag_client(DRAIN_TIMEOUT_SECONDS).lpop(redis_key, count) or []]
 
 
 def list_items(key: str) -> list[str]:
@@ -192,7 +192,7 @@ def list_items(key: str) -> list[str]:
     if redis_key is None:
         with _local_lists_lock:
             return [str(item) for item in _local_lists.get(key, [])]
-    return [item.decode() for item in _flag_client().lrange(redis_key, 0, -1)]
+    return [item.decode() for item in _flag_client(DRAIN_TIMEOUT_SECONDS).lrange(redis_key, 0, -1)]
 
 
 def hold_flag(flag: str) -> None:
@@ -201,7 +201,7 @@ def hold_flag(flag: str) -> None:
     if redis_key is None:
         caches["default"].set(flag, 1, timeout=FLAG_SECONDS)
         return
-    _flag_client().set(redis_key, 1, ex=FLAG_SECONDS)
+    _flag_client(DRAIN_TIMEOUT_SECONDS).set(redis_key, 1, ex=FLAG_SECONDS)
 
 
 def drain_idle(flag: str, key: str) -> bool:
@@ -214,5 +214,5 @@ def drain_idle(flag: str, key: str) -> bool:
         with _local_lists_lock:
             waiting = bool(_local_lists.get(key))
     else:
-        waiting = bool(_flag_client().llen(redis_key))
+        waiting = bool(_flag_client(DRAIN_TIMEOUT_SECONDS).llen(redis_key))
     return waiting and _flag_add(flag)

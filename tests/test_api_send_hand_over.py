@@ -165,19 +165,50 @@ def test_the_sweep_hands_over_a_send_whose_id_a_dead_drain_took(api, line, twili
     assert _at_sandbox(twilio_sandbox, line) == _sids([message_id])
 
 
-def test_the_sweep_hands_over_a_send_whose_hand_over_could_not_be_queued(
+def _down(*args, **kwargs):
+    raise ConnectionError("down")
+
+
+def test_a_send_that_cannot_be_pushed_to_the_drain_gets_a_task_of_its_own(api, line, workers, monkeypatch):
+    woken, _again = workers
+    tasks = []
+    monkeypatch.setattr(sending.send_message_task, "delay", lambda message_id: tasks.append(message_id))
+    with monkeypatch.context() as patch:
+        patch.setattr(queue, "push_and_wake", _down)
+        message_id = _send(api, "+12065550500")  # answered all the same
+    assert tasks == [message_id] and woken == []
+    assert sending.send_message_task.apply(args=[message_id]).get() == "sent"
+
+
+def test_the_sweep_hands_over_a_send_whose_hand_over_could_not_be_queued_at_all(
     api, line, twilio_sandbox, workers, monkeypatch
 ):
-    def redis_down(*args, **kwargs):
-        raise ConnectionError("Redis is down")
-
     with monkeypatch.context() as patch:
-        patch.setattr(queue, "push_and_wake", redis_down)
-        message_id = _send(api, "+12065550500")  # answered all the same
+        patch.setattr(queue, "push_and_wake", _down)
+        patch.setattr(sending.send_message_task, "delay", _down)
+        message_id = _send(api, "+12065550510")  # answered all the same
     assert hand_over_waiting_task.run() == {"batches": 0}
     assert hand_over.requeue_stranded(timezone.now() + LATER) == {"requeued": 1}
     assert hand_over_waiting_task.run() == {"batches": 1, "sent": 1}
     assert _at_sandbox(twilio_sandbox, line) == _sids([message_id])
+
+
+def test_a_batch_that_fails_midway_goes_again_and_the_drain_goes_on(api, line, workers):
+    _woken, again = workers
+    message_id = _send(api, "+12065550520")
+    calls = []
+
+    def fails_once(ids):
+        calls.append(ids)
+        if len(calls) == 1:
+            raise RuntimeError("the batch broke")
+        return sending.hand_over(ids)
+
+    queue.push_and_wake(hand_over.HAND_OVER_TASK, hand_over.HAND_OVER_FLAG, hand_over.HAND_OVER_LIST, [4242])
+    totals = hand_over.hand_over_waiting(fails_once)
+    assert again == [([message_id, 4242], hand_over.RETRY_SECONDS)], "the failed batch goes again"
+    assert totals == {"batches": 1, "failed-batch": 2} and calls == [[message_id, 4242]]
+    assert deliver_batch_task.run([message_id, 4242]) == {"sent": 1, "missing": 1}
 
 
 def test_a_send_claimed_by_a_drain_that_died_is_reconciled_not_sent_twice(api, line, twilio_sandbox, workers):

@@ -39,11 +39,14 @@ log = logging.getLogger(__name__)
 
 HAND_OVER_TASK = "messaging.tasks.sending.hand_over_waiting_task"
 SEND_TASK = "messaging.tasks.sending.send_message_task"
+BATCH_TASK = "messaging.tasks.sending.deliver_batch_task"
 HAND_OVER_FLAG = "send:hand-over-queued"
 HAND_OVER_LIST = "send:hand-over"
 # Messages handed over in one batch; a drain stops after DRAIN_SECONDS and queues its successor.
 DRAIN_BATCH = 100
 DRAIN_SECONDS = 20.0
+# A batch that failed midway goes again after this long.
+RETRY_SECONDS = 1.0
 # A single send still waiting for its hand-over this long after it was stored was lost on the way.
 STRANDED_SECONDS = 60
 SWEEP_LIMIT = 500
@@ -55,17 +58,25 @@ def _eager() -> bool:
 
 def queue_hand_over(message_id: int) -> None:
     """After the commit that stored single send ``message_id``: hand it over (see the module docstring).
-    Best effort: a failure is logged and the sweep sends the message later. In place where tasks run in
-    place (embedded mode)."""
+    Should Redis fail, the message gets a task of its own; should that fail too, the sweep sends it later
+    (a failure is logged, never raised). In place where tasks run in place (embedded mode)."""
     if _eager():
         queue.enqueue(SEND_TASK, message_id)
         return
     try:
         queue.push_and_wake(HAND_OVER_TASK, HAND_OVER_FLAG, HAND_OVER_LIST, [message_id])
+        return
     except Exception:
         log.warning(
-            "could not queue the hand-over of message %s; the sweep will send it", message_id, exc_info=True
+            "could not queue message %s for the drain; a task of its own sends it", message_id, exc_info=True
         )
+    try:
+        # The flag may have been set with no drain queued (an answer lost on the way back): later sends must
+        # wake one. A task of its own for this message (were it in the list too, its claim sends it once).
+        queue.drain_started(HAND_OVER_FLAG)
+        queue.enqueue(SEND_TASK, message_id)
+    except Exception:
+        log.warning("could not queue message %s at all; the sweep will send it", message_id, exc_info=True)
 
 
 def hand_over_waiting(hand_over, seconds: float = DRAIN_SECONDS) -> dict:
@@ -83,7 +94,15 @@ def hand_over_waiting(hand_over, seconds: float = DRAIN_SECONDS) -> dict:
                     continue
                 return totals
             totals["batches"] += 1
-            for word, count in hand_over(ids).items():
+            try:
+                counts = hand_over(ids)
+            except Exception:
+                # The batch failed midway (a claimed message is reconciled with Twilio on its next try): it
+                # goes again in a moment as a batch task of its own, and the drain goes on.
+                log.exception("handing over %d single sends failed; they go again in a moment", len(ids))
+                queue.task(BATCH_TASK).apply_async(args=[ids], countdown=RETRY_SECONDS)
+                counts = {"failed-batch": len(ids)}
+            for word, count in counts.items():
                 totals[word] = totals.get(word, 0) + count
             if time.monotonic() > deadline:
                 queue.hold_flag(HAND_OVER_FLAG)
