@@ -19,6 +19,8 @@ class MessagingConfig(AppConfig):
         register("messaging.poll_stuck_messages", "messaging.tasks.receiving.poll_stuck_messages", 15 * 60)
         register("messaging.requeue_inbound_events", "messaging.tasks.receiving.requeue_inbound_events", 60)
         register("messaging.retry_inbox_steps", "messaging.inbox.tasks.retry_inbox_steps", 30)
+        # Sending: single sends lost before their hand-over to Twilio.
+        register("messaging.requeue_stranded_sends", "messaging.tasks.sending.requeue_stranded_sends", 30)
         from messaging import failures
         from quicksend import health
 

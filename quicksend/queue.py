@@ -15,6 +15,11 @@ Drains (a task with no arguments that finds its own work, rows waiting in a tabl
 queues one unless one is queued already that has not started (a Redis ``SET NX`` flag, which the drain clears
 with ``drain_started(flag)`` before it first looks for work), so a burst of writers from many processes costs
 one Celery message, not one each.
+
+Drains fed by a list (``push_and_wake``): the writer appends its item to a Redis list and sets the flag in
+one round trip; the drain holds the flag while it empties the list, then lets it go and looks once more
+(``drain_idle``), so an item pushed while the drain ran is never left without a drain. Where the cache is
+not Redis (one process: the embedded mode, tests) the lists live in the process.
 """
 
 from __future__ import annotations
@@ -73,23 +78,23 @@ def enqueue_item(task_name: str, item) -> None:
 FLAG_SECONDS = 60
 # Setting or clearing a flag must never hold up a request: its Redis calls give up after this long.
 FLAG_TIMEOUT_SECONDS = 0.25
-_flag_redis: tuple[int, object] | None = None
+# A drain's own calls (taking its items, looking again) run in a worker: a slow moment must not kill it.
+DRAIN_TIMEOUT_SECONDS = 5.0
+_clients: dict[tuple[int, float], object] = {}
 
 
-def _flag_client():
-    """This process's Redis client for drain flags, with short timeouts. (The Django cache builds a client
-    object per call.)"""
-    global _flag_redis
-    if _flag_redis is None or _flag_redis[0] != os.getpid():  # a forked worker needs its own connections
+def _flag_client(timeout: float = FLAG_TIMEOUT_SECONDS):
+    """This process's Redis client for drain flags and lists, with short timeouts (``timeout``). (The Django
+    cache builds a client object per call.)"""
+    key = (os.getpid(), timeout)  # a forked worker needs its own connections
+    client = _clients.get(key)
+    if client is None:
         import redis
 
-        client = redis.Redis.from_url(
-            settings.CACHES["default"]["LOCATION"],
-            socket_timeout=FLAG_TIMEOUT_SECONDS,
-            socket_connect_timeout=FLAG_TIMEOUT_SECONDS,
+        client = _clients[key] = redis.Redis.from_url(
+            settings.CACHES["default"]["LOCATION"], socket_timeout=timeout, socket_connect_timeout=timeout
         )
-        _flag_redis = (os.getpid(), client)
-    return _flag_redis[1]
+    return client
 
 
 def _flag_add(flag: str) -> bool:
@@ -121,6 +126,11 @@ def wake_drain(task_name: str, flag: str) -> bool:
         return True
     if not _flag_add(flag):
         return False
+    _queue_drain(drain, flag)
+    return True
+
+
+def _queue_drain(drain, flag: str) -> None:
     try:
         drain.delay()
     except Exception:
@@ -129,4 +139,80 @@ def wake_drain(task_name: str, flag: str) -> bool:
         except Exception:  # noqa: S110 - the flag expires by itself (FLAG_SECONDS)
             pass
         raise
+
+
+_local_lists: dict[str, list] = {}
+_local_lists_lock = threading.Lock()
+
+
+def _redis_key(key: str) -> str | None:
+    """The Redis key of ``key``, or None where the cache is not Redis (the lists live in the process)."""
+    backend = caches["default"]
+    return backend.make_and_validate_key(key) if isinstance(backend, RedisCache) else None
+
+
+def push_and_wake(task_name: str, flag: str, key: str, items: list) -> bool:
+    """Append ``items`` to the list ``key`` and make sure the drain ``task_name`` runs after this point (as
+    ``wake_drain``; the push and the flag in one Redis round trip). True when this call queued the drain.
+    Raises when Redis or the broker fails: the items may or may not be in the list (the caller's work must
+    be durable on its own, a periodic sweep)."""
+    drain = task(task_name)
+    redis_key = _redis_key(key)
+    if redis_key is None:
+        with _local_lists_lock:
+            _local_lists.setdefault(key, []).extend(items)
+        return wake_drain(task_name, flag)
+    pipe = _flag_client().pipeline(transaction=False)
+    pipe.rpush(redis_key, *items)
+    pipe.set(_redis_key(flag), 1, nx=True, ex=FLAG_SECONDS)
+    _length, added = pipe.execute()
+    if getattr(drain.app.conf, "task_always_eager", False):
+        drain.delay()
+        return True
+    if not added:
+        return False
+    _queue_drain(drain, flag)
     return True
+
+
+def pop_items(key: str, count: int) -> list[str]:
+    """Take up to ``count`` items from the front of the list ``key`` (as strings; none: an empty list)."""
+    redis_key = _redis_key(key)
+    if redis_key is None:
+        with _local_lists_lock:
+            items = _local_lists.get(key, [])
+            taken, _local_lists[key] = items[:count], items[count:]
+        return [str(item) for item in taken]
+    return [item.decode() for item in _flag_client(DRAIN_TIMEOUT_SECONDS).lpop(redis_key, count) or []]
+
+
+def list_items(key: str) -> list[str]:
+    """Every item in the list ``key`` now (as strings)."""
+    redis_key = _redis_key(key)
+    if redis_key is None:
+        with _local_lists_lock:
+            return [str(item) for item in _local_lists.get(key, [])]
+    return [item.decode() for item in _flag_client(DRAIN_TIMEOUT_SECONDS).lrange(redis_key, 0, -1)]
+
+
+def hold_flag(flag: str) -> None:
+    """A drain that holds ``flag`` and hands on to a successor: the flag lasts another ``FLAG_SECONDS``."""
+    redis_key = _redis_key(flag)
+    if redis_key is None:
+        caches["default"].set(flag, 1, timeout=FLAG_SECONDS)
+        return
+    _flag_client(DRAIN_TIMEOUT_SECONDS).set(redis_key, 1, ex=FLAG_SECONDS)
+
+
+def drain_idle(flag: str, key: str) -> bool:
+    """Called by a drain that holds ``flag`` and found the list ``key`` empty: let the flag go, then look
+    again. True when items came in meanwhile and no writer has queued another drain for them (this drain took
+    the flag back and goes on); False when it may stop."""
+    drain_started(flag)
+    redis_key = _redis_key(key)
+    if redis_key is None:
+        with _local_lists_lock:
+            waiting = bool(_local_lists.get(key))
+    else:
+        waiting = bool(_flag_client(DRAIN_TIMEOUT_SECONDS).llen(redis_key))
+    return waiting and _flag_add(flag)

@@ -44,6 +44,17 @@ def _fresh_send_buckets():
             client.delete(*stale)
 
 
+@pytest.fixture(autouse=True)
+def _no_queued_hand_overs():
+    # The list of single sends waiting for the hand-over drain, and its flag, outlive a test (Redis, or this
+    # process): a later test's drain must not find another test's ids (the ids are handed out again).
+    from messaging.services import hand_over
+    from quicksend import queue
+
+    queue.pop_items(hand_over.HAND_OVER_LIST, 1_000_000)
+    queue.drain_started(hand_over.HAND_OVER_FLAG)
+
+
 def clear_own_cache() -> None:
     """Empty this test process's cache. Not ``cache.clear()``: on Redis that is FLUSHDB, which would also
     empty the Celery broker's queues and every other test process's keys in the same database."""

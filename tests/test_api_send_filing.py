@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from messaging.inbox import outbound_batch, steps
 from messaging.models import ConversationUserState, InboxStep, MessageSession
-from messaging.tasks.sending import file_waiting_outbound_task, send_message_task
+from messaging.services import hand_over
+from messaging.tasks.sending import file_waiting_outbound_task
 from quicksend import queue, realtime
 from tests import factories_send
 
@@ -35,7 +36,7 @@ def api(token_client_for, alice, org_a, django_capture_on_commit_callbacks):
 
 
 def _tasks_in_place(monkeypatch, eager: bool) -> None:
-    monkeypatch.setattr(send_message_task, "delay", lambda *args, **kwargs: None)
+    monkeypatch.setattr(hand_over, "queue_hand_over", lambda *args, **kwargs: None)  # not sent here
     monkeypatch.setattr(file_waiting_outbound_task.app.conf, "task_always_eager", eager)
 
 

@@ -109,7 +109,7 @@ def test_a_worker_killed_mid_step_runs_the_step_once(org_a, alice, line, child_e
     enrollment.refresh_from_db()
     assert enrollment.status == Enrollment.Status.WAITING and enrollment.step_index == 0
 
-    monkeypatch.setattr("messaging.tasks.sending.send_message_task.delay", lambda *a, **k: None)
+    monkeypatch.setattr("messaging.services.hand_over.queue_hand_over", lambda *a, **k: None)
     assert advance(enrollment.pk) == Enrollment.Status.COMPLETED
     assert advance(enrollment.pk) == Enrollment.Status.COMPLETED
     assert Message.objects.filter(organization=org_a, direction="outbound").count() == 1
@@ -146,7 +146,7 @@ def test_workers_advancing_enrollments_of_one_automation_do_not_lock_each_other_
     try:
         assert holding.wait(30)
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr("messaging.tasks.sending.send_message_task.delay", lambda *a, **k: None)
+            patch.setattr("messaging.services.hand_over.queue_hand_over", lambda *a, **k: None)
             assert advance(enrollment.pk) == Enrollment.Status.COMPLETED
     finally:
         release.set()

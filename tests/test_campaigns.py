@@ -63,7 +63,7 @@ def _delays(released, now):
 
 @pytest.fixture
 def no_twilio(monkeypatch):
-    monkeypatch.setattr("messaging.tasks.sending.send_message_task.delay", lambda *a, **k: None)
+    monkeypatch.setattr("messaging.services.hand_over.queue_hand_over", lambda *a, **k: None)
     monkeypatch.setattr("messaging.tasks.sending.deliver_batch_task.delay", lambda *a, **k: None)
 
 

@@ -11,7 +11,7 @@ from messaging.inbox import steps
 from messaging.models import Message
 from messaging.services import delivery
 from messaging.services.bulk_sending import Recipient, send_many
-from messaging.tasks.sending import file_waiting_outbound_task, send_message_task
+from messaging.tasks.sending import file_waiting_outbound_task, hand_over_waiting_task, send_message_task
 from tests import factories_send
 
 line = factories_send.line
@@ -25,8 +25,8 @@ URL = "/api/v1/messages"
 # customer: 3), the message, the inbox step's row, the audit row, COMMIT. (To a customer with a conversation:
 # its read, the message, the preview's UPDATE: one fewer.)
 API_SEND_OWN = 12
-# With what runs after its commit: queueing the send task and waking the drain that files API sends (Redis
-# and the broker, no statement).
+# With what runs after its commit: queueing the hand-over (the id pushed to the hand-over drain's list) and
+# waking that drain and the one that files API sends (Redis and the broker, no statement).
 API_SEND_REQUEST = 12
 # That drain (``messaging.inbox.outbound_batch.file_waiting``) files a burst of API sends with a constant
 # number of statements on PostgreSQL: the lease (in its transaction), then in one transaction the claim,
@@ -37,6 +37,12 @@ API_FILING_BURST = 15
 WORKER_SEND_OWN = 6
 # With the inbox's news of the status after commit: the message with its conversation and number (1).
 WORKER_SEND_TASK = 9
+# The drain that hands single sends over (``messaging.services.hand_over.hand_over_waiting``), per batch
+# whatever its size, on PostgreSQL: ``deliver_many``'s read (with consent) and claim (2), then in one
+# transaction (BEGIN/COMMIT) the statuses with their SIDs and the conversations' last status (the store of
+# HAND_OVER_STORE) and the inbox's news of them (the conversations, the watchers' read state, their unread
+# counts: 3). (One ``send_message_task`` per send: WORKER_SEND_TASK each.)
+HAND_OVER_BATCH = 9
 # A batch's answers stored together on PostgreSQL (``status.apply_statuses``): BEGIN, one conditional UPDATE
 # for the round, the SIDs, the conversations' last status, COMMIT, whatever the batch's size.
 HAND_OVER_STORE = 5
@@ -49,7 +55,9 @@ def api(token_client_for, alice, org_a):
 
 @pytest.fixture
 def no_task(monkeypatch):
+    """Sends are queued for their hand-over (the list, the drain's flag) but no task runs."""
     monkeypatch.setattr(send_message_task, "delay", lambda *args, **kwargs: None)
+    monkeypatch.setattr(hand_over_waiting_task, "delay", lambda *args, **kwargs: None)
 
 
 @pytest.fixture
@@ -164,3 +172,18 @@ def test_a_batch_is_handed_over_with_two_queries_plus_the_status_of_each_message
     assert set(outcomes.values()) == {"sent"}
     stored = Message.objects.filter(pk__in=[m.pk for m in result.queued])
     assert all(m.sid and m.status == "queued" for m in stored), "every answer is stored with its SID"
+
+
+@pytest.mark.parametrize("size", [3, 30])
+def test_the_drain_hands_a_burst_of_single_sends_to_twilio_with_a_constant_number_of_queries(
+    api, line, twilio_sandbox, no_task, on_workers, size, django_assert_max_num_queries,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    for i in range(size):
+        with django_capture_on_commit_callbacks(execute=True):
+            _post(api, f"+1206557{1000 + i}")
+    # Elsewhere than PostgreSQL each answer is stored by itself (``apply_status``, 4 statements, and the
+    # inbox's news of it after commit).
+    budget = HAND_OVER_BATCH if connection.vendor == "postgresql" else 2 + 7 * size
+    with django_assert_max_num_queries(budget), django_capture_on_commit_callbacks(execute=True):
+        assert hand_over_waiting_task.run() == {"batches": 1, "sent": size}

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from messaging.models import Message
+from messaging.services import hand_over
 from messaging.services.consent import do_change_consent
 from messaging.services.sending import do_send_message
 from messaging.tasks.sending import send_message_task
@@ -73,9 +74,9 @@ def _no_in_flight_grace(settings):
 
 
 def _store(org, user, monkeypatch, **kwargs) -> Message:
-    """Store a message without letting the commit hook queue the task (the test runs it itself)."""
+    """Store a message without letting the commit hook queue its hand-over (the test runs the task itself)."""
     with monkeypatch.context() as patch:
-        patch.setattr(send_message_task, "delay", lambda *args, **kw: None)
+        patch.setattr(hand_over, "queue_hand_over", lambda *args, **kw: None)
         return do_send_message(
             org,
             actor=user,

@@ -1,9 +1,10 @@
 """Sending: the ONE service every outbound message goes through (agent, API, automation, campaign).
 
 ``do_send_message`` checks everything a user can be told about *before* anything is queued (recipient,
-consent, sender, body, media), stores the message ``pending`` in its conversation, and queues
-``messaging.tasks.sending.send_message_task`` after commit. The task checks consent again at send time and
-hands the message to Twilio (docs/messaging.md "Sending").
+consent, sender, body, media), stores the message ``pending`` in its conversation, and queues its hand-over
+after commit (``messaging.services.hand_over``: a drain in a worker hands single sends to Twilio in batches;
+in place in embedded mode). The worker checks consent again at send time and hands the message to Twilio
+(docs/messaging.md "Sending").
 
 Every refusal is a ``SendRefused`` whose message is plain words the UI can show as is.
 """
@@ -45,6 +46,7 @@ from messaging.models import (
     TwilioAccount,
 )
 from messaging.segments import MAX_BODY_CHARACTERS, analyze, body_too_long
+from messaging.services import hand_over
 from messaging.services.consent import contact_refusal
 from quicksend.errors import DomainError
 from quicksend.prepared import Prepared
@@ -390,7 +392,7 @@ def do_send_message(
     A message returned for an idempotency key it already had carries ``replayed = True`` (nothing was
     stored or queued this time).
 
-    Raises SendRefused (plain words) for anything that stops the send. Twilio is called by the task after
+    Raises SendRefused (plain words) for anything that stops the send. Twilio is called by a worker after
     commit, never here.
     """
     key = (idempotency_key or "").strip()[:100]
@@ -536,8 +538,6 @@ def _store(
         message,
         {"to": e164, "from": number.phone_number, "source": source, "media": len(validated)},
     )
-    from messaging.tasks.sending import send_message_task
-
     message_id = message.pk
-    transaction.on_commit(lambda: send_message_task.delay(message_id))
+    transaction.on_commit(lambda: hand_over.queue_hand_over(message_id))
     return message

@@ -1,5 +1,7 @@
 """Celery tasks: sending. ``send_message_task(message_id)`` hands one stored message to Twilio through
-``messaging.services.delivery.deliver`` and schedules the retries it asks for."""
+``messaging.services.delivery.deliver`` and schedules the retries it asks for (the single sends of embedded
+mode); ``hand_over_waiting_task`` hands the single sends of production mode over in batches, and
+``deliver_batch_task`` a campaign's batch, both through ``hand_over``."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from messaging.services import delivery
+from messaging.services import hand_over as hand_over_module
+from quicksend.periodic import locked_job
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +38,17 @@ def send_message_task(self, message_id: int) -> str:
 
 @shared_task(bind=True, max_retries=None, acks_late=True)
 def deliver_batch_task(self, message_ids: list[int]) -> dict:
+    """Hand a batch of stored messages to Twilio (``hand_over``). A redelivered task (the worker died) is
+    safe: every message is claimed before Twilio is called, and a claimed one is reconciled, not sent
+    again."""
+    return hand_over(message_ids, eager=bool(self.request.is_eager))
+
+
+def hand_over(message_ids: list[int], *, eager: bool = False) -> dict:
     """Hand a batch of stored messages to Twilio (``delivery.deliver_many``); the messages that must wait
-    (throttled, a retryable error) are queued again, each group after its own wait. Returns the count of
-    each outcome. A redelivered task (the worker died) is safe: every message is claimed before Twilio is
-    called, and a claimed one is reconciled, not sent again."""
+    (throttled, a retryable error) are queued again (``deliver_batch_task``), each group after its own wait,
+    or, where tasks run in place (``eager``), waited for here. Returns the count of each outcome. The batches
+    of campaigns and the drain of single sends (``hand_over_waiting_task``) both go through here."""
     counts: dict[str, int] = {}
     pending = list(message_ids)
     while pending:
@@ -46,31 +57,59 @@ def deliver_batch_task(self, message_ids: list[int]) -> dict:
         except (OperationalError, InterfaceError) as error:
             # The database refused the batch (a deadlock, a lost connection): the whole batch goes again in a
             # moment. What was claimed before the error is reconciled with Twilio then, never sent twice.
-            if self.request.is_eager:
+            if eager:
                 raise
             log.warning(
                 "a batch of %d hand-overs: %s; trying again", len(pending), str(error).splitlines()[0]
             )
-            raise self.retry(countdown=1.0, max_retries=None) from error
+            _try_again(dict.fromkeys(pending, 1.0))
+            counts["waiting"] = counts.get("waiting", 0) + len(pending)
+            break
         later = {i: w for i, w in outcomes.items() if isinstance(w, float)}
         for outcome in outcomes.values():
             word = "waiting" if isinstance(outcome, float) else outcome
             counts[word] = counts.get(word, 0) + 1
         if not later:
             break
-        if not self.request.is_eager:
-            # Each comes back at its own turn (the throttle spaces a sender's waiting texts): those due
-            # within the same 50 ms together.
-            turns: dict[int, list[int]] = {}
-            for message_id, seconds in later.items():
-                turns.setdefault(math.ceil(seconds / 0.05), []).append(message_id)
-            for turn, ids in sorted(turns.items()):
-                deliver_batch_task.apply_async(args=[sorted(ids)], countdown=turn * 0.05)
+        if not eager:
+            _try_again(later)
             break
         wait = min(later.values())
         time.sleep(min(wait, 5.0))  # embedded mode: no broker to schedule the retry on
         pending = sorted(later)
     return counts
+
+
+def _try_again(later: dict[int, float]) -> None:
+    """Queue each message of ``later`` again after its wait (seconds): those due within the same 50 ms
+    together (the throttle spaces a sender's waiting texts). The sweep of single sends leaves them alone
+    meanwhile (``hand_over.note_waiting``)."""
+    hand_over_module.note_waiting(later)
+    turns: dict[int, list[int]] = {}
+    for message_id, seconds in later.items():
+        turns.setdefault(math.ceil(seconds / 0.05), []).append(message_id)
+    for turn, ids in sorted(turns.items()):
+        deliver_batch_task.apply_async(args=[sorted(ids)], countdown=turn * 0.05)
+
+
+@shared_task(bind=True, acks_late=True)
+def hand_over_waiting_task(self) -> dict:
+    """The drain that hands single sends to Twilio in batches (``services.hand_over.hand_over_waiting``);
+    woken after their commits (``hand_over.queue_hand_over``)."""
+    eager = bool(self.request.is_eager)
+    return hand_over_module.hand_over_waiting(lambda ids: hand_over(ids, eager=eager))
+
+
+@shared_task(acks_late=True)
+def requeue_stranded_sends() -> dict:
+    """Periodic: single sends lost before their hand-over are queued again
+    (``hand_over.requeue_stranded``)."""
+    return _requeue_stranded_once()
+
+
+@locked_job("messaging.requeue-stranded-sends", seconds=120)
+def _requeue_stranded_once() -> dict:
+    return hand_over_module.requeue_stranded()
 
 
 @shared_task(acks_late=True)
