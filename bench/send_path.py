@@ -1,13 +1,13 @@
 """The send path in production mode: API sends → PostgreSQL → Celery worker → the standalone sandbox.
 
     python bench/send_path.py [--messages 2000] [--concurrency 16] [--db qs_send_bench]
-        [--redis redis://127.0.0.1:6379/7]
+        [--redis redis://127.0.0.1:6379/7] [--web-workers 1]
 
 Starts the standalone sandbox (one account, one local number, its rate raised), migrates a scratch database,
-clears its Redis db, creates an organization with an admin and an API token, starts uvicorn (1 process) and
-a Celery worker (threads pool, 8 threads), then POSTs ``/api/v1/messages`` from ``--concurrency`` client
-threads and waits until every message has its Twilio SID and its inbox step is done (filed in the
-inbox). Prints:
+clears its Redis db, creates an organization with an admin and an API token, starts uvicorn
+(``--web-workers`` processes, 1 unless told) and a Celery worker (threads pool, 8 threads), then POSTs
+``/api/v1/messages`` from ``--concurrency`` client threads and waits until every message has its Twilio SID
+and its inbox step is done (filed in the inbox). Prints:
 
 - API sends/s (201 answers per second) and end-to-end sends/s (messages handed to the sandbox with their SID
   stored and filed in the inbox, from the first request to the last of these);
@@ -139,6 +139,9 @@ def main() -> None:
     parser.add_argument("--db", default="qs_send_bench")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/7")
     parser.add_argument("--worker-threads", type=int, default=8)
+    parser.add_argument(
+        "--web-workers", type=int, default=1, help="uvicorn processes (the deployment's WEB_CONCURRENCY is 2)"
+    )
     args = parser.parse_args()
 
     web_port, sandbox_port = free_port(), free_port()
@@ -212,7 +215,7 @@ def main() -> None:
                 "--lifespan",
                 "off",
                 "--workers",
-                "1",
+                str(args.web_workers),
                 "--no-access-log",
             ],
             cwd=ROOT,
