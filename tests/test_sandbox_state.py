@@ -114,6 +114,14 @@ def test_the_standalone_sandbox_keeps_its_long_lived_state_out_of_full_collectio
     async def run() -> tuple[int, int]:
         events: asyncio.Queue = asyncio.Queue()
         sent: list[str] = []
+        frozen = asyncio.Event()
+        real_freeze = gc.freeze
+
+        def freeze() -> None:
+            real_freeze()
+            frozen.set()
+
+        monkeypatch.setattr(sandbox_app.gc, "freeze", freeze)
 
         async def receive():
             return await events.get()
@@ -124,18 +132,15 @@ def test_the_standalone_sandbox_keeps_its_long_lived_state_out_of_full_collectio
         before = gc.get_freeze_count()
         server = asyncio.create_task(sandbox_app.SandboxApp()({"type": "lifespan"}, receive, send))
         await events.put({"type": "lifespan.startup"})
-        for _ in range(500):
-            if gc.get_freeze_count() > before:
-                break
-            await asyncio.sleep(0.01)
-        frozen = gc.get_freeze_count()
+        await asyncio.wait_for(frozen.wait(), timeout=5)
+        after = gc.get_freeze_count()
         await events.put({"type": "lifespan.shutdown"})
         await server
         assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
-        return before, frozen
+        return before, after
 
     try:
-        before, frozen = asyncio.run(run())
+        before, after = asyncio.run(run())
     finally:
         gc.unfreeze()
-    assert frozen > before
+    assert after > before
