@@ -69,8 +69,12 @@ def test_another_organization_cannot_schedule_it_and_an_agent_cannot_either(bob_
     assert drip.status == Campaign.Status.DRAFT
 
 
-def test_the_dispatcher_starts_a_scheduled_campaign_when_its_time_comes(alice_client, drip):
+def test_the_dispatcher_starts_a_scheduled_campaign_when_its_time_comes(alice_client, drip, monkeypatch):
     from campaigns.drip import dispatcher
+
+    # Only the start is looked at here: the texts it releases are stored, not handed to a Twilio this test
+    # does not run (tasks run in place in embedded mode, and would retry an unreachable Twilio for minutes).
+    monkeypatch.setattr(dispatcher, "deliver_due", lambda deliveries: None)
 
     start = (timezone.now() + timedelta(hours=3)).astimezone(ZoneInfo("America/Chicago"))
     _schedule(alice_client, drip, start.strftime("%Y-%m-%dT%H:%M"))
