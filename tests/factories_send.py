@@ -100,3 +100,27 @@ def account_is_busy(sandbox, line: Line) -> bool:
     except requests.RequestException:
         return False  # this probe was parked itself; the next one finds the account busy
     return response.status_code == 429
+
+
+API_MESSAGES_URL = "/api/v1/messages"
+
+
+@pytest.fixture
+def committing_api(token_client_for, alice, org_a, django_capture_on_commit_callbacks):
+    """Alice's token client, whose sends run what follows their commit (as outside a test transaction)."""
+    client = token_client_for(alice, org_a)
+    post = client.post
+
+    def post_and_commit(*args, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return post(*args, **kwargs)
+
+    client.post = post_and_commit
+    return client
+
+
+def api_send(api, to: str, body: str = "Your table is ready") -> int:
+    """Send one text through ``POST /api/v1/messages``; the new message's id."""
+    response = api.post(API_MESSAGES_URL, {"to": to, "body": body}, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()["id"]

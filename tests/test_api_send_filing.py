@@ -14,25 +14,13 @@ from messaging.services import hand_over
 from messaging.tasks.sending import file_waiting_outbound_task
 from quicksend import queue, realtime
 from tests import factories_send
+from tests.factories_send import api_send
 
 line = factories_send.line
 fast_rates = factories_send.fast_rates
 
-URL = "/api/v1/messages"
 
-
-@pytest.fixture
-def api(token_client_for, alice, org_a, django_capture_on_commit_callbacks):
-    """Alice's token client, whose sends run what follows their commit (as outside a test transaction)."""
-    client = token_client_for(alice, org_a)
-    post = client.post
-
-    def post_and_commit(*args, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return post(*args, **kwargs)
-
-    client.post = post_and_commit
-    return client
+api = factories_send.committing_api
 
 
 def _tasks_in_place(monkeypatch, eager: bool) -> None:
@@ -59,12 +47,6 @@ def frames(monkeypatch):
     return sent
 
 
-def _send(api, to: str, body: str = "Your table is ready") -> int:
-    response = api.post(URL, {"to": to, "body": body}, format="json")
-    assert response.status_code == 201, response.content
-    return response.json()["id"]
-
-
 def _step(message_id: int) -> InboxStep:
     return InboxStep.objects.get(message_id=message_id)
 
@@ -72,7 +54,7 @@ def _step(message_id: int) -> InboxStep:
 def test_an_api_send_is_filed_by_the_drain_once_and_not_in_the_request(
     api, alice, line, drains, frames, django_capture_on_commit_callbacks
 ):
-    message_id = _send(api, "+12065550100")
+    message_id = api_send(api, "+12065550100")
     assert _step(message_id).done_at is None, "the request left the bookkeeping to a worker"
     assert drains == ["drain"] and frames == []
     with django_capture_on_commit_callbacks(execute=True):
@@ -95,14 +77,14 @@ def test_an_api_send_is_filed_by_the_drain_once_and_not_in_the_request(
 
 
 def test_a_burst_of_api_sends_is_filed_by_one_drain_in_one_batch(api, line, drains):
-    ids = [_send(api, f"+1206555020{i}", body=f"Message {i}") for i in range(3)]
+    ids = [api_send(api, f"+1206555020{i}", body=f"Message {i}") for i in range(3)]
     assert drains == ["drain"], "the first send queued the drain; the others found it queued"
     assert file_waiting_outbound_task.run() == {"messages": 3, "done": 3}
     assert InboxStep.objects.filter(message_id__in=ids, done_at__isnull=False).count() == 3
 
 
 def test_an_api_send_whose_drain_is_lost_is_filed_by_the_retry_once_its_lease_ends(api, line, drains):
-    message_id = _send(api, "+12065550300")
+    message_id = api_send(api, "+12065550300")
     # A drain leased the step and died before filing it: no other drain takes it over …
     assert steps.lease_fresh_outbound(outbound_batch.DRAIN_BATCH) == [message_id]
     assert file_waiting_outbound_task.run() == {"messages": 0, "done": 0}
@@ -120,7 +102,7 @@ def test_an_api_send_whose_drain_was_never_queued_is_filed_by_the_retry(api, lin
         raise ConnectionError("the broker is down")
 
     monkeypatch.setattr(queue, "wake_drain", broker_down)
-    message_id = _send(api, "+12065550400")  # answered all the same
+    message_id = api_send(api, "+12065550400")  # answered all the same
     assert _step(message_id).done_at is None
     InboxStep.objects.filter(message_id=message_id).update(run_after=timezone.now() - timedelta(seconds=1))
     assert steps.retry_due()["done"] == 1
@@ -129,7 +111,7 @@ def test_an_api_send_whose_drain_was_never_queued_is_filed_by_the_retry(api, lin
 
 def test_where_tasks_run_in_place_an_api_send_is_filed_in_its_request(api, alice, line, monkeypatch):
     _tasks_in_place(monkeypatch, True)  # embedded mode: no worker to hand it to
-    message_id = _send(api, "+12065550500")
+    message_id = api_send(api, "+12065550500")
     assert _step(message_id).done_at is not None
     assert MessageSession.objects.get(conversation__messages__pk=message_id).message_count == 1
     assert file_waiting_outbound_task.run() == {"messages": 0, "done": 0}

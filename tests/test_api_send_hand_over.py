@@ -22,28 +22,17 @@ from messaging.tasks.sending import (
 )
 from quicksend import queue
 from tests import factories_send
+from tests.factories_send import api_send
 from tests.markers import needs_production_mode
 from tests.plugins.servers import wait_until
 
 line = factories_send.line
 fast_rates = factories_send.fast_rates
 
-URL = "/api/v1/messages"
 LATER = timedelta(seconds=hand_over.STRANDED_SECONDS + 1)
 
 
-@pytest.fixture
-def api(token_client_for, alice, org_a, django_capture_on_commit_callbacks):
-    """Alice's token client, whose sends run what follows their commit (as outside a test transaction)."""
-    client = token_client_for(alice, org_a)
-    post = client.post
-
-    def post_and_commit(*args, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return post(*args, **kwargs)
-
-    client.post = post_and_commit
-    return client
+api = factories_send.committing_api
 
 
 @pytest.fixture
@@ -63,12 +52,6 @@ def workers(monkeypatch):
     return woken, again
 
 
-def _send(api, to: str, body: str = "Your table is ready") -> int:
-    response = api.post(URL, {"to": to, "body": body}, format="json")
-    assert response.status_code == 201, response.content
-    return response.json()["id"]
-
-
 def _at_sandbox(sandbox, found) -> list[str]:
     return sorted(m["sid"] for m in sandbox.messages(found.sid))
 
@@ -81,7 +64,7 @@ def test_a_burst_of_api_sends_is_handed_over_by_one_drain_each_message_once(
     api, line, twilio_sandbox, workers
 ):
     woken, again = workers
-    ids = [_send(api, f"+1206555010{i}", body=f"Message {i}") for i in range(5)]
+    ids = [api_send(api, f"+1206555010{i}", body=f"Message {i}") for i in range(5)]
     assert woken == ["drain"], "the first send woke the drain; the others found it woken"
     assert twilio_sandbox.messages(line.sid) == [], "nothing goes to Twilio from the request"
     assert hand_over_waiting_task.run() == {"batches": 1, "sent": 5}
@@ -92,7 +75,7 @@ def test_a_burst_of_api_sends_is_handed_over_by_one_drain_each_message_once(
     assert sending.send_message_task.apply(args=[ids[0]]).get() == "done"
     assert len(twilio_sandbox.messages(line.sid)) == 5 and again == []
     # The drain let its flag go: a lone send later wakes a drain of its own at once.
-    lone = _send(api, "+12065550163")
+    lone = api_send(api, "+12065550163")
     assert woken == ["drain", "drain"]
     assert hand_over_waiting_task.run() == {"batches": 1, "sent": 1}
     assert Message.objects.get(pk=lone).sid in _at_sandbox(twilio_sandbox, line)
@@ -100,12 +83,12 @@ def test_a_burst_of_api_sends_is_handed_over_by_one_drain_each_message_once(
 
 def test_a_send_stored_while_the_drain_runs_is_handed_over_by_that_drain(api, line, twilio_sandbox, workers):
     woken, _again = workers
-    first = _send(api, "+12065550200")
+    first = api_send(api, "+12065550200")
     later: list[int] = []
 
     def hand_over_and_meanwhile_a_send(ids):
         if not later:
-            later.append(_send(api, "+12065550201"))  # finds the drain's flag held: wakes nobody
+            later.append(api_send(api, "+12065550201"))  # finds the drain's flag held: wakes nobody
         return sending.hand_over(ids)
 
     totals = hand_over.hand_over_waiting(hand_over_and_meanwhile_a_send)
@@ -134,7 +117,7 @@ def test_a_throttled_batch_comes_back_at_its_turns_and_the_sweep_leaves_it_alone
     _woken, again = workers
     settings.QUICKSEND_SEND_RATES = {**factories_send.FAST_RATES, "local": 1}  # a long code: 1 a second
     throttle.reset(line.number.pk)
-    ids = [_send(api, f"+1206555030{i}", body=f"Slow {i}") for i in range(3)]
+    ids = [api_send(api, f"+1206555030{i}", body=f"Slow {i}") for i in range(3)]
     assert hand_over_waiting_task.run() == {"batches": 1, "sent": 1, "waiting": 2}
     assert len(twilio_sandbox.messages(line.sid)) == 1
     waiting = sorted(i for batch, _countdown in again for i in batch)
@@ -153,7 +136,7 @@ def test_a_throttled_batch_comes_back_at_its_turns_and_the_sweep_leaves_it_alone
 
 def test_the_sweep_hands_over_a_send_whose_id_a_dead_drain_took(api, line, twilio_sandbox, workers):
     woken, _again = workers
-    message_id = _send(api, "+12065550400")
+    message_id = api_send(api, "+12065550400")
     # A drain took the id and died (its flag runs out by itself).
     assert queue.pop_items(hand_over.HAND_OVER_LIST, hand_over.DRAIN_BATCH) == [str(message_id)]
     queue.drain_started(hand_over.HAND_OVER_FLAG)
@@ -175,7 +158,7 @@ def test_a_send_that_cannot_be_pushed_to_the_drain_gets_a_task_of_its_own(api, l
     monkeypatch.setattr(sending.send_message_task, "delay", lambda message_id: tasks.append(message_id))
     with monkeypatch.context() as patch:
         patch.setattr(queue, "push_and_wake", _down)
-        message_id = _send(api, "+12065550500")  # answered all the same
+        message_id = api_send(api, "+12065550500")  # answered all the same
     assert tasks == [message_id] and woken == []
     assert sending.send_message_task.apply(args=[message_id]).get() == "sent"
 
@@ -186,7 +169,7 @@ def test_the_sweep_hands_over_a_send_whose_hand_over_could_not_be_queued_at_all(
     with monkeypatch.context() as patch:
         patch.setattr(queue, "push_and_wake", _down)
         patch.setattr(sending.send_message_task, "delay", _down)
-        message_id = _send(api, "+12065550510")  # answered all the same
+        message_id = api_send(api, "+12065550510")  # answered all the same
     assert hand_over_waiting_task.run() == {"batches": 0}
     assert hand_over.requeue_stranded(timezone.now() + LATER) == {"requeued": 1}
     assert hand_over_waiting_task.run() == {"batches": 1, "sent": 1}
@@ -195,7 +178,7 @@ def test_the_sweep_hands_over_a_send_whose_hand_over_could_not_be_queued_at_all(
 
 def test_a_batch_that_fails_midway_goes_again_and_the_drain_goes_on(api, line, workers):
     _woken, again = workers
-    message_id = _send(api, "+12065550520")
+    message_id = api_send(api, "+12065550520")
     calls = []
 
     def fails_once(ids):
@@ -212,7 +195,7 @@ def test_a_batch_that_fails_midway_goes_again_and_the_drain_goes_on(api, line, w
 
 
 def test_a_send_claimed_by_a_drain_that_died_is_reconciled_not_sent_twice(api, line, twilio_sandbox, workers):
-    message_id = _send(api, "+12065550600")
+    message_id = api_send(api, "+12065550600")
     assert queue.pop_items(hand_over.HAND_OVER_LIST, hand_over.DRAIN_BATCH) == [str(message_id)]
     # Claimed (the drain died before Twilio got it): not sent by the sweep's drain without reconciling.
     Message.objects.filter(pk=message_id).update(handed_over_at=timezone.now() - 2 * LATER, send_attempts=1)
@@ -226,7 +209,7 @@ def test_a_send_claimed_by_a_drain_that_died_is_reconciled_not_sent_twice(api, l
 
 
 def test_an_id_queued_twice_is_sent_once(api, line, twilio_sandbox, workers):
-    message_id = _send(api, "+12065550700")
+    message_id = api_send(api, "+12065550700")
     # The sweep queued it again while a drain held it: one batch holds it twice, the next batch once more.
     queue.push_and_wake(
         hand_over.HAND_OVER_TASK, hand_over.HAND_OVER_FLAG, hand_over.HAND_OVER_LIST, [message_id]
@@ -279,7 +262,7 @@ def test_where_tasks_run_in_place_a_send_is_handed_over_in_its_request(
     api, line, twilio_sandbox, monkeypatch
 ):
     monkeypatch.setattr(hand_over_waiting_task.app.conf, "task_always_eager", True)
-    message_id = _send(api, "+12065550900")
+    message_id = api_send(api, "+12065550900")
     assert _at_sandbox(twilio_sandbox, line) == _sids([message_id])
     assert queue.list_items(hand_over.HAND_OVER_LIST) == []
 
@@ -301,7 +284,7 @@ def worker_env(twilio_sandbox, monkeypatch):
 def test_a_real_worker_hands_a_burst_of_api_sends_to_twilio_each_once(
     api, line, twilio_sandbox, worker_env, celery_worker_process
 ):
-    ids = [_send(api, f"+120655510{i:02d}", body=f"Burst {i}") for i in range(30)]
+    ids = [api_send(api, f"+120655510{i:02d}", body=f"Burst {i}") for i in range(30)]
     wait_until(
         lambda: not Message.objects.filter(pk__in=ids, sid__isnull=True).exists(),
         timeout=60,

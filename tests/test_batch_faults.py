@@ -84,19 +84,9 @@ def locks():
 
 @pytest.fixture
 def workers(tmp_path):
-    started = []
 
-    def start():
-        worker = servers.start_celery_worker(tmp_path / f"celery-{len(started)}.log")
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        if worker.proc.poll() is None:
-            worker.proc.kill()
-            worker.proc.wait(timeout=10)
-    servers.fresh_connections()
+    with servers.celery_workers(tmp_path) as start:
+        yield start
 
 
 def kill_mid_batch(worker, lock: Lock) -> None:

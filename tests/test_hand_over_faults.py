@@ -35,7 +35,6 @@ A_MINUTE_AGO = timedelta(seconds=hand_over.STRANDED_SECONDS + 60)
 
 @pytest.fixture
 def workers(tmp_path, twilio_sandbox):
-    started = []
     env = {
         "TWILIO_API_BASE_URL": twilio_sandbox.base_url,
         "QUICKSEND_SEND_RATES": json.dumps(factories_send.FAST_RATES),
@@ -44,17 +43,8 @@ def workers(tmp_path, twilio_sandbox):
         "DJANGO_SETTINGS_MODULE": "quicksend.settings",
     }
 
-    def start():
-        worker = servers.start_celery_worker(tmp_path / f"celery-{len(started)}.log", env)
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        if worker.proc.poll() is None:
-            worker.proc.kill()
-            worker.proc.wait(timeout=10)
-    servers.fresh_connections()
+    with servers.celery_workers(tmp_path, env) as start:
+        yield start
 
 
 def _send(org, user, i: int, monkeypatch=None) -> int:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -186,6 +187,28 @@ def celery_worker_process(transactional_db, tmp_path):
     server = start_celery_worker(tmp_path / "celery.log")
     yield server
     server.stop()
+
+
+@contextmanager
+def celery_workers(log_dir: Path, extra_env: dict | None = None):
+    """Yields ``start()``, which starts one more real Celery worker (``start_celery_worker``, logs in
+    ``log_dir``); at exit every worker still running is killed and this process's connections are renewed
+    (a killed worker's backends may have been terminated)."""
+    started: list[ServerProcess] = []
+
+    def start() -> ServerProcess:
+        worker = start_celery_worker(log_dir / f"celery-{len(started)}.log", extra_env)
+        started.append(worker)
+        return worker
+
+    try:
+        yield start
+    finally:
+        for worker in started:
+            if worker.proc.poll() is None:
+                worker.proc.kill()
+                worker.proc.wait(timeout=10)
+        fresh_connections()
 
 
 def fresh_connections() -> None:
