@@ -1,6 +1,9 @@
-"""API-wide helpers: the exception handler and the serializer base that refuses unknown fields."""
+"""API-wide helpers: the exception handler, the serializer base that refuses unknown fields, and output
+serializers whose fields are built once."""
 
 from __future__ import annotations
+
+import threading
 
 from django.http import Http404
 from rest_framework import exceptions, serializers
@@ -48,6 +51,31 @@ class StrictModelSerializer(StrictSerializerMixin, serializers.ModelSerializer):
 
 class StrictSerializer(StrictSerializerMixin, serializers.Serializer):
     pass
+
+
+class FieldsBuiltOnceMixin:
+    """For an output serializer (it only turns rows into JSON): its fields are built once per class and
+    shared by every instance, instead of per instance as DRF does.
+
+    A ``ModelSerializer`` builds its fields from the model on every instantiation (each field's label, its
+    validators, a deep copy of the declared ones); answering one send spent more CPU there than on its
+    writes. Only for serializers whose fields do not read ``context`` or keep state between rows: plain
+    model fields, primary keys, nested serializers of the same kind. The shared fields are bound to a
+    serializer of their own (no instance), never to one that carries a request's row."""
+
+    _shared_fields_lock = threading.Lock()
+
+    @property
+    def fields(self):
+        cls = type(self)
+        shared = cls.__dict__.get("_shared_fields")
+        if shared is None:
+            with FieldsBuiltOnceMixin._shared_fields_lock:
+                shared = cls.__dict__.get("_shared_fields")
+                if shared is None:
+                    shared = serializers.Serializer.fields.func(cls())
+                    cls._shared_fields = shared
+        return shared
 
 
 def refuse_null_characters(params) -> None:

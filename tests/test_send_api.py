@@ -255,3 +255,36 @@ def test_retrieve_makes_a_constant_number_of_queries(
     # the token with its membership (one query), the message, its media (however many items)
     with django_assert_num_queries(3):
         assert len(api.get(f"{URL}/{message_id}").json()["media"]) == 3
+
+
+def test_the_answer_is_what_drf_builds_and_its_fields_are_built_once(api, line, monkeypatch):
+    from rest_framework import serializers
+
+    from messaging.api.sending import MessageMediaSerializer, MessageSerializer
+
+    payload = {"to": CUSTOMER, "body": "Hi", "media": [{"filename": "a.png", "content_base64": b64(PNG)}]}
+    answer = api.post(URL, payload, format="json").json()
+    message = Message.objects.get(pk=answer["id"])
+
+    class PlainMedia(serializers.ModelSerializer):
+        class Meta:
+            model = MessageMedia
+            fields = MessageMediaSerializer.Meta.fields
+
+    class Plain(serializers.ModelSerializer):  # DRF's own: its fields built per instance
+        media = PlainMedia(many=True, read_only=True)
+
+        class Meta:
+            model = Message
+            fields = MessageSerializer.Meta.fields
+
+    assert MessageSerializer(message).data == Plain(message).data
+    assert answer == dict(Plain(message).data) | {"status": answer["status"]}
+
+    built = []
+    build = serializers.ModelSerializer.get_fields
+    monkeypatch.setattr(
+        serializers.ModelSerializer, "get_fields", lambda self: built.append(self) or build(self)
+    )
+    assert MessageSerializer(message).data == Plain(message).data
+    assert [type(s) for s in built] == [Plain, PlainMedia]  # none for the shared ones

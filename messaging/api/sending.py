@@ -27,7 +27,7 @@ from messaging.media.validation import MAX_ITEMS, MAX_TOTAL_BYTES, MediaFile
 from messaging.models import Conversation, Message, MessageMedia
 from messaging.services.resending import do_retry_message, retry_key
 from messaging.services.sending import do_send_message
-from quicksend.api import StrictSerializer
+from quicksend.api import FieldsBuiltOnceMixin, StrictSerializer
 from quicksend.bounded_ids import BoundedIdField
 from templates_app.services import access_template
 from tenancy.access import get_in_org
@@ -73,13 +73,13 @@ class SendRequestSerializer(StrictSerializer):
         return fields
 
 
-class MessageMediaSerializer(serializers.ModelSerializer):
+class MessageMediaSerializer(FieldsBuiltOnceMixin, serializers.ModelSerializer):
     class Meta:
         model = MessageMedia
         fields = ["id", "filename", "content_type", "size"]
 
 
-class MessageSerializer(serializers.ModelSerializer):
+class MessageSerializer(FieldsBuiltOnceMixin, serializers.ModelSerializer):
     media = MessageMediaSerializer(many=True, read_only=True)
 
     class Meta:
