@@ -27,6 +27,7 @@ from __future__ import annotations
 import importlib
 import os
 import threading
+import time
 from contextlib import contextmanager
 
 from django.conf import settings
@@ -111,6 +112,24 @@ def drain_started(flag: str) -> None:
         backend.delete(flag)
         return
     _flag_client().delete(backend.make_and_validate_key(flag))
+
+
+_last_starts: dict[str, float] = {}
+_pace_lock = threading.Lock()
+
+
+def pace(name: str, seconds: float) -> None:
+    """Called by a drain before ``drain_started``: when this process started a drain ``name`` less than
+    ``seconds`` ago, wait until ``seconds`` after it. A lone drain starts at once; under a steady stream of
+    work, where every item would otherwise wake a drain of one or two items, the drains of a process start
+    at most every ``seconds`` and each takes what gathered meanwhile (while it waits its flag is still set,
+    so the writers queue no other). Two drains waiting at once take consecutive turns."""
+    with _pace_lock:
+        now = time.monotonic()
+        start = max(now, _last_starts.get(name, now - seconds) + seconds)
+        _last_starts[name] = start
+    if start > now:
+        time.sleep(start - now)
 
 
 def wake_drain(task_name: str, flag: str) -> bool:

@@ -43,6 +43,9 @@ FILING_FLAG = "inbox:outbound-filing-queued"
 # Messages a drain files in one transaction; it stops after DRAIN_SECONDS and queues its successor.
 DRAIN_BATCH = 100
 DRAIN_SECONDS = 20.0
+# Under a steady stream of API sends, a worker process starts a filing drain at most this often
+# (``queue.pace``): batches of several messages instead of a drain per send. A lone send is filed at once.
+PACE_SECONDS = 0.1
 
 
 def wake_filing(message_id: int) -> None:
@@ -64,6 +67,7 @@ def wake_filing(message_id: int) -> None:
 def file_waiting(seconds: float = DRAIN_SECONDS) -> dict:
     """The drain: file the outbound messages whose step nobody has tried yet, ``DRAIN_BATCH`` at a time,
     until there are none or ``seconds`` have passed (then a successor is queued). Returns counts."""
+    queue.pace(FILING_FLAG, PACE_SECONDS)
     queue.drain_started(FILING_FLAG)
     deadline = time.monotonic() + seconds
     totals = {"messages": 0, "done": 0}

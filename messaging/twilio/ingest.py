@@ -58,6 +58,10 @@ STATUS_BATCH = 50
 INBOUND_BATCH = 25
 # A drain task stops after this long and queues its successor, so one burst cannot hog a worker forever.
 DRAIN_SECONDS = 20.0
+# Status callbacks arrive two or three per text: under a steady stream a worker process starts a status
+# drain at most this often (``queue.pace``), so each applies a batch instead of one or two callbacks. A
+# lone callback is applied at once; inbound texts are never held.
+STATUS_PACE_SECONDS = 0.1
 MAX_ATTEMPTS = 10
 
 # Added to a stored inbound form whose body was cut (its length before); Twilio's own fields never start so.
@@ -430,6 +434,8 @@ def drain(kind: str, seconds: float = DRAIN_SECONDS) -> dict:
     that drain does the same when it starts), and a drain that runs out of time while its batches are still
     full queues its own successor directly, whoever holds the flag. So a backlog keeps every free worker
     busy until it is gone, and a trickle of texts keeps one."""
+    if kind == "status" and not _eager(kind):
+        queue.pace("status-drain", STATUS_PACE_SECONDS)
     cache.delete(_pending_key(kind))
     batch = _inbound_batch if kind == "inbound" else _status_batch
     deadline = time.monotonic() + seconds
