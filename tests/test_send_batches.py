@@ -117,7 +117,7 @@ def test_the_inbox_files_each_batched_message_once(org_a, line):
     assert InboxStep.objects.filter(message_id__in=ids, done_at__isnull=False).count() == 3
 
 
-def test_the_inbox_files_a_batch_as_it_files_one_message(org_a, line):
+def test_the_inbox_files_a_batch_as_it_files_one_message(org_a, line, monkeypatch):
     """By the single step's rules (PostgreSQL files the batch at once, the embedded database one by one):
     each message joins its session, the sender has read the thread up to their newest message, their text
     notifications of it clear, and the new conversation is theirs."""
@@ -137,8 +137,17 @@ def test_the_inbox_files_a_batch_as_it_files_one_message(org_a, line):
     pending = Notification.objects.create(
         organization=org_a, recipient=agent, kind=Notification.Kind.MESSAGE, conversation=conversation
     )
+    colleague = MembershipFactory(organization=org_a).user
+    not_theirs = Notification.objects.create(
+        organization=org_a, recipient=colleague, kind=Notification.Kind.MESSAGE, conversation=conversation
+    )
     from django.db import connection
 
+    published = []
+    monkeypatch.setattr(
+        "messaging.inbox.events.publish",
+        lambda event_type, payload, **kwargs: published.append((event_type, payload, kwargs)),
+    )
     outcome = file_outbound_batch_task.apply(args=[[first.pk, second.pk, other.pk]]).get()
     assert outcome["done"] == 3
     assert outcome.get("batch", False) == (connection.vendor == "postgresql")
@@ -149,6 +158,15 @@ def test_the_inbox_files_a_batch_as_it_files_one_message(org_a, line):
     assert (state.unread_count, state.last_read_message_id) == (0, second.pk)
     pending.refresh_from_db()
     assert pending.cleared_at is not None and pending.is_read
+    not_theirs.refresh_from_db()
+    assert not_theirs.cleared_at is None  # a colleague who did not reply keeps theirs
+    cleared = [(payload, kwargs) for kind, payload, kwargs in published if kind == "notification.cleared"]
+    assert cleared == [
+        (
+            {"notification_ids": [pending.pk], "conversation_id": conversation.pk, "unread_total": 0},
+            {"user_ids": [agent.pk]},
+        )
+    ]
 
 
 def test_a_batch_needs_a_key_per_recipient(org_a, line):

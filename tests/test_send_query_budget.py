@@ -30,8 +30,9 @@ API_SEND_OWN = 12
 API_SEND_REQUEST = 12
 # That drain (``messaging.inbox.outbound_batch.file_waiting``) files a burst of API sends with a constant
 # number of statements on PostgreSQL: the lease (in its transaction), then in one transaction the claim,
-# the messages, their sessions (3), the senders' read state and notifications; and the empty lease at the end.
-API_FILING_BURST = 15
+# the messages, their sessions (3), the senders' read state (1) and their notifications (one UPDATE … RETURNING);
+# and the empty lease at the end.
+API_FILING_BURST = 14
 # The worker: the message with its account, number and consent (1); the claim (1); the SID and status
 # (BEGIN, UPDATE, the conversation's last status, COMMIT).
 WORKER_SEND_OWN = 6

@@ -27,7 +27,6 @@ import logging
 import time
 
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from messaging.inbox import events, steps
@@ -161,14 +160,21 @@ def _senders_read(messages: list[Message], now) -> None:
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [now, now, *params])
-    pairs = Q()
-    for conversation_id, user_id in newest:
-        pairs |= Q(conversation_id=conversation_id, recipient_id=user_id)
-    cleared = list(
-        Notification.objects.filter(pairs, cleared_at__isnull=True).filter(
-            kind__in=[Notification.Kind.MESSAGE, Notification.Kind.ASSIGNED]
-        )
+    # Their open message and assignment notifications of those threads clear: one UPDATE … RETURNING (the
+    # live event needs each one's id, recipient, organization and thread).
+    pairs = ", ".join(["(%s::bigint, %s::bigint)"] * len(newest))
+    sql = (
+        f"UPDATE {Notification._meta.db_table} SET cleared_at = %s, is_read = true, updated_at = %s "  # noqa: S608
+        "WHERE cleared_at IS NULL AND kind IN (%s, %s) "
+        f"AND (conversation_id, recipient_id) IN (VALUES {pairs}) "
+        "RETURNING id, recipient_id, organization_id, conversation_id"
     )
+    kinds = [Notification.Kind.MESSAGE, Notification.Kind.ASSIGNED]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [now, now, *kinds, *(v for pair in newest for v in pair)])
+        cleared = [
+            Notification(pk=pk, recipient_id=user, organization_id=org, conversation_id=conversation)
+            for pk, user, org, conversation in sorted(cursor.fetchall())
+        ]
     if cleared:
-        Notification.objects.filter(pk__in=[n.pk for n in cleared]).update(cleared_at=now, is_read=True)
         events.publish_notifications_cleared(cleared)
