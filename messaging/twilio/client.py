@@ -8,7 +8,9 @@ the sandbox mounted in the same server) and ``TWILIO_HTTP_TIMEOUT`` (seconds, co
 from __future__ import annotations
 
 import threading
+from urllib.parse import urlsplit
 
+import requests
 from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 from twilio.http.http_client import TwilioHttpClient
@@ -20,6 +22,27 @@ from quicksend import crypto
 _local = threading.local()
 
 
+class EnvironmentOnceSession(requests.Session):
+    """A requests session that reads the environment's proxy and CA-bundle settings once per origin.
+
+    requests looks them up on every request (``os.environ``, the ``no_proxy`` rules, ``REQUESTS_CA_BUNDLE``):
+    a tenth of a worker's CPU per text handed to Twilio. A process's environment does not change, so the
+    answer for an origin (scheme and host) is kept. Calls that pass their own settings are not cached."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._environment: dict[tuple[str, str], dict] = {}
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        if proxies or stream is not None or verify is not None or cert is not None:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        origin = tuple(urlsplit(url)[:2])
+        found = self._environment.get(origin)
+        if found is None:
+            found = self._environment[origin] = super().merge_environment_settings(url, {}, None, None, None)
+        return {name: dict(value) if isinstance(value, dict) else value for name, value in found.items()}
+
+
 def _http_client() -> TwilioHttpClient:
     # One pooled HTTP session per thread (requests sessions are not thread-safe), re-created when the
     # timeout setting changes.
@@ -27,6 +50,9 @@ def _http_client() -> TwilioHttpClient:
     http = getattr(_local, "http", None)
     if http is None or http.timeout != timeout:
         http = TwilioHttpClient(timeout=timeout)
+        session = EnvironmentOnceSession()
+        session.adapters = http.session.adapters  # Twilio's connection pools, as it mounted them
+        http.session = session
         _local.http = http
     return http
 
