@@ -36,6 +36,20 @@ class Phase:
         return f"load average {os.getloadavg()[0]:.2f}{stolen}"
 
 
+def speed_probe(iterations: int = 3_000_000) -> float:
+    """Milliseconds of CPU a fixed pure-Python loop takes now: the host's speed at this moment. On a shared VM
+    the same code's CPU time varies by a quarter or more between minutes (other guests share the physical
+    cores, which steal accounting does not always show); a run's numbers are comparable with another's
+    only next to their probes."""
+    import time
+
+    started = time.process_time()
+    total = 0
+    for i in range(iterations):
+        total += i
+    return 1000 * (time.process_time() - started)
+
+
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -66,6 +80,8 @@ def _process_cpu() -> dict[int, tuple[str, float]]:
             role = "postgresql"
         elif "redis-server" in cmdline:
             role = "redis"
+        elif "twilio_sandbox" in cmdline:
+            role = "sandbox"
         else:
             continue
         roles[pid] = (role, cpu)
@@ -96,6 +112,6 @@ class ProcessCPU:
         if not requests or not self.end:
             return "n/a"
         used = self.used()
-        order = ("app server", "postgresql", "redis", "celery worker", "load generator")
+        order = ("app server", "postgresql", "redis", "celery worker", "sandbox", "load generator")
         parts = [f"{role} {1e6 * used[role] / requests:.0f}" for role in order if role in used]
         return "CPU µs per request: " + ", ".join(parts)

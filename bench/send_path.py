@@ -279,9 +279,11 @@ def main() -> None:
         wait_for(lambda: psql(args.db, sent_sql) == "50", 60, "the warm-up sends")
         wait_for(lambda: psql(args.db, unfiled_sql) == "0", 60, "the warm-up's inbox steps")
 
-        from bench.machine import Phase
+        from bench.machine import Phase, ProcessCPU, speed_probe
 
+        probe_before = speed_probe()
         phase = Phase().__enter__()
+        roles = ProcessCPU().__enter__()
         cpu_web0, cpu_worker0 = tree_cpu(web.pid), tree_cpu(worker.pid)
         start = time.monotonic()
         with ThreadPoolExecutor(args.concurrency) as pool:
@@ -296,6 +298,8 @@ def main() -> None:
         cpu_web = tree_cpu(web.pid) - cpu_web0
         cpu_worker = tree_cpu(worker.pid) - cpu_worker0
         phase.__exit__(None, None, None)
+        roles.__exit__(None, None, None)
+        probe_after = speed_probe()
 
         at_sandbox = len(
             requests.get(f"{sandbox_url}/control/accounts/{sid}/messages", timeout=60).json()["messages"]
@@ -315,8 +319,17 @@ def main() -> None:
             f"CPU per message: web {1000 * cpu_web / n:.2f} ms, worker {1000 * cpu_worker / n:.2f} ms, "
             f"total {1000 * (cpu_web + cpu_worker) / n:.2f} ms"
         )
+        busy = sum(roles.used().values())
+        print(
+            f"every process on the host, {roles.per(n).replace('request', 'message')}; "
+            f"all {1000 * busy / n:.2f} ms per message ({busy:.1f} of {2 * (end - start):.1f} CPU-s busy)"
+        )
         print(f"messages at the sandbox: {at_sandbox} (expected {50 + n})")
         print(f"machine during the run: {phase.describe()}")
+        print(
+            f"host speed: a fixed pure-Python loop took {probe_before:.0f} ms of CPU before the run and "
+            f"{probe_after:.0f} ms after (lower is faster; compare runs by it)"
+        )
     finally:
         for proc in reversed(procs):
             proc.terminate()
