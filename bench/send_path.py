@@ -1,26 +1,33 @@
 """The send path in production mode: API sends → PostgreSQL → Celery worker → the standalone sandbox.
 
     python bench/send_path.py [--messages 2000] [--concurrency 16] [--db qs_send_bench]
-        [--redis redis://127.0.0.1:6379/7] [--web-workers 1]
+        [--redis redis://127.0.0.1:6379/7] [--web-workers 1] [--client raw|requests]
 
 Starts the standalone sandbox (one account, one local number, its rate raised), migrates a scratch database,
 clears its Redis db, creates an organization with an admin and an API token, starts uvicorn
 (``--web-workers`` processes, 1 unless told) and a Celery worker (threads pool, 8 threads), then POSTs
-``/api/v1/messages`` from ``--concurrency`` client threads and waits until every message has its Twilio SID
-and its inbox step is done (filed in the inbox). Prints:
+``/api/v1/messages`` over ``--concurrency`` kept-alive connections (``--client raw``, the default: raw
+HTTP/1.1 on asyncio, the lean client of bench/ingest_webhooks.py; ``--client requests``: the requests library
+from as many threads, which costs the shared cores about 1.2 ms more per send) and waits until every
+message has its Twilio SID and its inbox step is done (filed in the inbox). Prints:
 
 - API sends/s (201 answers per second) and end-to-end sends/s (messages handed to the sandbox with their SID
   stored and filed in the inbox, from the first request to the last of these);
 - CPU per message: process CPU time (user + system, from /proc) of the web and worker processes during the
-  run, divided by the messages.
+  run, divided by the messages; then every process on the host by role (web, PostgreSQL, Redis, worker,
+  sandbox, load generator) and the share of the 2 cores they kept busy;
+- a speed probe of the host (a fixed pure-Python loop's CPU time) before and after: on a shared VM the same
+  code's CPU time varies by a quarter or more between minutes, so compare runs next to their probes, and
+  compare code side by side (before, after, before, after).
 
 The sender-number throttle is raised (``QUICKSEND_SEND_RATES``) so the Twilio rate of a long code (1/s) is
-not what is measured. The load generator and the sandbox share the same 2 cores; their CPU is not counted.
+not what is measured. The load generator and the sandbox share the same 2 cores.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import socket
@@ -140,6 +147,14 @@ def main() -> None:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/7")
     parser.add_argument("--worker-threads", type=int, default=8)
     parser.add_argument(
+        "--client",
+        choices=["raw", "requests"],
+        default="raw",
+        help="the load generator: raw HTTP/1.1 keep-alive connections on asyncio (as "
+        "bench/ingest_webhooks.py), or the requests library from client threads (about 1.2 ms more CPU "
+        "per send on these cores)",
+    )
+    parser.add_argument(
         "--web-workers", type=int, default=1, help="uvicorn processes (the deployment's WEB_CONCURRENCY is 2)"
     )
     args = parser.parse_args()
@@ -257,24 +272,27 @@ def main() -> None:
         sent_sql = "SELECT count(*) FROM messaging_message WHERE sid IS NOT NULL"
         unfiled_sql = "SELECT count(*) FROM messaging_inboxstep WHERE done_at IS NULL"
 
+        def payload(i: int) -> dict:
+            return {
+                "to": f"+1206555{i % 10000:04d}",
+                "body": f"Bench message {i}: your code is {i * 7919 % 100000}",
+            }
+
         def post(i: int, session_cache={}) -> int:  # noqa: B006 - one session per thread
             import threading
 
             session = session_cache.setdefault(threading.get_ident(), requests.Session())
-            response = session.post(
-                base + "/api/v1/messages",
-                json={
-                    "to": f"+1206555{i % 10000:04d}",
-                    "body": f"Bench message {i}: your code is {i * 7919 % 100000}",
-                },
-                headers=headers,
-                timeout=30,
-            )
+            response = session.post(base + "/api/v1/messages", json=payload(i), headers=headers, timeout=30)
             return response.status_code
 
+        def post_all(indices: range) -> list[int]:
+            if args.client == "requests":
+                with ThreadPoolExecutor(args.concurrency) as pool:
+                    return list(pool.map(post, indices))
+            return asyncio.run(post_raw(web_port, key, [payload(i) for i in indices], args.concurrency))
+
         # Warm-up (imports, connection pools), not measured.
-        with ThreadPoolExecutor(args.concurrency) as pool:
-            warm = list(pool.map(post, range(50)))
+        warm = post_all(range(50))
         assert all(s == 201 for s in warm), warm
         wait_for(lambda: psql(args.db, sent_sql) == "50", 60, "the warm-up sends")
         wait_for(lambda: psql(args.db, unfiled_sql) == "0", 60, "the warm-up's inbox steps")
@@ -286,8 +304,7 @@ def main() -> None:
         roles = ProcessCPU().__enter__()
         cpu_web0, cpu_worker0 = tree_cpu(web.pid), tree_cpu(worker.pid)
         start = time.monotonic()
-        with ThreadPoolExecutor(args.concurrency) as pool:
-            statuses = list(pool.map(post, range(1000, 1000 + args.messages)))
+        statuses = post_all(range(1000, 1000 + args.messages))
         api_done = time.monotonic()
         target = str(50 + args.messages)
         wait_for(lambda: psql(args.db, sent_sql) == target, 300, "every SID")
@@ -307,7 +324,7 @@ def main() -> None:
         errors = sum(1 for s in statuses if s != 201)
         n = args.messages
         print(
-            f"messages: {n} (+50 warm-up), client threads: {args.concurrency}, "
+            f"messages: {n} (+50 warm-up), client ({args.client}) connections: {args.concurrency}, "
             f"worker threads: {args.worker_threads}"
         )
         print(f"API: {n / (api_done - start):.0f} sends/s accepted (201), errors: {errors}")
@@ -338,6 +355,36 @@ def main() -> None:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+async def post_raw(port: int, key: str, payloads: list[dict], connections: int) -> list[int]:
+    """POST every payload to ``/api/v1/messages`` over ``connections`` kept-alive HTTP/1.1 connections, each
+    sending its next request when the last is answered; the statuses in the payloads' order."""
+    from bench.ingest_webhooks import read_response
+
+    requests_bytes = []
+    for item in payloads:
+        body = json.dumps(item).encode()
+        head = (
+            f"POST /api/v1/messages HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Token {key}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        requests_bytes.append(head.encode() + body)
+    statuses = [0] * len(payloads)
+    waiting = iter(range(len(payloads)))
+
+    async def one_connection() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for i in waiting:
+            writer.write(requests_bytes[i])
+            statuses[i], close = await read_response(reader)
+            if close:
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.close()
+
+    await asyncio.gather(*(one_connection() for _ in range(connections)))
+    return statuses
 
 
 def _ok(url: str) -> bool:
