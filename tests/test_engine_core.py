@@ -33,9 +33,36 @@ def test_an_ended_conversation_makes_room_for_a_new_one(number):
     assert created and second.pk != first.pk
 
 
+@pytest.mark.django_db
+def test_a_conversation_created_meanwhile_is_found_when_the_caller_thought_there_was_none(number):
+    # ``absent``: the caller read that there is none, so the insert is tried first; another request made
+    # it in between: the insert does nothing (or fails in its savepoint) and the existing one is returned.
+    first, _ = get_or_create_conversation(number, "+12025550102")
+    again, created = get_or_create_conversation(
+        number, "+12025550102", absent=True, last_message_preview="Hi there"
+    )
+    assert (again.pk, created) == (first.pk, False)
+    assert Conversation.objects.filter(customer_number="+12025550102").count() == 1
+    third, created = get_or_create_conversation(
+        number, "+12025550103", absent=True, last_message_preview="Hi there"
+    )
+    assert created and third.pk != first.pk
+    stored = Conversation.objects.get(pk=third.pk)
+    assert (stored.last_message_preview, stored.customer_number, stored.is_current) == (
+        "Hi there",
+        "+12025550103",
+        True,
+    )
+    assert stored.created_at is not None and third.created_at == stored.created_at
+    third.last_message_preview = "Later"
+    third.save()  # a saved row: an UPDATE, not a second INSERT
+    assert Conversation.objects.get(pk=third.pk).last_message_preview == "Later"
+
+
 @needs_postgres
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_first_messages_make_one_conversation(number):
+@pytest.mark.parametrize("absent", [False, True])
+def test_concurrent_first_messages_make_one_conversation(number, absent):
     barrier = threading.Barrier(8)
     results = []
 
@@ -44,7 +71,7 @@ def test_concurrent_first_messages_make_one_conversation(number):
 
         barrier.wait()
         try:
-            results.append(get_or_create_conversation(number, "+12025550199")[0].pk)
+            results.append(get_or_create_conversation(number, "+12025550199", absent=absent)[0].pk)
         finally:
             connections.close_all()
 

@@ -9,6 +9,7 @@ from django.db import IntegrityError, connection, transaction
 
 from messaging.models import STATUS_RANK, Conversation, Message, MessageStatus, Notification, PhoneNumber
 from messaging.signals import inbound_message_stored, outbound_message_created, send_after_commit
+from quicksend.bulk import insert_returning
 
 
 def get_or_create_conversation(
@@ -17,8 +18,9 @@ def get_or_create_conversation(
     """The current conversation of (our number, customer number), created if there is none.
 
     Concurrent first messages from one number race on the partial unique constraint
-    ``conversation_one_current_thread``: the loser's insert fails inside a savepoint and it reads the
-    winner's row (unique constraint + get on conflict, never one conversation per message).
+    ``conversation_one_current_thread``: the loser's insert does nothing (PostgreSQL: ``ON CONFLICT DO
+    NOTHING``; elsewhere it fails inside a savepoint) and it reads the winner's row (never one conversation
+    per message).
     ``absent``: the caller has just read that the number has no conversation with the customer at all, so
     the insert is tried without reading first (a race is still settled by the constraint).
     """
@@ -30,6 +32,15 @@ def get_or_create_conversation(
     existing = None if absent else Conversation.objects.filter(is_current=True, **lookup).first()
     if existing is not None:
         return existing, False
+    if connection.vendor == "postgresql":
+        # One statement instead of a savepoint, the INSERT and its release.
+        conversation = Conversation(**lookup, **defaults)
+        rows = insert_returning(Conversation, [conversation], "ON CONFLICT DO NOTHING", "id")
+        if not rows:
+            return Conversation.objects.get(is_current=True, **lookup), False
+        conversation.pk = rows[0][0]
+        conversation._state.adding, conversation._state.db = False, connection.alias
+        return conversation, True
     try:
         with transaction.atomic():
             return Conversation.objects.create(**lookup, **defaults), True

@@ -44,6 +44,7 @@ from messaging.services.keywords import KeywordAction, match_keyword
 from messaging.services.matching import match_records_for_numbers
 from messaging.signals import inbound_message_stored
 from quicksend import queue
+from quicksend.bulk import insert_returning
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +240,7 @@ def _conversations(texts: list[InboundText]) -> tuple[dict[tuple[int, str], Conv
                     **fields,
                 )
             )
-        ids = _insert_returning(
+        ids = insert_returning(
             Conversation, new, "ON CONFLICT DO NOTHING", "id, phone_number_id, customer_number"
         )
         by_key = {(n, c): pk for pk, n, c in ids}
@@ -271,25 +272,6 @@ def _locked(keys) -> list[Conversation]:
     )
 
 
-def _insert_returning(model, objects: list, conflict: str, returning: str) -> list[tuple]:
-    """One ``INSERT … VALUES (…), (…) <conflict> RETURNING <returning>`` of unsaved ``objects``, their
-    columns prepared the way ``save()`` prepares them (defaults, ``auto_now_add``)."""
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    params = []
-    for obj in objects:
-        for f in fields:
-            params.append(f.get_db_prep_save(f.pre_save(obj, True), connection))
-    sql = (
-        f"INSERT INTO {model._meta.db_table} ({columns}) VALUES {', '.join([row] * len(objects))} "  # noqa: S608
-        f"{conflict} RETURNING {returning}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-
-
 def _insert_messages(texts: list[InboundText], conversations) -> list[Message | None]:
     """Insert every text's message in one statement; None for a text whose MessageSid is stored already (a
     retried webhook, the history sync): that text's event is marked processed with the stored message."""
@@ -314,7 +296,7 @@ def _insert_messages(texts: list[InboundText], conversations) -> list[Message | 
                 num_media=0,
             )
         )
-    rows = _insert_returning(Message, messages, "ON CONFLICT (sid) DO NOTHING", "id, sid")
+    rows = insert_returning(Message, messages, "ON CONFLICT (sid) DO NOTHING", "id, sid")
     ids = dict((sid, pk) for pk, sid in rows)
     result: list[Message | None] = []
     for message in messages:
