@@ -47,7 +47,7 @@ class SyncHTTPHandler(ASGIHandler):
     def __init__(self, threads: int | None = None) -> None:
         base.BaseHandler.__init__(self)
         self.load_middleware(is_async=False)
-        size = threads or getattr(settings, "WEB_THREADS", 16)
+        size = threads or getattr(settings, "WEB_THREADS", 32)
         self.pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="django-http")
         self._respond_in_pool = SyncToAsync(self.respond, thread_sensitive=False, executor=self.pool)
 

@@ -120,7 +120,7 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Threads per web process that run Django's requests (quicksend.http_handler): requests beyond these wait
 # for one, and the ones in them wait for a database connection beyond DB_POOL_MAX.
-WEB_THREADS = env.int("WEB_THREADS", default=16)
+WEB_THREADS = env.int("WEB_THREADS", default=32)
 
 # --- Redis: cache, channel layer, Celery ---------------------------------------------------------------
 # Parallel test workers share one Redis: give each its own key space and queue.
