@@ -4,11 +4,9 @@ back at its turn, and nothing lost when a drain dies or cannot be woken (the swe
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 
 from messaging.models import Message
@@ -22,6 +20,7 @@ from messaging.tasks.sending import (
 )
 from quicksend import queue
 from tests import factories_send
+from tests.concurrency import run_together
 from tests.factories_send import api_send
 from tests.markers import needs_production_mode
 from tests.plugins.servers import wait_until
@@ -235,22 +234,8 @@ def test_two_drains_and_the_sweep_holding_the_same_ids_at_once_send_each_once(
         for i in range(20)
     ]  # fmt: skip
     twilio_sandbox.behaviour(line.sid, delay_ms=[20, 40])  # the Twilio requests overlap the other claims
-    start = threading.Barrier(3)
-    outcomes: list[dict] = []
-
-    def drain():
-        try:
-            start.wait(10)
-            outcomes.append(sending.hand_over(ids))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=drain) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert len(outcomes) == 3
+    outcomes, errors = run_together(lambda _i: sending.hand_over(ids), range(3))
+    assert errors == [] and len(outcomes) == 3
     assert sum(o.get("sent", 0) for o in outcomes) == 20, outcomes
     # The others found each message claimed or done (or still in flight: queued again, then done).
     for batch, _countdown in again:

@@ -1,12 +1,11 @@
 """The engine's shared seams: race-free conversations and the consent ledger."""
 
-import threading
-
 import pytest
 
 from messaging.inbox.conversations import get_or_create_conversation
 from messaging.models import ConsentEvent, ConsentState, Conversation
 from messaging.services.consent import contact_refusal, do_change_consent
+from tests.concurrency import run_together
 from tests.factories_messaging import PhoneNumberFactory, TwilioAccountFactory
 from tests.markers import needs_postgres
 
@@ -63,23 +62,10 @@ def test_a_conversation_created_meanwhile_is_found_when_the_caller_thought_there
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("absent", [False, True])
 def test_concurrent_first_messages_make_one_conversation(number, absent):
-    barrier = threading.Barrier(8)
-    results = []
-
-    def worker():
-        from django.db import connections
-
-        barrier.wait()
-        try:
-            results.append(get_or_create_conversation(number, "+12025550199", absent=absent)[0].pk)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results, errors = run_together(
+        lambda _i: get_or_create_conversation(number, "+12025550199", absent=absent)[0].pk, range(8)
+    )
+    assert errors == []
     assert len(set(results)) == 1 and len(results) == 8
     assert Conversation.objects.filter(customer_number="+12025550199").count() == 1
 

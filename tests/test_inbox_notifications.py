@@ -1,7 +1,6 @@
 """Who is notified of what: first texts (Accept / Dismiss / Block), the idle-timeout handover, Assign to me,
 reassignment and carry-over on a record's owner change; unread counts and sessions."""
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -20,6 +19,7 @@ from messaging.models import (
     Notification,
 )
 from tenancy.models import AuditLog, Role
+from tests.concurrency import run_together
 from tests.factories import MembershipFactory, TeamFactory
 from tests.factories_crm import LeadFactory
 from tests.factories_messaging import PhoneNumberFactory, TwilioAccountFactory, store_inbound, store_outbound
@@ -456,25 +456,7 @@ def test_create_record_from_conversation_sets_regarding_and_the_number(number, o
 def test_concurrent_first_texts_from_one_number_make_one_conversation_and_one_request_each(
     number, alice, aaron
 ):
-    barrier = threading.Barrier(6)
-    errors = []
-
-    def worker(i):
-        from django.db import connections
-
-        barrier.wait()
-        try:
-            store_inbound(number, CUSTOMER, f"text {i}")
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _stored, errors = run_together(lambda i: store_inbound(number, CUSTOMER, f"text {i}"), range(6))
     assert errors == []
     conversation = Conversation.objects.get(customer_number=CUSTOMER)
     assert Message.objects.filter(conversation=conversation).count() == 6

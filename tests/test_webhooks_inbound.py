@@ -1,8 +1,6 @@
 """POST /api/incoming-sms: verified, stored once per MessageSid, processed into the conversation; consent
 keywords; blocked numbers; record matching; anything unverifiable is refused and stores nothing."""
 
-import threading
-
 import pytest
 from django.db import connection
 
@@ -14,6 +12,7 @@ from messaging.signals import inbound_message_stored
 from messaging.twilio.ingest import OK, inbound_event, store_events
 from messaging.twilio.signatures import VerifiedAccount
 from tests import receive_helpers
+from tests.concurrency import run_together
 from tests.factories_crm import ContactFactory, LeadFactory
 from tests.factories_messaging import MessagingSettingsFactory, PhoneNumberFactory
 from tests.markers import needs_postgres
@@ -206,25 +205,7 @@ def test_concurrent_first_inbound_messages_from_one_number_make_one_conversation
     for i in range(8):
         store_events([inbound_event(account, line.inbound(CUSTOMER, f"text {i}"))])
     event_ids = list(InboundEvent.objects.values_list("id", flat=True))
-    barrier = threading.Barrier(len(event_ids))
-    errors = []
-
-    def worker(event_id):
-        from django.db import connections
-
-        barrier.wait()
-        try:
-            process_inbound_event(event_id)
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in event_ids]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _processed, errors = run_together(process_inbound_event, event_ids)
     assert errors == []
     assert Conversation.objects.filter(customer_number=CUSTOMER).count() == 1
     assert Message.objects.filter(conversation__customer_number=CUSTOMER).count() == 8
