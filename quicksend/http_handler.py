@@ -5,7 +5,7 @@ the event loop anyway: a fresh thread per request (``ThreadSensitiveContext``), 
 hop, the middleware chain in another, a hop back to the loop at the first async-capable middleware below a
 sync-only one, a hop again for the view and one more for ``response.close()``. Measured on the send API, that
 glue (thread starts, futures, context copies) was about a fifth of the web process's CPU
-(``docs/benchmarks.md``, "Send path").
+(``docs/benchmarks.md``, "Send cost").
 
 ``SyncHTTPHandler`` reads the body on the loop like Django does, then runs everything Django would run for
 the request (``request_started``, the request object, the middleware chain in sync mode, the view, and for a
@@ -35,6 +35,7 @@ from django.core import signals
 from django.core.exceptions import RequestAborted
 from django.core.handlers import base
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.db import close_old_connections
 from django.http import FileResponse, HttpResponseServerError
 from django.urls import set_script_prefix
 
@@ -86,7 +87,10 @@ class SyncHTTPHandler(ASGIHandler):
                     response.block_size = self.chunk_size
             if response.streaming:
                 if response.is_async:
-                    return response, None  # closed after it is sent
+                    # Sent and closed from the loop; the database connections this thread used go back now,
+                    # as its close (``request_finished``) may run on another thread of the pool.
+                    close_old_connections()
+                    return response, None
                 chunks = list(response.streaming_content)
         except Exception:
             # Django's own handling has turned every error of a view or middleware into a response already;

@@ -50,6 +50,17 @@ def streamed(request):
     return StreamingHttpResponse(parts(), content_type="text/csv")
 
 
+def async_streamed(request):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+    async def parts():
+        yield b"early,"
+        yield b"late"
+
+    return StreamingHttpResponse(parts(), content_type="text/plain")
+
+
 def cookie(request):
     response = HttpResponse("ok")
     response.set_cookie("flavour", "oat")
@@ -66,6 +77,7 @@ urlpatterns = [
     path("database", database),
     path("on-the-loop", on_the_loop),
     path("streamed", streamed),
+    path("async-streamed", async_streamed),
     path("cookie", cookie),
     path("broken", broken),
     path("together", all_together),

@@ -109,6 +109,14 @@ def test_a_streaming_answer_is_made_on_the_requests_thread_and_sent_whole(handle
     assert (b"Content-Type", b"text/csv") in answer["headers"]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_an_async_streaming_answer_streams_from_the_loop_and_its_thread_gives_its_connection_back(handler):
+    app = handler(threads=1)
+    answer = call(app, "GET", "/async-streamed")
+    assert (answer["status"], answer["body"]) == (200, b"early,late")
+    assert app.pool.submit(lambda: connection.connection is None).result()
+
+
 def test_headers_and_cookies_reach_the_client(handler):
     answer = call(handler(), "GET", "/cookie")
     assert (b"X-Answer", b"42") in answer["headers"]
