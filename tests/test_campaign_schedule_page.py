@@ -23,7 +23,10 @@ def drip(org_a, alice):
     org_a.time_zone = "America/Chicago"
     org_a.save(update_fields=["time_zone"])
     number = PhoneNumberFactory(account=TwilioAccountFactory(organization=org_a))
-    drip = campaign(org_a, alice, [number], steps=[{"body": "Acme: open house Saturday"}])
+    # Two steps an hour apart: the first step's texts never finish the campaign in the tick that starts it
+    # (where tasks run in place, a one-step campaign whose texts are stored at once would be completed).
+    steps = [{"body": "Acme: open house Saturday"}, {"body": "Acme: see you there", "wait_minutes": 60}]
+    drip = campaign(org_a, alice, [number], steps=steps)
     enroll(drip, people(2))
     return drip
 
