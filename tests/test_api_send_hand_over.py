@@ -278,3 +278,18 @@ def test_a_real_worker_hands_a_burst_of_api_sends_to_twilio_each_once(
     assert _at_sandbox(twilio_sandbox, line) == _sids(ids) and len(set(_sids(ids))) == 30
     log = celery_worker_process.log()
     assert "hand_over_waiting_task[" in log and "send_message_task[" not in log, "no task per send"
+
+
+def test_messages_due_within_the_same_turn_are_handed_over_by_one_batch_task(monkeypatch):
+    # One helper queues the batches for a campaign's slots and for the texts the throttle told to wait.
+    queued = []
+    batch = queue.task(hand_over.BATCH_TASK)
+    monkeypatch.setattr(batch, "delay", lambda ids: queued.append((0.0, ids)))
+    monkeypatch.setattr(batch, "apply_async", lambda args, countdown: queued.append((countdown, args[0])))
+    monkeypatch.setattr(hand_over.time, "time", lambda: 1000.0)
+    hand_over.queue_batches({5: None, 3: 999.0, 9: 1000.12, 7: 1000.11, 8: 1000.31, 1: 1000.149})
+    assert [(round(countdown, 3), ids) for countdown, ids in queued] == [
+        (0.0, [5, 3]),  # now or overdue: at once
+        (0.15, [9, 7, 1]),  # the turn ending 0.15 s from now, in the order given
+        (0.35, [8]),
+    ]

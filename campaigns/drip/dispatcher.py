@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -51,6 +50,7 @@ from messaging.models import Message, MessageStatus, PhoneNumber
 from messaging.segments import analyze
 from messaging.services import throttle
 from messaging.services.bulk_sending import Recipient, StoredMedia, send_many
+from messaging.services.hand_over import queue_batches
 from messaging.services.sending import SendRefused
 from quicksend.bulk import update_rows
 from quicksend.queue import task
@@ -544,27 +544,11 @@ def _hold(campaign, recipients: list[CampaignRecipient], refused: SendRefused, o
     log.warning("campaign %s: sender refused, %s people held: %s", campaign.pk, len(recipients), refused)
 
 
-# Texts due within the same 50 ms go to Twilio together: the senders' slot clocks run in step, so each
-# group holds at most one text per sender and every sender's allowance has room for it.
-GROUP_SECONDS = 0.05
-
-
 def deliver_due(deliveries: list[tuple[int, float | None]]) -> None:
     """Queue the hand-over to Twilio of the stored messages at their due times (the senders' slots): one
-    batch task (``deliver_batch_task``) per 50 ms; a text its sender's allowance still holds back is retried
-    by that task after the wait."""
-    hand_over = task("messaging.tasks.sending.deliver_batch_task")
-    now_ts = time.time()
-    groups: dict[float, list[int]] = defaultdict(list)
-    for message_id, at in deliveries:
-        due = 0.0 if at is None or at <= now_ts else math.ceil(at / GROUP_SECONDS) * GROUP_SECONDS
-        groups[due].append(message_id)
-    for due, ids in sorted(groups.items()):
-        delay = due - now_ts
-        if delay > 0.01:
-            hand_over.apply_async((ids,), countdown=delay)
-        else:
-            hand_over.delay(ids)
+    batch task per 50 ms (``hand_over.queue_batches``); a text its sender's allowance still holds back is
+    retried by that task after the wait."""
+    queue_batches(dict(deliveries))
 
 
 def send_step(recipient_id: int, step_index: int, now: datetime | None = None) -> str:

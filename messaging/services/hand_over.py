@@ -25,6 +25,7 @@ Where tasks run in place (embedded mode) a send is handed over in its own proces
 from __future__ import annotations
 
 import logging
+import math
 import time
 from datetime import timedelta
 
@@ -54,6 +55,31 @@ SWEEP_LIMIT = 500
 
 def _eager() -> bool:
     return bool(getattr(queue.task(HAND_OVER_TASK).app.conf, "task_always_eager", False))
+
+
+# Messages due within the same 50 ms are handed over by one batch task: a campaign's senders' slot clocks
+# run in step, and the throttle spaces a sender's waiting texts, so each turn holds at most one text per
+# sender and every sender's allowance has room for it.
+TURN_SECONDS = 0.05
+
+
+def queue_batches(due: dict[int, float | None]) -> None:
+    """Queue the hand-over of stored messages at their due times (``due``: message id → Unix time, None or
+    a past time for now): one batch task (``deliver_batch_task``) per ``TURN_SECONDS`` turn, the ids in the
+    order given. Used by a campaign's dispatcher (its senders' slots) and by a batch whose messages the
+    throttle told to wait."""
+    now = time.time()
+    turns: dict[float, list[int]] = {}
+    for message_id, at in due.items():
+        turn = 0.0 if at is None or at <= now else math.ceil(at / TURN_SECONDS) * TURN_SECONDS
+        turns.setdefault(turn, []).append(message_id)
+    batch = queue.task(BATCH_TASK)
+    for turn, ids in sorted(turns.items()):
+        delay = turn - now
+        if delay > 0.01:
+            batch.apply_async(args=[ids], countdown=delay)
+        else:
+            batch.delay(ids)
 
 
 def queue_hand_over(message_id: int) -> None:

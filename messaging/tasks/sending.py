@@ -6,7 +6,6 @@ mode); ``hand_over_waiting_task`` hands the single sends of production mode over
 from __future__ import annotations
 
 import logging
-import math
 import time
 
 from celery import shared_task
@@ -85,11 +84,8 @@ def _try_again(later: dict[int, float]) -> None:
     together (the throttle spaces a sender's waiting texts). The sweep of single sends leaves them alone
     meanwhile (``hand_over.note_waiting``)."""
     hand_over_module.note_waiting(later)
-    turns: dict[int, list[int]] = {}
-    for message_id, seconds in later.items():
-        turns.setdefault(math.ceil(seconds / 0.05), []).append(message_id)
-    for turn, ids in sorted(turns.items()):
-        deliver_batch_task.apply_async(args=[sorted(ids)], countdown=turn * 0.05)
+    now = time.time()
+    hand_over_module.queue_batches({pk: now + later[pk] for pk in sorted(later)})
 
 
 @shared_task(bind=True, acks_late=True)
