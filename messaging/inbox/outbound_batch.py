@@ -29,7 +29,7 @@ import time
 from django.db import connection, transaction
 from django.utils import timezone
 
-from messaging.inbox import events, steps
+from messaging.inbox import events, notifications, steps
 from messaging.inbox.inbound_batch import InboundGroup, join_sessions
 from messaging.inbox.visibility import inbox_settings_for
 from messaging.models import ConversationUserState, InboxStep, Message, Notification
@@ -138,8 +138,8 @@ def file_outbound_batch(message_ids) -> int:
 
 
 def _senders_read(messages: list[Message], now) -> None:
-    """``actions._mark_read_after_reply`` for every (thread, sender) of the batch: one upsert, one read and
-    one UPDATE of their notifications."""
+    """``actions._mark_read_after_reply`` for every (thread, sender) of the batch: one upsert of their
+    read state, and one UPDATE … RETURNING of their notifications (``clear_notifications_of``)."""
     newest: dict[tuple[int, int], tuple[int, int]] = {}  # (conversation, user) → (message, organization)
     for message in messages:
         if message.sender_id:
@@ -160,21 +160,6 @@ def _senders_read(messages: list[Message], now) -> None:
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [now, now, *params])
-    # Their open message and assignment notifications of those threads clear: one UPDATE … RETURNING (the
-    # live event needs each one's id, recipient, organization and thread).
-    pairs = ", ".join(["(%s::bigint, %s::bigint)"] * len(newest))
-    sql = (
-        f"UPDATE {Notification._meta.db_table} SET cleared_at = %s, is_read = true, updated_at = %s "  # noqa: S608
-        "WHERE cleared_at IS NULL AND kind IN (%s, %s) "
-        f"AND (conversation_id, recipient_id) IN (VALUES {pairs}) "
-        "RETURNING id, recipient_id, organization_id, conversation_id"
+    notifications.clear_notifications_of(
+        list(newest), kinds=[Notification.Kind.MESSAGE, Notification.Kind.ASSIGNED], now=now
     )
-    kinds = [Notification.Kind.MESSAGE, Notification.Kind.ASSIGNED]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [now, now, *kinds, *(v for pair in newest for v in pair)])
-        cleared = [
-            Notification(pk=pk, recipient_id=user, organization_id=org, conversation_id=conversation)
-            for pk, user, org, conversation in sorted(cursor.fetchall())
-        ]
-    if cleared:
-        events.publish_notifications_cleared(cleared)
