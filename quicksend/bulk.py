@@ -20,7 +20,9 @@ from django.db.models import Model
 
 def insert_returning(model, objs: list[Model], conflict: str, returning: str, using: str = "default") -> list:
     """Insert the unsaved ``objs`` of ``model`` in one statement ending ``<conflict> RETURNING <returning>``;
-    the rows it returns (none for a row the conflict clause skipped). The instances are not changed."""
+    the rows it returns (none for a row the conflict clause skipped). Each instance gets the values ``save()``
+    would give it (``auto_now``/``auto_now_add``); its primary key and saved state are the caller's to set
+    from the rows returned."""
     connection = connections[using]
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)

@@ -70,7 +70,9 @@ class SyncHTTPHandler(ASGIHandler):
             finally:
                 await sync_to_async(response.close, thread_sensitive=False, executor=self.pool)()
             return
-        await self.send_gathered(response, chunks, send)
+        if chunks is not None:
+            response.streaming_content = _replay(chunks)  # gathered in the thread: sent with no hop back
+        await self.send_response(response, send)  # Django's own: headers, cookies, chunking
 
     def respond(self, scope, body_file):
         """In a pool thread: everything Django does for the request, and the response closed. Returns the
@@ -101,19 +103,7 @@ class SyncHTTPHandler(ASGIHandler):
         response.close()
         return response, chunks
 
-    async def send_gathered(self, response, chunks, send) -> None:
-        """Send a response whose content is in memory (``chunks`` for a gathered streaming response)."""
-        headers = []
-        for header, value in response.items():
-            headers.append(
-                (
-                    header.encode("ascii") if isinstance(header, str) else bytes(header),
-                    value.encode("latin1") if isinstance(value, str) else bytes(value),
-                )
-            )
-        for cookie in response.cookies.values():
-            headers.append((b"Set-Cookie", cookie.output(header="").encode("ascii").strip()))
-        await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
-        content = b"".join(chunks) if chunks is not None else response.content
-        for chunk, last in self.chunk_bytes(content):
-            await send({"type": "http.response.body", "body": chunk, "more_body": not last})
+
+async def _replay(chunks: list[bytes]):
+    for chunk in chunks:
+        yield chunk

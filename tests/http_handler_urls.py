@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import threading
 
 from asgiref.sync import async_to_sync
 from django.db import connection
-from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import FileResponse, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.urls import path
 
 seen: dict = {}
@@ -61,6 +62,10 @@ def async_streamed(request):
     return StreamingHttpResponse(parts(), content_type="text/plain")
 
 
+def a_file(request):
+    return FileResponse(io.BytesIO(b"x" * 70_000), filename="plan.txt", as_attachment=True)
+
+
 def cookie(request):
     response = HttpResponse("ok")
     response.set_cookie("flavour", "oat")
@@ -78,6 +83,7 @@ urlpatterns = [
     path("on-the-loop", on_the_loop),
     path("streamed", streamed),
     path("async-streamed", async_streamed),
+    path("a-file", a_file),
     path("cookie", cookie),
     path("broken", broken),
     path("together", all_together),

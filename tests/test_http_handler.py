@@ -117,6 +117,14 @@ def test_an_async_streaming_answer_streams_from_the_loop_and_its_thread_gives_it
     assert app.pool.submit(lambda: connection.connection is None).result()
 
 
+def test_a_file_answer_is_sent_whole_with_its_headers(handler):
+    answer = call(handler(), "GET", "/a-file")
+    assert (answer["status"], answer["body"]) == (200, b"x" * 70_000)
+    headers = dict(answer["headers"])
+    assert headers[b"Content-Length"] == b"70000"
+    assert headers[b"Content-Disposition"] == b'attachment; filename="plan.txt"'
+
+
 def test_headers_and_cookies_reach_the_client(handler):
     answer = call(handler(), "GET", "/cookie")
     assert (b"X-Answer", b"42") in answer["headers"]
