@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from asgiref.sync import SyncToAsync, sync_to_async
 from django.conf import settings
 from django.core import signals
-from django.core.exceptions import RequestAborted
+from django.core.exceptions import ImproperlyConfigured, RequestAborted
 from django.core.handlers import base
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.db import close_old_connections
@@ -48,7 +48,9 @@ class SyncHTTPHandler(ASGIHandler):
     def __init__(self, threads: int | None = None) -> None:
         base.BaseHandler.__init__(self)
         self.load_middleware(is_async=False)
-        size = threads or getattr(settings, "WEB_THREADS", 32)
+        size = threads if threads is not None else getattr(settings, "WEB_THREADS", 32)
+        if size < 1:
+            raise ImproperlyConfigured(f"WEB_THREADS must be 1 or more (threads per web process), not {size}")
         self.pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="django-http")
         self._respond_in_pool = SyncToAsync(self.respond, thread_sensitive=False, executor=self.pool)
 

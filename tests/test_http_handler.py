@@ -174,3 +174,11 @@ def test_a_request_costs_one_trip_to_a_thread_and_none_back_to_the_loop(handler,
     monkeypatch.setattr(AsyncToSync, "__call__", counted_to_loop)
     assert call(handler(), "POST", "/where", b"hello")["status"] == 200
     assert trips == {"to a thread": 1, "to the loop": 0}
+
+
+def test_a_web_thread_count_under_one_is_refused_naming_the_setting(settings):
+    from django.core.exceptions import ImproperlyConfigured
+
+    settings.WEB_THREADS = 0
+    with pytest.raises(ImproperlyConfigured, match="WEB_THREADS must be 1 or more"):
+        SyncHTTPHandler()
