@@ -37,6 +37,10 @@ def locked_job(name: str | Callable[..., str], *, seconds: int = 900) -> Callabl
     processes and hosts) that expires after ``seconds`` should the holder die, and is released when the job
     ends, however it ends. A job that finds the lock taken returns ``{"skipped": "locked"}`` at once; else
     the job's own stats dict. ``name`` may be a function of the job's arguments (one lock per number, …).
+
+    A worker killed in the job leaves the lock until it expires, and every run until then is skipped: a job
+    that recovers from killed workers (a sweep) takes ``seconds`` shorter than its period, so its next run
+    goes ahead whatever happened to the last one. The wrapper's ``lock_seconds`` says how long it is.
     """
 
     def decorate(job: Callable[..., dict]) -> Callable[..., dict]:
@@ -52,6 +56,7 @@ def locked_job(name: str | Callable[..., str], *, seconds: int = 900) -> Callabl
             finally:
                 cache.delete(key)
 
+        run.lock_seconds = seconds
         return run
 
     return decorate

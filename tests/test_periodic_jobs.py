@@ -54,3 +54,30 @@ def test_a_lock_named_from_the_arguments_only_excludes_the_same_arguments():
     assert cache.add("lock:test.number-7", 1, 60)
     assert job(7) == {"skipped": "locked"}
     assert job(8) == {"number": 8}
+
+
+def test_the_recovery_sweeps_locks_run_out_before_their_next_run():
+    # A worker killed in a sweep leaves its lock behind: the next run must still go ahead, or what the
+    # sweep recovers (texts stored but not processed, inbox steps, single sends never handed over) would
+    # wait for the lock as well as for the sweep.
+    from messaging.inbox.tasks import retry_inbox_steps
+    from messaging.tasks import sending
+    from messaging.tasks.receiving import requeue_inbound_events
+    from quicksend.periodic import jobs
+
+    periods = {job.name: job.every_seconds for job in jobs()}
+    locks = {
+        "messaging.requeue_inbound_events": requeue_inbound_events.run.lock_seconds,
+        "messaging.retry_inbox_steps": retry_inbox_steps.run.lock_seconds,
+        "messaging.requeue_stranded_sends": sending._requeue_stranded_once.lock_seconds,
+    }
+    for name, seconds in locks.items():
+        assert seconds < periods[name], (name, seconds, periods[name])
+
+
+def test_a_job_says_how_long_its_lock_lasts():
+    @locked_job("test.job", seconds=42)
+    def job() -> dict:
+        return {}
+
+    assert job.lock_seconds == 42

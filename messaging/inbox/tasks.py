@@ -51,7 +51,7 @@ def sync_history_all() -> dict:
 
 
 @shared_task
-@locked_job("inbox-retry-steps", seconds=300)
+@locked_job("inbox-retry-steps", seconds=25)  # runs every 30 s; each step is leased
 def retry_inbox_steps() -> dict:
     """Periodic: try again the inbox steps that are due (messaging/inbox/steps.py)."""
     from messaging.inbox import steps

@@ -42,7 +42,7 @@ def poll_stuck_messages() -> dict:
 
 
 @shared_task
-@locked_job("messaging.requeue_inbound_events", seconds=300)
+@locked_job("messaging.requeue_inbound_events", seconds=50)  # runs every 60 s
 def requeue_inbound_events() -> dict:
     """Periodic sweep: queue a drain for stored webhooks no drain holds (a lost task, an expired lease)."""
     from messaging.twilio.ingest import sweep

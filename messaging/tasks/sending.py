@@ -103,7 +103,7 @@ def requeue_stranded_sends() -> dict:
     return _requeue_stranded_once()
 
 
-@locked_job("messaging.requeue-stranded-sends", seconds=120)
+@locked_job("messaging.requeue-stranded-sends", seconds=25)  # runs every 30 s; a send is claimed once
 def _requeue_stranded_once() -> dict:
     return hand_over_module.requeue_stranded()
 
