@@ -32,7 +32,7 @@ from tenancy.services import do_create_api_token
 from tests.factories_crm import ContactFactory, LeadFactory
 from tests.factories_messaging import PhoneNumberFactory, TwilioAccountFactory
 from tests.plugins import servers
-from tests.plugins.browser import CHROMIUM_ARGS
+from tests.plugins.browser import CHROMIUM_ARGS, playwright
 from tests.plugins.sandbox import fresh_phone_number
 from tests.plugins.servers import wait_until
 
@@ -308,11 +308,8 @@ def _screenshots(page, name: str):
 
 @pytest.mark.browser
 def test_each_crm_frames_the_widget_with_third_party_cookies_blocked(crm_world, twilio_sandbox):
-    from playwright.sync_api import sync_playwright
-
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     stand_in, records, number = crm_world["crm"], crm_world["records"], crm_world["number"]
-    with sync_playwright() as p:
+    with playwright() as p:
         context = _browser(p, "third-party")
         page = context.new_page()
         watch = Watch(page)
@@ -343,11 +340,8 @@ def test_each_crm_frames_the_widget_with_third_party_cookies_blocked(crm_world, 
 
 @pytest.mark.browser
 def test_with_every_cookie_refused_the_key_stays_in_memory_including_the_websocket(crm_world, twilio_sandbox):
-    from playwright.sync_api import sync_playwright
-
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     stand_in, records, number = crm_world["crm"], crm_world["records"], crm_world["number"]
-    with sync_playwright() as p:
+    with playwright() as p:
         context = _browser(p, "none")
         page = context.new_page()
         watch = Watch(page)

@@ -4,7 +4,6 @@ checked at 1366 and 375 px (no overflow, no serious axe violation) and screensho
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
@@ -25,7 +24,7 @@ from tests.factories_messaging import (
 )
 from tests.page_checks import artifacts_dir, check_page
 from tests.plugins import servers
-from tests.plugins.browser import CHROMIUM_ARGS
+from tests.plugins.browser import CHROMIUM_ARGS, playwright
 from tests.plugins.servers import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -73,10 +72,7 @@ def line(twilio_sandbox, app_server, org_a):
 
 @pytest.fixture
 def chromium(chromium_executable):
-    from playwright.sync_api import sync_playwright
-
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as p:
+    with playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_executable, args=CHROMIUM_ARGS)
         yield browser
         browser.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import contextmanager
 
 import pytest
 
@@ -39,13 +40,28 @@ def chromium_executable():
     return path
 
 
-@pytest.fixture
-def page(chromium_executable):
+@contextmanager
+def playwright():
+    """Playwright's sync API, for a test that also uses the database.
+
+    Playwright keeps an event loop running on this thread; the test's own ORM calls are still sync. While
+    that loop runs, Django keeps this thread's database connections apart (asgiref's per-context storage in
+    an async thread): the ones opened meanwhile are closed before the loop stops, or they would stay checked
+    out of the pool to the end of the session and keep the test database from being dropped."""
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
-    # Playwright's sync API keeps an event loop on this thread; the test's own ORM calls are still sync.
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as p:
+        try:
+            yield p
+        finally:
+            connections.close_all()
+
+
+@pytest.fixture
+def page(chromium_executable):
+    with playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_executable, args=CHROMIUM_ARGS)
         context = browser.new_context()
         pg = context.new_page()
