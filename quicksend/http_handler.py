@@ -48,7 +48,7 @@ class SyncHTTPHandler(ASGIHandler):
     def __init__(self, threads: int | None = None) -> None:
         base.BaseHandler.__init__(self)
         self.load_middleware(is_async=False)
-        size = threads if threads is not None else getattr(settings, "WEB_THREADS", 32)
+        size = threads if threads is not None else settings.WEB_THREADS
         if size < 1:
             raise ImproperlyConfigured(f"WEB_THREADS must be 1 or more (threads per web process), not {size}")
         self.pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="django-http")
